@@ -1,0 +1,1 @@
+"""musicvae.cli (see the package docstring for the flow)."""

@@ -1,0 +1,1 @@
+"""musicvae.data (see the package docstring for the flow)."""

@@ -1,0 +1,77 @@
+"""The bundled real-music corpora shipped inside the package (nothing downloads).
+
+Place in the flow: ``assets/corpora/*.npz`` (built by ``scripts/corpora/``) ->
+:func:`load_corpus` -> ``prepare`` (treated like quantized MIDI files).
+
+Each corpus is a note collection (see :mod:`musicvae.music.collection`);
+``assets/corpora/PROVENANCE.md`` names its source package, version and license.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..music.collection import load_collection, read_collection_header
+from ..music.sequence import NoteSequence
+
+CORPORA = {
+    "folk": "Folk melodies from music21's corpus (Essen, O'Neill's 1850, Aird's Airs, misc folk, Nottingham)",
+    "bach": "Bach chorales from music21's corpus, 4 voices (soprano, alto, tenor, bass)",
+    "grooves": "Drum and bass grooves rendered from Debian's mma groove library",
+    "games": "Multitrack game music with melody, bass and drums (Debian planetblupi-music-midi, openttd-openmsx)",
+}
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    name: str
+    description: str
+    path: Path
+    items: int
+    notes: int
+    bars: int
+    available: bool
+
+
+def corpus_dir() -> Path:
+    return Path(str(resources.files("musicvae") / "assets" / "corpora"))
+
+
+def corpus_path(name: str) -> Path:
+    if name not in CORPORA:
+        raise KeyError(f"unknown corpus {name!r}; bundled corpora: {', '.join(CORPORA)}")
+    return corpus_dir() / f"{name}.npz"
+
+
+def is_corpus_name(source: str) -> bool:
+    return source in CORPORA
+
+
+@lru_cache(maxsize=4)
+def load_corpus(name: str) -> tuple[NoteSequence, ...]:
+    """All sequences of a bundled corpus (cached per process)."""
+    path = corpus_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: bundled corpus {name!r} is missing from this installation")
+    return tuple(load_collection(path))
+
+
+def corpus_info(name: str) -> CorpusInfo:
+    path = corpus_path(name)
+    if not path.exists():
+        return CorpusInfo(name, CORPORA[name], path, 0, 0, 0, False)
+    header = read_collection_header(path)
+    items = header["items"]
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        n_notes = int(data["offsets"][-1])
+    bars = sum(int(it["total_steps"]) // int(it["steps_per_bar"]) for it in items)
+    return CorpusInfo(name, CORPORA[name], path, len(items), n_notes, bars, True)
+
+
+def list_corpora() -> list[CorpusInfo]:
+    return [corpus_info(name) for name in CORPORA]

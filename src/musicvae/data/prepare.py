@@ -1,0 +1,491 @@
+"""``musicvae prepare``: MIDI files or a bundled corpus -> deduplicated, split, sharded windows.
+
+Place in the flow: ``music`` (read, quantize) -> ``representations`` (tokens) ->
+``data.windows`` (N-bar windows) -> this module -> ``DIR/{train,eval}/shard-*.npz``
++ ``DIR/manifest.json`` -> ``data.dataset`` -> training.
+
+How it runs:
+1. Files are cut into chunks; worker processes read, quantize, encode and window
+   them and each writes ``DIR/.work/chunk-NNNNN.npz`` atomically. A rerun after an
+   interruption keeps finished chunks (same settings and file list) and does the rest.
+2. The merge splits by *source file* (a file's windows all go to train or all to
+   eval; the choice is a hash of the file name, so adding files never moves old
+   ones), removes duplicate windows corpus-wide (and eval windows seen in train),
+   writes shards and, last, ``manifest.json``.
+Bad files never stop the run: each is listed in the manifest with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..music.midi_io import MidiError
+from ..music.quantize import load_sequences
+from ..representations import GRID_KINDS, KINDS, get_converter
+from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
+from .corpora import load_corpus
+from .sources import Source, resolve_source
+from .windows import WindowRules, grid_windows
+
+FORMAT = "musicvae-dataset"
+FORMAT_VERSION = 1
+SHARD_RECORDS = 50_000
+
+
+class PrepareError(ValueError):
+    """A problem with the whole request (not with one file): one-line message."""
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    kind: str
+    bars: int
+    eval_fraction: float = 0.1
+    max_rest_bars: float = 1.0
+    stride_bars: int = 1
+    seed: int = 0
+    options: dict = field(default_factory=dict)  # converter keyword arguments
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise PrepareError(f"unknown kind {self.kind!r}; choose from {', '.join(KINDS)}")
+        if self.bars < 1:
+            raise PrepareError(f"--bars must be at least 1, got {self.bars}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise PrepareError(f"--eval-fraction must be in [0, 1), got {self.eval_fraction}")
+        if self.max_rest_bars < 0 or self.stride_bars < 1:
+            raise PrepareError("--max-rest-bars must be >= 0 and the stride >= 1 bar")
+
+    @property
+    def rules(self) -> WindowRules:
+        return WindowRules(self.bars, 16, self.stride_bars, self.max_rest_bars)
+
+
+# --------------------------------------------------------------------- extract
+def extract_records(seq, converter, cfg: PrepareConfig) -> dict[str, list]:
+    """Records of one quantized sequence, as lists of arrays keyed by field name."""
+    rules = cfg.rules
+    if cfg.kind in GRID_KINDS:
+        wins, starts = [], []
+        for grid in converter.candidates(seq):
+            w, s = grid_windows(converter, grid, rules)
+            if len(w):
+                wins.append(w)
+                starts.append(s)
+        return {"tokens": wins, "start_bar": starts}
+    if cfg.kind == "bars":
+        songs = converter.songs(seq, min_bars=cfg.bars, max_rest_bars=cfg.max_rest_bars)
+        return {"songs": songs}
+    # notes: melody-rule windows of each track, as note events with the track's meta
+    from ..representations.melody import MelodyConverter
+
+    events, metas, starts = [], [], []
+    for idx, info in enumerate(seq.tracks):
+        line = MelodyConverter(programs=None, keep=converter.keep)
+        if info.is_drum:
+            continue
+        single = seq.copy(notes=seq.track_notes(idx), tracks=list(seq.tracks))
+        for grid in line.candidates(single)[:1]:
+            w, s = grid_windows(line, grid, rules)
+            for tokens, bar in zip(w, s):
+                piece = line.decode(tokens, seq.qpm)
+                piece.tracks = [info]
+                try:
+                    ev, meta = converter.encode_track(piece, 0)
+                except ValueError:
+                    continue
+                events.append(ev)
+                metas.append(meta)
+                starts.append(bar)
+    return {"events": events, "metas": metas, "start_bar": starts}
+
+
+# ---------------------------------------------------------------------- worker
+_STATE: dict = {}
+
+
+def _init_worker(source: Source, cfg: PrepareConfig) -> None:
+    _STATE["source"] = source
+    _STATE["cfg"] = cfg
+    _STATE["converter"] = get_converter(cfg.kind, **cfg.options)
+
+
+def _read_item(source: Source, index: int):
+    if source.corpus:
+        return [load_corpus(source.corpus)[index]]
+    return load_sequences(source.files[index])
+
+
+def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
+    source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
+    rejects, ok, per_item = [], 0, []
+    acc: dict[str, list] = {}
+    items: list[np.ndarray] = []
+    for index in indices:
+        try:
+            seqs = _read_item(source, index)
+        except MidiError as exc:
+            rejects.append((index, exc.reason))
+            continue
+        except Exception as exc:  # never let one file stop the corpus
+            rejects.append((index, f"unexpected error: {type(exc).__name__}: {str(exc)[:100]}"))
+            continue
+        ok += 1
+        n_item = 0
+        for seq in seqs:
+            rec = extract_records(seq, converter, cfg)
+            count = _record_count(cfg.kind, rec)
+            for key, vals in rec.items():
+                acc.setdefault(key, []).extend(vals)
+            if count:
+                items.append(np.full(count, index, dtype=np.int32))
+            n_item += count
+        per_item.append((index, n_item))
+    arrays = _pack_chunk(cfg.kind, acc, items)
+    atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", **arrays)
+    summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
+    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary)
+    return summary
+
+
+def _record_count(kind: str, rec: dict) -> int:
+    if kind in GRID_KINDS:
+        return int(sum(len(w) for w in rec["tokens"]))
+    if kind == "bars":
+        return len(rec["songs"])
+    return len(rec["events"])
+
+
+def _pack_chunk(kind: str, acc: dict, items: list[np.ndarray]) -> dict[str, np.ndarray]:
+    item = np.concatenate(items) if items else np.zeros(0, np.int32)
+    if kind in GRID_KINDS:
+        tokens = acc.get("tokens", [])
+        return {
+            "item": item,
+            "tokens": np.concatenate(tokens).astype(np.int16) if tokens else np.zeros((0, 0, 0), np.int16),
+            "start_bar": np.concatenate(acc["start_bar"]).astype(np.int32) if tokens else np.zeros(0, np.int32),
+        }
+    if kind == "bars":
+        return {"item": item, **_ragged(acc.get("songs", []), (16,))}
+    metas = acc.get("metas", [])
+    meta_rows = np.array([_meta_row(m) for m in metas], dtype=np.int32).reshape(-1, 5)
+    return {
+        "item": item,
+        **_ragged(acc.get("events", []), (3,)),
+        "meta": meta_rows,
+        "start_bar": np.array(acc.get("start_bar", []), dtype=np.int32),
+    }
+
+
+def _meta_row(meta) -> list[int]:
+    return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.group)]
+
+
+def _ragged(parts: list[np.ndarray], tail: tuple[int, ...]) -> dict[str, np.ndarray]:
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    if parts:
+        offsets[1:] = np.cumsum([len(p) for p in parts])
+        data = np.concatenate(parts).astype(np.int16)
+    else:
+        data = np.zeros((0, *tail), np.int16)
+    return {"data": data, "offsets": offsets}
+
+
+# ----------------------------------------------------------------------- merge
+def is_eval_source(name: str, fraction: float, seed: int = 0) -> bool:
+    """Stable split: a file goes to eval iff its name hashes below ``fraction``."""
+    return _unit_hash(name, seed) < fraction
+
+
+def _unit_hash(name: str, seed: int) -> float:
+    digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row, in original order."""
+    if isinstance(rows, np.ndarray):
+        if len(rows) == 0:
+            return np.zeros(0, np.int64)
+        flat = np.ascontiguousarray(rows.reshape(len(rows), -1))
+        void = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+        _, idx = np.unique(void, return_index=True)
+        return np.sort(idx)
+    seen: dict[bytes, int] = {}
+    for i, r in enumerate(rows):
+        seen.setdefault(r, i)
+    return np.array(sorted(seen.values()), dtype=np.int64)
+
+
+def _records(kind: str, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callable[[np.ndarray], dict]]:
+    """Dedup keys of a chunk's records and a function selecting records by index."""
+    if kind in GRID_KINDS:
+        tok = arrays["tokens"]
+        return tok, lambda idx: {"tokens": tok[idx], "start_bar": arrays["start_bar"][idx], "item": arrays["item"][idx]}
+    data, off = arrays["data"], arrays["offsets"]
+    parts = [data[off[i] : off[i + 1]] for i in range(len(off) - 1)]
+    if kind == "bars":
+        keys = [p.tobytes() for p in parts]
+    else:
+        keys = [p.tobytes() + arrays["meta"][i].tobytes() for i, p in enumerate(parts)]
+
+    def select(idx: np.ndarray) -> dict:
+        out = {"item": arrays["item"][idx], **_ragged([parts[i] for i in idx], data.shape[1:])}
+        if kind == "notes":
+            out["meta"] = arrays["meta"][idx]
+            out["start_bar"] = arrays["start_bar"][idx]
+        return out
+
+    return keys, select
+
+
+def _concat_chunks(kind: str, chunks: list[dict]) -> dict:
+    if not chunks:
+        return {}
+    if kind in GRID_KINDS:
+        nonempty = [c for c in chunks if len(c["tokens"])] or chunks[:1]
+        return {k: np.concatenate([c[k] for c in nonempty]) for k in ("tokens", "start_bar", "item")}
+    out = {"item": np.concatenate([c["item"] for c in chunks])}
+    datas, offs, base = [], [np.zeros(1, np.int64)], 0
+    for c in chunks:
+        datas.append(c["data"])
+        offs.append(c["offsets"][1:] + base)
+        base += len(c["data"])
+    out["data"] = np.concatenate(datas)
+    out["offsets"] = np.concatenate(offs)
+    if kind == "notes":
+        out["meta"] = np.concatenate([c["meta"] for c in chunks])
+        out["start_bar"] = np.concatenate([c["start_bar"] for c in chunks])
+    return out
+
+
+def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str]:
+    n = len(records["item"]) if records else 0
+    names = []
+    for s, lo in enumerate(range(0, max(n, 1), SHARD_RECORDS)):
+        idx = np.arange(lo, min(lo + SHARD_RECORDS, n))
+        if kind in GRID_KINDS:
+            part = {k: records[k][idx] for k in ("tokens", "start_bar", "item")}
+        else:
+            _, select = _records(kind, records)
+            part = select(idx)
+        part["source"] = part.pop("item")
+        rel = f"{split}/shard-{s:05d}.npz"
+        atomic_save_npz(out_dir / rel, **part)
+        names.append(rel)
+    return names
+
+
+# ------------------------------------------------------------------------ main
+def _fingerprint(source: Source, cfg: PrepareConfig) -> str:
+    names = [source.name_of(i) for i in range(source.size)]
+    if source.files:
+        names += [str(f.stat().st_size) + ":" + str(int(f.stat().st_mtime)) for f in source.files if f.exists()]
+    doc = json.dumps({"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def prepare(
+    source_spec: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: PrepareConfig,
+    *,
+    workers: int = 1,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Prepare a dataset; returns the manifest (also written to ``out_dir/manifest.json``).
+
+    ``progress(done_items, total_items)`` is called as chunks finish.
+    """
+    t0 = time.perf_counter()
+    source = resolve_source(source_spec)
+    out = Path(out_dir)
+    fingerprint = _fingerprint(source, cfg)
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists() and not force:
+        try:
+            old = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        if old.get("fingerprint") == fingerprint:
+            old["reused"] = True
+            return old
+        raise PrepareError(f"{out}: holds another prepared dataset; choose a new --out or pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out}: exists and is not a folder")
+
+    work = out / ".work"
+    stamp = work / "fingerprint"
+    if work.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
+        shutil.rmtree(work)  # settings or inputs changed: old chunks are stale
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+
+    total = source.size
+    n_chunks_target = max(1, workers * 8)
+    chunk_size = max(1, min(256, -(-total // n_chunks_target)))
+    chunks = [list(range(lo, min(lo + chunk_size, total))) for lo in range(0, total, chunk_size)]
+    pending = [c for c in range(len(chunks)) if not (work / f"chunk-{c:05d}.json").exists()]
+    done = sum(len(chunks[c]) for c in range(len(chunks)) if c not in set(pending))
+    if progress:
+        progress(done, total)
+
+    def finished(c: int) -> None:
+        nonlocal done
+        done += len(chunks[c])
+        if progress:
+            progress(done, total)
+
+    if workers <= 1 or len(pending) <= 1:
+        _init_worker(source, cfg)
+        for c in pending:
+            _process_chunk(c, chunks[c], str(work))
+            finished(c)
+    else:
+        _run_pool(source, cfg, chunks, pending, work, workers, finished)
+
+    manifest = _merge(source, cfg, chunks, work, out, fingerprint)
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["workers"] = workers
+    atomic_write_json(manifest_path, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _run_pool(source, cfg, chunks, pending, work, workers, finished) -> None:
+    """Process chunks in a pool; a worker killed by a crashing parser costs only its files."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    todo = list(pending)
+    while todo:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(source, cfg)) as pool:
+            futures = {pool.submit(_process_chunk, c, chunks[c], str(work)): c for c in todo}
+            broken = []
+            for fut in as_completed(futures):
+                c = futures[fut]
+                try:
+                    fut.result()
+                    finished(c)
+                except BrokenProcessPool:
+                    broken.append(c)
+        if not broken:
+            return
+        # a worker died (e.g. a native crash): redo those chunks one file at a time
+        todo = []
+        for c in broken:
+            if len(chunks[c]) == 1:
+                _write_crashed_chunk(work, c, chunks[c][0])
+                finished(c)
+            else:
+                for index in chunks[c]:
+                    chunks.append([index])
+                    todo.append(len(chunks) - 1)
+                chunks[c] = []  # replaced by single-file chunks
+                _process_empty_chunk(work, c)
+
+
+def _write_crashed_chunk(work: Path, c: int, index: int) -> None:
+    atomic_save_npz(work / f"chunk-{c:05d}.npz", item=np.zeros(0, np.int32))
+    atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": [(index, "the MIDI parser crashed on this file")], "per_item": []})
+
+
+def _process_empty_chunk(work: Path, c: int) -> None:
+    atomic_save_npz(work / f"chunk-{c:05d}.npz", item=np.zeros(0, np.int32))
+    atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": [], "per_item": []})
+
+
+def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str) -> dict:
+    kind = cfg.kind
+    loaded, rejects, ok, per_item = [], [], 0, {}
+    for c in range(len(chunks)):
+        summary = json.loads((work / f"chunk-{c:05d}.json").read_text())
+        ok += summary["ok"]
+        rejects += [(int(i), r) for i, r in summary["rejects"]]
+        per_item.update({int(i): n for i, n in summary["per_item"]})
+        arrays = load_npz(work / f"chunk-{c:05d}.npz")
+        if len(arrays.get("item", [])):
+            loaded.append(arrays)
+    allrec = _concat_chunks(kind, loaded)
+    n_found = len(allrec["item"]) if allrec else 0
+
+    names = [source.name_of(i) for i in range(source.size)]
+    with_windows = sorted(i for i, n in per_item.items() if n > 0)
+    eval_items = {i for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
+    if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
+        eval_items = {min(with_windows, key=lambda i: _unit_hash(names[i], cfg.seed))}
+
+    counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
+    if allrec:
+        keys, select = _records(kind, allrec)
+        is_eval = np.isin(allrec["item"], sorted(eval_items))
+        tr_idx, ev_idx = np.flatnonzero(~is_eval), np.flatnonzero(is_eval)
+        sub = lambda k, idx: k[idx] if isinstance(k, np.ndarray) else [k[i] for i in idx]  # noqa: E731
+        tr_keep = tr_idx[first_occurrences(sub(keys, tr_idx))]
+        both = np.concatenate([tr_keep, ev_idx])
+        first = first_occurrences(sub(keys, both))
+        ev_keep = both[first[first >= len(tr_keep)]]
+        ev_unique = len(first_occurrences(sub(keys, ev_idx)))
+        train, evals = select(tr_keep), select(ev_keep)
+        counts.update(
+            windows_found=n_found,
+            windows_train=len(tr_keep),
+            windows_eval=len(ev_keep),
+            windows_total=len(tr_keep) + len(ev_keep),
+            duplicates_removed=n_found - len(tr_keep) - ev_unique,
+            eval_dropped_seen_in_train=ev_unique - len(ev_keep),
+            sources_train=len(set(with_windows) - eval_items),
+            sources_eval=len(eval_items),
+        )
+    else:
+        train = evals = {}
+        counts.update(windows_found=0, windows_train=0, windows_eval=0, windows_total=0, duplicates_removed=0,
+                      eval_dropped_seen_in_train=0, sources_train=0, sources_eval=0)
+    if counts["windows_total"] == 0:
+        shutil.rmtree(work, ignore_errors=True)
+        reasons = sorted({r for _, r in rejects})[:3]
+        hint = f" (rejected files: {'; '.join(reasons)})" if reasons else ""
+        raise PrepareError(f"{source.spec}: no {cfg.bars}-bar {kind} windows found in {source.size} item(s){hint}")
+
+    for split in ("train", "eval"):
+        if (out / split).exists():
+            shutil.rmtree(out / split)
+    shards = {"train": _write_split(kind, train, out, "train"), "eval": _write_split(kind, evals, out, "eval") if evals and len(evals["item"]) else []}
+    converter = get_converter(kind, **cfg.options)
+    rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
+    sources = [
+        {"name": names[i], "windows": per_item.get(i, 0), "split": "eval" if i in eval_items else "train"}
+        for i in range(source.size)
+        if per_item.get(i, 0) > 0
+    ]
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "musicvae_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "fingerprint": fingerprint,
+        "source": source.spec,
+        "kind": kind,
+        "bars": cfg.bars,
+        "steps": cfg.bars * 16,
+        "config": asdict(cfg),
+        "representation": rep,
+        "counts": counts,
+        "shards": shards,
+        "sources": sources,
+        "rejected": [{"file": names[i], "reason": r} for i, r in sorted(rejects)],
+        "skipped_non_midi_files": source.skipped,
+    }

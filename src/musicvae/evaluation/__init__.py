@@ -1,0 +1,1 @@
+"""musicvae.evaluation (see the package docstring for the flow)."""

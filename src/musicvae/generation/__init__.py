@@ -1,0 +1,1 @@
+"""musicvae.generation (see the package docstring for the flow)."""

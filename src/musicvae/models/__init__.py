@@ -1,0 +1,1 @@
+"""musicvae.models (see the package docstring for the flow)."""

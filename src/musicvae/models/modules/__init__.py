@@ -1,0 +1,1 @@
+"""musicvae.models.modules (see the package docstring for the flow)."""

@@ -1,0 +1,115 @@
+"""MIDI files in and out, through symusic.
+
+Place in the flow: MIDI bytes -> ``symusic.Score`` -> :mod:`musicvae.music.quantize`
+-> :class:`~musicvae.music.sequence.NoteSequence`; and back to ``.mid`` for output.
+
+Every failure becomes a :class:`MidiError` carrying the path and a one-line reason,
+so callers (``prepare``, the CLI) can list the file instead of printing a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from symusic import Note, Score, Tempo, TimeSignature, Track
+
+from .sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
+
+MAX_MIDI_BYTES = 32 * 1024 * 1024  # larger files are refused: no real song needs it
+MAX_NOTES = 2_000_000
+MIDI_MAGIC = b"MThd"
+RIFF_MAGIC = b"RIFF"  # RMID: a standard MIDI file wrapped in RIFF
+
+
+class MidiError(Exception):
+    """A MIDI file that cannot be used, with the reason in one line."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str):
+        self.path = str(path) if path is not None else "<bytes>"
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def read_midi_bytes(data: bytes, path: str | os.PathLike | None = None) -> Score:
+    """Parse MIDI bytes (any extension: ``.mid``, ``.midi``, ``.kar``, RMID) into a Score."""
+    if len(data) == 0:
+        raise MidiError(path, "empty file")
+    if len(data) > MAX_MIDI_BYTES:
+        raise MidiError(path, f"file too large ({len(data) / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
+    if data[:4] == RIFF_MAGIC:
+        at = data.find(MIDI_MAGIC, 0, 64)
+        if at < 0:
+            raise MidiError(path, "RIFF file without a MIDI chunk")
+        data = data[at:]
+    if data[:4] != MIDI_MAGIC:
+        raise MidiError(path, "not a MIDI file (no MThd header)")
+    if len(data) < 14:
+        raise MidiError(path, f"truncated MIDI header ({len(data)} bytes)")
+    division = int.from_bytes(data[12:14], "big", signed=True)
+    if division < 0:  # symusic's own message ("Division type is not ticks per quarter") hides why
+        raise MidiError(path, "SMPTE timing (frames per second) is not supported, only ticks per quarter")
+    if division == 0:
+        raise MidiError(path, "MIDI header has zero ticks-per-quarter")
+    try:
+        score = Score.from_midi(data, sanitize_data=True)
+    except Exception as exc:  # symusic raises RuntimeError/ValueError with C++ messages
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MidiError(path, f"unreadable MIDI ({msg[:120]})") from None
+    if score.ticks_per_quarter <= 0:
+        raise MidiError(path, "MIDI header has no usable ticks-per-quarter (SMPTE timing is not supported)")
+    if score.note_num() > MAX_NOTES:
+        raise MidiError(path, f"too many notes ({score.note_num()} > {MAX_NOTES})")
+    return score
+
+
+def read_midi(path: str | os.PathLike) -> Score:
+    """Read a MIDI file whatever its extension; raise :class:`MidiError` with a reason."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_MIDI_BYTES:
+            raise MidiError(p, f"file too large ({size / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
+        data = p.read_bytes()
+    except MidiError:
+        raise
+    except FileNotFoundError:
+        raise MidiError(p, "no such file") from None
+    except IsADirectoryError:
+        raise MidiError(p, "is a directory") from None
+    except OSError as exc:
+        raise MidiError(p, f"cannot read ({exc.strerror or exc})") from None
+    return read_midi_bytes(data, p)
+
+
+def sequence_to_score(seq: NoteSequence, ticks_per_quarter: int = 480) -> Score:
+    """A symusic Score of the sequence (one symusic track per :class:`TrackInfo`)."""
+    score = Score(ticks_per_quarter)
+    ticks_per_step = ticks_per_quarter // seq.steps_per_quarter
+    score.tempos.append(Tempo(0, float(seq.qpm)))
+    num, den = seq.time_signature
+    score.time_signatures.append(TimeSignature(0, int(num), int(den)))
+    for idx, info in enumerate(seq.tracks):
+        track = Track(info.name or "", int(info.program), bool(info.is_drum))
+        notes = seq.notes[seq.notes[:, TRACK] == idx]
+        if len(notes):
+            start = notes[:, START].astype(np.int32) * ticks_per_step
+            dur = (notes[:, END] - notes[:, START]).astype(np.int32) * ticks_per_step
+            track.notes = Note.from_numpy(
+                start, dur, notes[:, PITCH].astype(np.int8), notes[:, VELOCITY].clip(1, 127).astype(np.int8)
+            )
+        score.tracks.append(track)
+    return score
+
+
+def midi_bytes(seq: NoteSequence, ticks_per_quarter: int = 480) -> bytes:
+    """Standard MIDI file bytes of a sequence (drum tracks play on channel 10)."""
+    return sequence_to_score(seq, ticks_per_quarter).dumps_midi()
+
+
+def write_midi(seq: NoteSequence, path: str | os.PathLike, ticks_per_quarter: int = 480) -> Path:
+    """Write a sequence as a MIDI file atomically (a half-written file never appears)."""
+    from ..utils.io import atomic_write_bytes
+
+    return atomic_write_bytes(path, midi_bytes(seq, ticks_per_quarter))

@@ -1,0 +1,1 @@
+"""musicvae.render (see the package docstring for the flow)."""

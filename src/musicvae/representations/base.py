@@ -1,0 +1,166 @@
+"""The contract every step-grid representation fulfils.
+
+Place in the flow: NoteSequence -> :class:`GridConverter` -> token grid ``(T, K)``
+-> ``data.windows`` (N-bar windows) -> models; and model output -> tokens -> NoteSequence.
+
+A grid converter turns a sequence into one or more *candidates*: full-length
+token grids of shape ``(T, K)``, ``T`` steps by ``K`` streams (K=1 melody or drums,
+3 for a trio, 4 for MusAE's multitrack). Each stream has its own vocabulary;
+the model's one-hot input is the concatenation ``[vocab_0 | vocab_1 | ...]``.
+
+Reversibility: ``encode(decode(tokens)) == tokens`` for every *canonical* grid
+(``canonicalize(tokens) == tokens``), which is what every converter's round-trip
+test checks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..music.sequence import NoteSequence
+
+
+class GridConverter(ABC):
+    """Reversible conversion between NoteSequences and ``(T, K)`` integer token grids."""
+
+    #: short name used in manifests and on the command line (``--kind``)
+    kind: str = ""
+    #: one name per stream, e.g. ("melody", "bass", "drums")
+    stream_names: tuple[str, ...] = ()
+    #: one vocabulary size per stream
+    vocab_sizes: tuple[int, ...] = ()
+    #: streams that the rest rule and the "has notes" rule apply to one by one;
+    #: ``None`` applies them to the mix of all streams (MusAE's multitrack)
+    required_streams: tuple[int, ...] | None = None
+
+    @property
+    def num_streams(self) -> int:
+        return len(self.vocab_sizes)
+
+    @property
+    def depth(self) -> int:
+        """Width of the concatenated one-hot vector, e.g. 130+130+512 for a trio."""
+        return int(sum(self.vocab_sizes))
+
+    @abstractmethod
+    def candidates(self, seq: NoteSequence) -> list[np.ndarray]:
+        """Every full-length ``(seq.total_steps, K)`` grid this sequence yields (may be empty)."""
+
+    @abstractmethod
+    def decode(self, tokens: np.ndarray, qpm: float = 120.0) -> NoteSequence:
+        """Token grid ``(T, K)`` (or ``(T,)`` for K=1) -> NoteSequence."""
+
+    @abstractmethod
+    def sounding(self, tokens: np.ndarray) -> np.ndarray:
+        """Boolean ``(T, K)``: is something sounding (melody) or hit (drums) at each step."""
+
+    @abstractmethod
+    def onsets(self, tokens: np.ndarray) -> np.ndarray:
+        """Boolean ``(T, K)``: does a note start at each step."""
+
+    @abstractmethod
+    def canonicalize(self, tokens: np.ndarray) -> np.ndarray:
+        """The canonical spelling of a grid (what ``encode(decode(tokens))`` returns)."""
+
+    @abstractmethod
+    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
+        """Transposition room ``(down, up)`` in semitones that keeps every pitch in range."""
+
+    @abstractmethod
+    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
+        """Shift pitched streams; raises ValueError when a pitch would leave the range."""
+
+    # ----------------------------------------------------------------- shared
+    def encode(self, seq: NoteSequence) -> np.ndarray:
+        """The first candidate grid of ``seq``; ValueError if it yields none."""
+        cands = self.candidates(seq)
+        if not cands:
+            raise ValueError(f"{seq.source or 'sequence'}: nothing to extract as {self.kind}")
+        return cands[0]
+
+    def as_grid(self, tokens: np.ndarray) -> np.ndarray:
+        """``(T,)`` -> ``(T, 1)``; checks the stream count."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim == 1:
+            tokens = tokens[:, None]
+        if tokens.ndim != 2 or tokens.shape[1] != self.num_streams:
+            raise ValueError(f"{self.kind} tokens must have shape (T, {self.num_streams}), got {tokens.shape}")
+        return tokens
+
+    def is_valid(self, tokens: np.ndarray) -> bool:
+        """In range for every stream's vocabulary and canonical."""
+        grid = self.as_grid(tokens)
+        if (grid < 0).any() or (grid >= np.asarray(self.vocab_sizes)).any():
+            return False
+        return bool(np.array_equal(self.canonicalize(grid), grid))
+
+    def one_hot(self, tokens: np.ndarray) -> np.ndarray:
+        """``(T, K)`` tokens -> ``(T, depth)`` float32 concatenated one-hot (for inspection and tests)."""
+        grid = self.as_grid(tokens)
+        out = np.zeros((len(grid), self.depth), dtype=np.float32)
+        offset = 0
+        for k, size in enumerate(self.vocab_sizes):
+            out[np.arange(len(grid)), offset + grid[:, k]] = 1.0
+            offset += size
+        return out
+
+    def config(self) -> dict:
+        """JSON description stored in manifests and checkpoints."""
+        return {"kind": self.kind, "streams": list(self.stream_names), "vocab_sizes": list(self.vocab_sizes)}
+
+
+class StreamConverter(GridConverter):
+    """A grid converter built from one codec per stream (see :mod:`.streams`).
+
+    Subclasses decide which tracks feed which stream (:meth:`candidates`); decoding,
+    canonical form, silence, onsets and transposition are the streams' own.
+    """
+
+    def __init__(self, streams: list, decode_tracks: list):
+        self.streams = list(streams)
+        self.decode_tracks = list(decode_tracks)  # TrackInfo per stream, used by decode
+        self.vocab_sizes = tuple(s.vocab_size for s in self.streams)
+
+    def _per_stream(self, tokens: np.ndarray, fn: str) -> np.ndarray:
+        grid = self.as_grid(tokens)
+        return np.stack([getattr(s, fn)(grid[:, k]) for k, s in enumerate(self.streams)], axis=1)
+
+    def sounding(self, tokens: np.ndarray) -> np.ndarray:
+        return self._per_stream(tokens, "sounding")
+
+    def onsets(self, tokens: np.ndarray) -> np.ndarray:
+        return self._per_stream(tokens, "onsets")
+
+    def canonicalize(self, tokens: np.ndarray) -> np.ndarray:
+        return self._per_stream(tokens, "canonicalize").astype(np.asarray(tokens).dtype)
+
+    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
+        grid = self.as_grid(tokens)
+        bounds = [s.pitch_bounds(grid[:, k]) for k, s in enumerate(self.streams) if s.pitched]
+        if not bounds:
+            return 0, 0
+        return min(b[0] for b in bounds), min(b[1] for b in bounds)
+
+    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
+        grid = self.as_grid(tokens)
+        down, up = self.pitch_bounds(grid)
+        if not -down <= semitones <= up:
+            raise ValueError(f"transposing by {semitones} leaves the pitch range ({-down}..{up} allowed)")
+        out = grid.copy()
+        for k, s in enumerate(self.streams):
+            if s.pitched:
+                out[:, k] = s.transpose(grid[:, k], semitones)
+        return out
+
+    def encode_streams(self, parts: list[np.ndarray], total_steps: int) -> np.ndarray:
+        """One notes array per stream -> ``(T, K)`` grid."""
+        return np.stack([s.encode(n, total_steps) for s, n in zip(self.streams, parts)], axis=1)
+
+    def decode(self, tokens: np.ndarray, qpm: float = 120.0) -> NoteSequence:
+        grid = self.as_grid(tokens)
+        parts = []
+        for k, (stream, info) in enumerate(zip(self.streams, self.decode_tracks)):
+            parts.append((info, [tuple(int(v) for v in row) for row in stream.decode(grid[:, k])]))
+        return NoteSequence.from_tracks(parts, total_steps=len(grid), qpm=qpm)

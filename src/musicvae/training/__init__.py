@@ -1,0 +1,1 @@
+"""musicvae.training (see the package docstring for the flow)."""
