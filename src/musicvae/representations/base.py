@@ -139,8 +139,8 @@ class StreamConverter(GridConverter):
     def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
         grid = self.as_grid(tokens)
         bounds = [s.pitch_bounds(grid[:, k]) for k, s in enumerate(self.streams) if s.pitched]
-        if not bounds:
-            return 0, 0
+        if not bounds:  # nothing pitched (drums): any shift is a no-op
+            return 127, 127
         return min(b[0] for b in bounds), min(b[1] for b in bounds)
 
     def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:

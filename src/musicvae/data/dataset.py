@@ -1,0 +1,154 @@
+"""Read a prepared dataset back: shards -> arrays -> (augmented) training examples.
+
+Place in the flow: ``prepare`` output (``manifest.json`` + shards) -> :class:`PreparedDataset`
+-> :class:`WindowDataset` (a torch ``Dataset``) -> trainer's ``DataLoader``.
+
+Transposition augmentation happens here, at training time, not in ``prepare``:
+each example is shifted by a random whole number of semitones drawn from
+``[-5, 6]`` (the MusicVAE paper's range) clipped to what keeps every note of that
+window inside the representation's pitch range. Drums are never transposed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..representations import GRID_KINDS, get_converter
+from ..representations.streams import FIRST_NOTE_ON
+from ..utils.io import load_npz
+
+DEFAULT_TRANSPOSE = (-5, 6)
+
+
+class DatasetError(ValueError):
+    """A prepared-data folder that cannot be used (one-line message)."""
+
+
+class PreparedDataset:
+    """The arrays of one split of a prepared folder (all shards concatenated)."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train"):
+        self.root = Path(root)
+        path = self.root / "manifest.json"
+        if not path.exists():
+            raise DatasetError(f"{self.root}: no manifest.json (run `musicvae prepare` first)")
+        try:
+            self.manifest = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}: unreadable manifest ({exc.msg})") from None
+        if split not in ("train", "eval"):
+            raise DatasetError(f"split must be 'train' or 'eval', not {split!r}")
+        self.split = split
+        self.kind = self.manifest["kind"]
+        shards = [load_npz(self.root / rel) for rel in self.manifest["shards"].get(split, [])]
+        self.arrays = _concat(self.kind, shards)
+
+    def __len__(self) -> int:
+        return len(self.arrays.get("source", []))
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """``(n, T, K)`` int16 windows (grid kinds)."""
+        if self.kind not in GRID_KINDS:
+            raise DatasetError(f"{self.root}: a {self.kind} dataset has no fixed-size token windows")
+        return self.arrays["tokens"]
+
+    def converter(self):
+        rep = dict(self.manifest["representation"])
+        rep.pop("kind", None)
+        options = {k: v for k, v in rep.items() if k not in ("streams", "vocab_sizes", "vocab", "start_token")}
+        return get_converter(self.kind, **options)
+
+
+def _concat(kind: str, shards: list[dict]) -> dict:
+    if not shards:
+        return {"source": np.zeros(0, np.int32)}
+    if kind in GRID_KINDS or all("offsets" not in s for s in shards):
+        return {k: np.concatenate([s[k] for s in shards]) for k in shards[0]}
+    out = {k: np.concatenate([s[k] for s in shards]) for k in shards[0] if k not in ("data", "offsets")}
+    base, offs = 0, [np.zeros(1, np.int64)]
+    for s in shards:
+        offs.append(s["offsets"][1:] + base)
+        base += len(s["data"])
+    out["data"] = np.concatenate([s["data"] for s in shards])
+    out["offsets"] = np.concatenate(offs)
+    return out
+
+
+def transpose_room(tokens: np.ndarray, pitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window, semitones it can move ``(down, up)`` keeping note-ons in range.
+
+    ``tokens`` is ``(n, T, K)`` melody-style tokens; ``pitched`` a ``(K,)`` mask of
+    streams that transpose (vocab sizes are needed for the top: see :class:`WindowDataset`).
+    Returns note-on token minimum and maximum per window (``FIRST_NOTE_ON``-based);
+    windows without notes get ``(big, -big)``.
+    """
+    big = np.iinfo(np.int16).max
+    sel = tokens[:, :, pitched] if pitched.any() else np.zeros((len(tokens), 1, 1), tokens.dtype)
+    on = sel >= FIRST_NOTE_ON
+    lo = np.where(on, sel, big).reshape(len(tokens), -1).min(axis=1)
+    hi = np.where(on, sel, -big).reshape(len(tokens), -1).max(axis=1)
+    return lo, hi
+
+
+class WindowDataset:
+    """Fixed-size token windows as a torch-style dataset, with random transposition.
+
+    ``dataset[i]`` returns an ``int64`` array ``(T, K)`` (a torch tensor with ``as_torch=True``).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        transpose: tuple[int, int] | None = DEFAULT_TRANSPOSE,
+        seed: int = 0,
+        as_torch: bool = True,
+    ):
+        self.data = PreparedDataset(root, split)
+        self.tokens = self.data.tokens
+        self.converter = self.data.converter()
+        self.transpose = transpose
+        self.as_torch = as_torch
+        self.seed = seed
+        self._pid = os.getpid()
+        self.rng = np.random.default_rng(seed)
+        pitched = np.array([getattr(s, "pitched", False) for s in self.converter.streams], dtype=bool)
+        self.pitched = pitched
+        lo, hi = transpose_room(self.tokens, pitched)
+        tops = [s.vocab_size - 1 for s, p in zip(self.converter.streams, pitched) if p]
+        top = min(tops) if tops else 0
+        # room per window: down = lo - FIRST_NOTE_ON, up = top - hi
+        self.room_down = np.clip(lo.astype(np.int64) - FIRST_NOTE_ON, 0, None)
+        self.room_up = np.clip(top - hi.astype(np.int64), 0, None)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def shift_for(self, index: int) -> int:
+        """A random transposition for window ``index`` (0 without augmentation or room)."""
+        if self.transpose is None or not self.pitched.any():
+            return 0
+        if os.getpid() != self._pid:  # a DataLoader worker: give each process its own stream
+            self._pid = os.getpid()
+            self.rng = np.random.default_rng([self.seed, self._pid])
+        lo = max(self.transpose[0], -int(self.room_down[index]))
+        hi = min(self.transpose[1], int(self.room_up[index]))
+        return int(self.rng.integers(lo, hi + 1)) if hi >= lo else 0
+
+    def __getitem__(self, index: int):
+        window = self.tokens[index].astype(np.int64)
+        shift = self.shift_for(index)
+        if shift:
+            on = (window >= FIRST_NOTE_ON) & self.pitched[None, :]
+            window[on] += shift
+        if self.as_torch:
+            import torch
+
+            return torch.from_numpy(window)
+        return window
