@@ -77,3 +77,22 @@ def test_multitrack_rules_apply_to_the_mix():
 def test_silent_run_lengths():
     silent = np.array([[1], [1], [0], [1], [1], [1]], dtype=bool)
     assert silent_run_lengths(silent)[:, 0].tolist() == [1, 2, 0, 1, 2, 3]
+
+
+def test_orphan_note_off_after_held_start_is_dropped():
+    conv = MelodyConverter()
+    # note 60 held from step 8 to 19 ends inside the second window (starting at bar 1, step 16)
+    seq = NoteSequence.from_tuples([(60, 8, 19), (62, 24, 28), (64, 32, 40), (65, 40, 48)])
+    wins, starts = _windows(conv, seq, bars=2)
+    assert 1 in starts.tolist()
+    second = wins[starts.tolist().index(1)]
+    assert second[3, 0] == 0  # was the note-off of the held note
+    assert conv.is_valid(second)
+
+
+def test_every_window_of_real_files_round_trips(real_windows):
+    for conv, wins in real_windows:
+        assert len(wins) > 50
+        for w in wins:
+            assert conv.is_valid(w)
+            np.testing.assert_array_equal(conv.encode(conv.decode(w)), w)

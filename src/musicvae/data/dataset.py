@@ -58,10 +58,18 @@ class PreparedDataset:
         return self.arrays["tokens"]
 
     def converter(self):
-        rep = dict(self.manifest["representation"])
-        rep.pop("kind", None)
-        options = {k: v for k, v in rep.items() if k not in ("streams", "vocab_sizes", "vocab", "start_token")}
-        return get_converter(self.kind, **options)
+        """The converter that wrote this dataset, rebuilt from the manifest's settings."""
+        return converter_from_config(self.manifest["representation"])
+
+
+def converter_from_config(rep: dict):
+    """Rebuild a converter from its ``config()`` (descriptive keys are ignored)."""
+    import inspect
+
+    kind = rep["kind"]
+    cls = type(get_converter(kind))
+    accepted = inspect.signature(cls.__init__).parameters
+    return get_converter(kind, **{k: v for k, v in rep.items() if k in accepted and k != "self"})
 
 
 def _concat(kind: str, shards: list[dict]) -> dict:

@@ -88,27 +88,24 @@ def extract_records(seq, converter, cfg: PrepareConfig) -> dict[str, list]:
     if cfg.kind == "bars":
         songs = converter.songs(seq, min_bars=cfg.bars, max_rest_bars=cfg.max_rest_bars)
         return {"songs": songs}
-    # notes: melody-rule windows of each track, as note events with the track's meta
+    # notes: windows of each pitched track under the melody rules, as VRASH note events
     from ..representations.melody import MelodyConverter
 
+    line = MelodyConverter(programs=None, keep=converter.keep)
     events, metas, starts = [], [], []
     for idx, info in enumerate(seq.tracks):
-        line = MelodyConverter(programs=None, keep=converter.keep)
-        if info.is_drum:
+        notes = seq.track_notes(idx)
+        if info.is_drum or not len(notes):
             continue
-        single = seq.copy(notes=seq.track_notes(idx), tracks=list(seq.tracks))
-        for grid in line.candidates(single)[:1]:
-            w, s = grid_windows(line, grid, rules)
-            for tokens, bar in zip(w, s):
-                piece = line.decode(tokens, seq.qpm)
-                piece.tracks = [info]
-                try:
-                    ev, meta = converter.encode_track(piece, 0)
-                except ValueError:
-                    continue
-                events.append(ev)
-                metas.append(meta)
-                starts.append(bar)
+        grid = line.stream.encode(notes, seq.total_steps)[:, None]
+        wins, bars = grid_windows(line, grid, rules)
+        for tokens, bar in zip(wins, bars):
+            piece = line.decode(tokens, seq.qpm)
+            piece.tracks = [info]  # keep the instrument for the track meta
+            ev, meta = converter.encode_track(piece, 0)
+            events.append(ev)
+            metas.append(meta)
+            starts.append(bar)
     return {"events": events, "metas": metas, "start_bar": starts}
 
 
@@ -190,7 +187,7 @@ def _pack_chunk(kind: str, acc: dict, items: list[np.ndarray]) -> dict[str, np.n
 
 
 def _meta_row(meta) -> list[int]:
-    return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.group)]
+    return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.instrument_group)]
 
 
 def _ragged(parts: list[np.ndarray], tail: tuple[int, ...]) -> dict[str, np.ndarray]:

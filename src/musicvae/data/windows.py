@@ -80,11 +80,7 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     good = starts[ok]
     win = sliding_window_view(grid, W, axis=0)[good * rules.steps_per_bar]  # (w, K, W)
     win = np.ascontiguousarray(win.transpose(0, 2, 1))  # (w, W, K)
-    # canonical form: only the first step of a cut window can hold an orphan note-off
-    # in melody streams, but canonicalize whole windows to keep the rule in one place
-    needs = (win[:, 0, :] == 1).any(axis=1)
-    for i in np.flatnonzero(needs):
-        win[i] = converter.canonicalize(win[i])
+    converter.canonicalize_windows(win)  # a note-off whose note began before the cut becomes a hold
     return win, good
 
 

@@ -57,9 +57,11 @@ class NoteSequence:
 
     def __post_init__(self) -> None:
         notes = np.asarray(self.notes, dtype=np.int32).reshape(-1, 5)
-        if len(notes):
-            order = np.lexsort((notes[:, PITCH], notes[:, TRACK], notes[:, START]))
-            notes = notes[order]
+        if len(notes) > 1:
+            # one int64 key instead of a 3-key lexsort (the hot path of prepare)
+            key = (notes[:, START].astype(np.int64) << 24) | (notes[:, TRACK].astype(np.int64) << 8) | notes[:, PITCH]
+            if (np.diff(key) < 0).any():
+                notes = notes[np.argsort(key, kind="stable")]
         self.notes = np.ascontiguousarray(notes)
 
     # ------------------------------------------------------------------ build

@@ -13,6 +13,7 @@ from .base import GridConverter, StreamConverter
 from .drums import DRUM_CLASS_NAMES, DRUM_MAPPINGS, DrumConverter
 from .melody import MELODY_90, MELODY_130, MelodyConverter
 from .multitrack import GROUPS, MultitrackConverter
+from .notes import NoteEventConverter, TrackMeta
 from .trio import TrioConverter
 
 GRID_KINDS = ("melody", "drums", "trio", "multitrack")
@@ -32,8 +33,6 @@ def get_converter(kind: str, **options):
     if kind == "bars":
         return BarConverter(**options)
     if kind == "notes":
-        from .notes import NoteEventConverter
-
         return NoteEventConverter(**options)
     raise ValueError(f"unknown representation kind {kind!r}; choose from {', '.join(KINDS)}")
 
@@ -51,7 +50,9 @@ __all__ = [
     "MELODY_90",
     "MelodyConverter",
     "MultitrackConverter",
+    "NoteEventConverter",
     "StreamConverter",
+    "TrackMeta",
     "TrioConverter",
     "get_converter",
 ]

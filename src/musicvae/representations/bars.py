@@ -28,6 +28,17 @@ class BarConverter:
         self.start_token = self.melody.vocab_sizes[0]  # 130
         self.vocab_size = self.start_token + 1  # 131 with the start token
 
+    def config(self) -> dict:
+        mel = self.melody
+        return {
+            "kind": self.kind,
+            "steps_per_bar": self.steps_per_bar,
+            "keep": mel.stream.keep,
+            "programs": None if mel.programs is None else sorted(mel.programs),
+            "vocab_size": self.vocab_size,
+            "start_token": self.start_token,
+        }
+
     def encode(self, seq: NoteSequence) -> list[np.ndarray]:
         """One ``(n_bars, steps_per_bar)`` array per melody track of the sequence."""
         return [c[:, 0].reshape(-1, self.steps_per_bar) for c in self.melody.candidates(seq)]

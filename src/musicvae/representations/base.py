@@ -136,6 +136,13 @@ class StreamConverter(GridConverter):
     def canonicalize(self, tokens: np.ndarray) -> np.ndarray:
         return self._per_stream(tokens, "canonicalize").astype(np.asarray(tokens).dtype)
 
+    def canonicalize_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Canonical form of windows ``(n, W, K)`` cut from canonical grids (in place)."""
+        for k, s in enumerate(self.streams):
+            column = np.ascontiguousarray(windows[:, :, k])
+            windows[:, :, k] = s.canonicalize_cut(column)
+        return windows
+
     def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
         grid = self.as_grid(tokens)
         bounds = [s.pitch_bounds(grid[:, k]) for k, s in enumerate(self.streams) if s.pitched]

@@ -83,6 +83,18 @@ class MelodyStream:
         out[(tokens == NOTE_OFF) & ~prev] = HOLD
         return out
 
+    def canonicalize_cut(self, windows: np.ndarray) -> np.ndarray:
+        """Canonical form of windows ``(n, W)`` cut from a canonical line, in place.
+
+        Inside a cut window only the first event can be an orphan: the note-off
+        of a note that began before the cut. It becomes a hold.
+        """
+        events = windows != HOLD
+        first = events.argmax(axis=1)
+        rows = np.flatnonzero(events.any(axis=1) & (windows[np.arange(len(windows)), first] == NOTE_OFF))
+        windows[rows, first[rows]] = HOLD
+        return windows
+
     def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
         ons = np.asarray(tokens)[self.onsets(tokens)]
         if len(ons) == 0:
@@ -170,6 +182,9 @@ class DrumStream:
 
     def canonicalize(self, tokens: np.ndarray) -> np.ndarray:
         return np.array(tokens, copy=True)
+
+    def canonicalize_cut(self, windows: np.ndarray) -> np.ndarray:
+        return windows  # every drum grid is canonical
 
     def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
         return 127, 127
