@@ -35,34 +35,31 @@ class NoUsableMusic(MidiError):
 
 
 def _round_steps(ticks: np.ndarray, ticks_per_step: float) -> np.ndarray:
+    """Nearest step, halves rounding up: floor(ticks / tps + 1/2), in integer arithmetic."""
+    tpq = int(round(ticks_per_step * STEPS_PER_QUARTER))
+    if tpq == ticks_per_step * STEPS_PER_QUARTER:
+        return (2 * STEPS_PER_QUARTER * np.asarray(ticks, dtype=np.int64) + tpq) // (2 * tpq)
     return np.floor(ticks / ticks_per_step + 0.5).astype(np.int64)
 
 
 def score_notes(score: Score) -> tuple[np.ndarray, list[TrackInfo]]:
     """All notes of a score as ``(N, 5)`` int64 (start_tick, end_tick, pitch, velocity, track)."""
-    blocks, tracks = [], []
+    parts, tracks = [], []
     for track in score.tracks:
         if track.note_num() == 0:
             continue
-        arr = track.notes.numpy()
-        idx = len(tracks)
+        parts.append(track.notes.numpy())
         tracks.append(TrackInfo(int(track.program), bool(track.is_drum), str(track.name)))
-        start = arr["time"].astype(np.int64)
-        blocks.append(
-            np.stack(
-                [
-                    start,
-                    start + arr["duration"].astype(np.int64),
-                    arr["pitch"].astype(np.int64),
-                    arr["velocity"].astype(np.int64),
-                    np.full(len(start), idx, dtype=np.int64),
-                ],
-                axis=1,
-            )
-        )
-    if not blocks:
+    if not parts:
         return np.zeros((0, 5), dtype=np.int64), []
-    return np.concatenate(blocks), tracks
+    counts = [len(p["time"]) for p in parts]
+    out = np.empty((sum(counts), 5), dtype=np.int64)  # filled column by column: no stacking copies
+    out[:, 0] = np.concatenate([p["time"] for p in parts])
+    out[:, 1] = out[:, 0] + np.concatenate([p["duration"] for p in parts])
+    out[:, 2] = np.concatenate([p["pitch"] for p in parts])
+    out[:, 3] = np.concatenate([p["velocity"] for p in parts])
+    out[:, 4] = np.repeat(np.arange(len(parts)), counts)
+    return out, tracks
 
 
 def time_signature_stretches(score: Score, ticks_per_step: float, end_step: int) -> list[tuple[int, int, int, int]]:
@@ -122,10 +119,10 @@ def quantize_score(
     raw = raw[raw[:, 0] >= 0]  # negative ticks only come from int32 overflow of huge delta times
     if len(raw) == 0:
         raise NoUsableMusic(source, "no notes")
-    start = _round_steps(raw[:, 0], ticks_per_step)
-    end = np.maximum(_round_steps(raw[:, 1], ticks_per_step), start + 1)
-    steps = np.stack([start, end, raw[:, 2], raw[:, 3], raw[:, 4]], axis=1)
-    last_step = int(end.max())
+    steps = raw  # converted in place: ticks -> steps
+    steps[:, 0] = _round_steps(raw[:, 0], ticks_per_step)
+    steps[:, 1] = np.maximum(_round_steps(raw[:, 1], ticks_per_step), steps[:, 0] + 1)
+    last_step = int(steps[:, 1].max())
     if last_step > MAX_STEPS:
         raise NoUsableMusic(source, f"too long ({last_step} steps > {MAX_STEPS}; absurd delta times?)")
 
@@ -137,7 +134,7 @@ def quantize_score(
         if (num, den) not in time_signatures:
             continue
         is_last = k == len(stretches) - 1
-        inside = steps[(steps[:, 0] >= lo) & (steps[:, 0] < hi)]
+        inside = steps if len(stretches) == 1 else steps[(steps[:, 0] >= lo) & (steps[:, 0] < hi)]
         if len(inside) == 0:
             continue
         if is_last:

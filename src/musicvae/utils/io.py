@@ -24,8 +24,12 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Call ``write(fileobj)`` on a temp file next to ``path`` and rename it into place."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb", durable: bool = True) -> Path:
+    """Call ``write(fileobj)`` on a temp file next to ``path`` and rename it into place.
+
+    ``durable=False`` skips the fsync: the rename still never exposes a partial file,
+    but a power cut may lose the file (fine for scratch files such as prepare's chunks).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,7 +38,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -49,18 +54,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    return atomic_write(path, lambda fh: fh.write(text), mode="w")
+    return atomic_write(path, lambda fh: fh.write(text), mode="w", durable=durable)
 
 
-def atomic_save_npz(path: str | os.PathLike, compress: bool = False, **arrays: np.ndarray) -> Path:
+def atomic_save_npz(path: str | os.PathLike, compress: bool = False, durable: bool = True, **arrays: np.ndarray) -> Path:
     """``np.savez`` atomically; arrays must not be object arrays (no pickle anywhere)."""
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
             raise TypeError(f"array {name!r} has dtype object; refusing to pickle")
     saver = np.savez_compressed if compress else np.savez
-    return atomic_write(path, lambda fh: saver(fh, **arrays))
+    return atomic_write(path, lambda fh: saver(fh, **arrays), durable=durable)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

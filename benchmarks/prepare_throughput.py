@@ -1,0 +1,463 @@
+#!/usr/bin/env python
+"""Throughput of ``musicvae prepare`` against a magenta ``note_seq`` baseline.
+
+Both sides turn the same real MIDI files, in one run, into 2-bar melody windows
+(16th-note grid, 130 classes, 1-bar stride, at most one bar of rest, unique
+windows) with the same number of worker processes:
+
+* ours: ``musicvae prepare DIR --kind melody --bars 2 --out TMP --workers N``
+  (subprocess of the project venv; counts and seconds from ``TMP/manifest.json``);
+* baseline: ``benchmarks/baseline_note_seq.py`` run by ``.bench-venv/bin/python``
+  (note_seq 0.0.5 mirroring MusicVAE's ``OneHotMelodyConverter``; see
+  ``benchmarks/requirements-baseline.txt`` for that venv).
+
+Goal of the issue: our files/s >= 50x the baseline on 2 cores while extracting
+at least as many unique windows.
+
+Usage (from the repository root, in the project venv)::
+
+    .venv/bin/python benchmarks/prepare_throughput.py                    # tests/fixtures/real
+    .venv/bin/python benchmarks/prepare_throughput.py --repeat 5 --write-results
+    .venv/bin/python benchmarks/prepare_throughput.py --midi-dir ~/midi --workers 2 --check
+
+``--repeat N`` copies the file list N times (distinct names) so that timings
+cover more than a few seconds; unique-window counts do not grow with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE_SCRIPT = ROOT / "benchmarks" / "baseline_note_seq.py"
+DEFAULT_MIDI_DIR = ROOT / "tests" / "fixtures" / "real"
+DEFAULT_RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+SECTION_START = "<!-- prepare_throughput:start -->"
+SECTION_END = "<!-- prepare_throughput:end -->"
+TARGET_RATIO = 50.0
+
+
+# --------------------------------------------------------------------------- inputs
+
+def collect_midi(folder: Path) -> list[Path]:
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi")]
+    return sorted(files)
+
+
+def stage(files: list[Path], repeat: int, dest: Path) -> list[Path]:
+    """Copy ``files`` ``repeat`` times into the flat folder ``dest`` with distinct names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for r in range(repeat):
+        for i, src in enumerate(files):
+            target = dest / f"r{r:03d}_{i:04d}_{src.name}"
+            shutil.copyfile(src, target)
+            staged.append(target)
+    # Read everything once so neither side pays for a cold page cache.
+    for p in staged:
+        p.read_bytes()
+    return staged
+
+
+# --------------------------------------------------------------------------- sides
+
+def musicvae_command(explicit: str | None) -> list[str]:
+    if explicit:
+        return shlex.split(explicit)
+    exe = ROOT / ".venv" / "bin" / "musicvae"
+    if exe.exists():
+        return [str(exe)]
+    py = ROOT / ".venv" / "bin" / "python"
+    return [str(py if py.exists() else sys.executable), "-m", "musicvae"]
+
+
+def run_ours(cmd: list[str], src: Path, out: Path, bars: int, workers: int, extra: list[str]) -> dict:
+    argv = [*cmd, "prepare", str(src), "--kind", "melody", "--bars", str(bars),
+            "--out", str(out), "--workers", str(workers), *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    res: dict = {"command": argv, "wall_seconds": wall, "returncode": proc.returncode}
+    manifest_path = out / "manifest.json"
+    if proc.returncode != 0 or not manifest_path.exists():
+        res["error"] = (proc.stderr or proc.stdout or "no manifest.json written").strip()[-2000:]
+        return res
+    manifest = json.loads(manifest_path.read_text())
+    counts = manifest.get("counts", {})
+    windows = counts.get("windows_total")
+    if windows is None:
+        windows = counts.get("windows_train", 0) + counts.get("windows_eval", 0)
+    seconds = manifest.get("seconds")
+    res.update(
+        files=counts.get("files"),
+        files_ok=counts.get("files_ok"),
+        files_failed=counts.get("files_rejected"),
+        windows=windows,
+        seconds=float(seconds) if seconds else wall,
+        seconds_source="manifest" if seconds else "wall",
+        failure_reasons=_reason_counts(manifest.get("rejected")),
+        failed_files=sorted(str(r.get("file")) for r in manifest.get("rejected") or [] if isinstance(r, dict)),
+    )
+    return res
+
+
+def _reason_counts(rejected) -> dict:
+    out: dict[str, int] = {}
+    for r in rejected or []:
+        reason = str(r.get("reason", "?")) if isinstance(r, dict) else str(r)
+        key = reason.split(" (")[0].split(":")[0].strip()[:60]
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def compare_windows(out: Path, baseline_npy: Path) -> dict:
+    """Overlap of our unique windows (shards listed in manifest.json) with the baseline's.
+
+    Both sides use 130 classes: 0 = no event/hold, 1 = note off, 2 + pitch.
+    ``leading_note_off_as_hold`` maps a note-off on a window's first step to 0
+    (MusicVAE keeps the note-off of a note that began before the window there).
+    """
+    import numpy as np
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    parts = []
+    for split in ("train", "eval"):
+        for shard in (manifest.get("shards") or {}).get(split, []):
+            tokens = np.load(out / shard)["tokens"]
+            parts.append(tokens.reshape(tokens.shape[0], -1))
+    ours = {tuple(r) for a in parts for r in a.astype(np.int64).tolist()}
+    base = {tuple(r) for r in np.load(baseline_npy).astype(np.int64).tolist()}
+
+    def lead(rows):
+        return {(0, *r[1:]) if r and r[0] == 1 else r for r in rows}
+
+    res = {"ours": len(ours), "baseline": len(base), "both": len(ours & base),
+           "only_ours": len(ours - base), "only_baseline": len(base - ours)}
+    lo, lb = lead(ours), lead(base)
+    res["leading_note_off_as_hold"] = {"both": len(lo & lb), "only_ours": len(lo - lb),
+                                       "only_baseline": len(lb - lo)}
+    return res
+
+
+def run_baseline(python: str, src: Path, bars: int, workers: int, extra: list[str]) -> dict:
+    argv = [python, str(BASELINE_SCRIPT), str(src), "--workers", str(workers), "--bars", str(bars), *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    res: dict = {"command": argv, "wall_seconds": wall, "returncode": proc.returncode}
+    if proc.returncode != 0:
+        res["error"] = (proc.stderr or proc.stdout).strip()[-2000:]
+        return res
+    data = json.loads(proc.stdout)
+    res.update(data)
+    res["seconds_source"] = "internal"
+    return res
+
+
+# --------------------------------------------------------------------------- machine
+
+def machine_info(baseline: dict | None) -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
+    except OSError:
+        nproc = str(os.cpu_count())
+    ours = {}
+    from importlib.metadata import PackageNotFoundError, version
+
+    our_python = ROOT / ".venv" / "bin" / "python"
+    try:  # versions as seen by the interpreter that runs `musicvae`
+        code = ("import json,importlib.metadata as m,sys\n"
+                "def v(n):\n"
+                " try: return m.version(n)\n"
+                " except Exception: return None\n"
+                "print(json.dumps({'python': sys.version.split()[0], **{n: v(n) for n in "
+                "('musicvae','symusic','numpy','torch')}}))")
+        py = str(our_python) if our_python.exists() else sys.executable
+        ours = json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True, check=True).stdout)
+    except Exception:
+        ours = {"python": platform.python_version()}
+        for name in ("musicvae", "symusic", "numpy", "torch"):
+            try:
+                ours[name] = version(name)
+            except PackageNotFoundError:
+                ours[name] = None
+    base = {}
+    if baseline and "versions" in baseline:
+        base = {"python": baseline.get("python"), **baseline["versions"]}
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"nproc": nproc, "cpu": cpu, "platform": platform.platform(), "ours": ours,
+            "baseline": base, "loadavg_at_end": [round(x, 2) for x in load] if load else None}
+
+
+# --------------------------------------------------------------------------- report
+
+def _rate(n, s):
+    return (n / s) if (n is not None and s) else None
+
+
+def summarize(ours: dict | None, base: dict | None, n_files: int) -> dict:
+    rows = {}
+    for name, res in (("musicvae prepare", ours), ("note_seq baseline", base)):
+        if not res:
+            continue
+        if "error" in res:
+            rows[name] = {"error": res["error"]}
+            continue
+        files = res.get("files") or n_files
+        rows[name] = {
+            "files": files,
+            "files_ok": res.get("files_ok"),
+            "files_failed": res.get("files_failed"),
+            "windows": res.get("windows"),
+            # ours are stored canonical already; the baseline reports both spellings
+            "windows_canonical": res.get("windows_canonical", res.get("windows")),
+            "seconds": res["seconds"],
+            "seconds_source": res.get("seconds_source"),
+            "wall_seconds": res["wall_seconds"],
+            "files_per_s": _rate(files, res["seconds"]),
+            "windows_per_s": _rate(res.get("windows"), res["seconds"]),
+            "failure_reasons": res.get("failure_reasons") or {},
+        }
+    summary: dict = {"rows": rows}
+    o, b = rows.get("musicvae prepare"), rows.get("note_seq baseline")
+    if o and b and "error" not in o and "error" not in b and b["files_per_s"]:
+        summary["files_per_s_ratio"] = o["files_per_s"] / b["files_per_s"]
+        summary["windows_per_s_ratio"] = (o["windows_per_s"] / b["windows_per_s"]) if b["windows_per_s"] else None
+        summary["wall_ratio"] = b["wall_seconds"] / o["wall_seconds"] if o["wall_seconds"] else None
+        # compare like with like: both sides' windows in canonical form (a note-off whose
+        # note began before the window is the same music as a hold), then deduplicated
+        summary["windows_ours_ge_baseline"] = (o["windows_canonical"] or 0) >= (b["windows_canonical"] or 0)
+        summary["windows_ours_ge_baseline_raw"] = (o["windows"] or 0) >= (b["windows"] or 0)
+        of = {Path(p).name for p in ours.get("failed_files") or []}
+        bf = {Path(p).name for p in base.get("failed_files") or {}}
+        summary["failed_only_ours"] = sorted(of - bf)
+        summary["failed_only_baseline"] = sorted(bf - of)
+        summary["goal_met"] = summary["files_per_s_ratio"] >= TARGET_RATIO and summary["windows_ours_ge_baseline"]
+    return summary
+
+
+def _fmt(x, nd=1):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def table_lines(summary: dict) -> list[str]:
+    head = "| side | files | ok | failed | unique windows | unique canonical | seconds | wall s | files/s | windows/s |"
+    lines = [head, "|" + "---|" * 10]
+    for name, r in summary["rows"].items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error'].splitlines()[-1][:120]} |||||||| ")
+            continue
+        lines.append(
+            f"| {name} | {_fmt(r['files'])} | {_fmt(r['files_ok'])} | {_fmt(r['files_failed'])} | "
+            f"{_fmt(r['windows'])} | {_fmt(r['windows_canonical'])} | {_fmt(r['seconds'], 2)} | {_fmt(r['wall_seconds'], 2)} | "
+            f"{_fmt(r['files_per_s'])} | {_fmt(r['windows_per_s'])} |"
+        )
+    return lines
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    if "files_per_s_ratio" not in summary:
+        return ["ratio: n/a (one side did not run)"]
+    out = [
+        f"files/s ratio (ours / baseline): **{summary['files_per_s_ratio']:.1f}x** (target >= {TARGET_RATIO:.0f}x)",
+        f"windows/s ratio: {_fmt(summary['windows_per_s_ratio'])}x; "
+        f"end-to-end wall-clock ratio incl. interpreter start-up: {_fmt(summary['wall_ratio'])}x",
+        f"unique windows ours >= baseline (both canonical): {summary['windows_ours_ge_baseline']}; "
+        f"(raw spelling, baseline keeps orphan note-offs: {summary['windows_ours_ge_baseline_raw']})",
+        f"goal met: {'yes' if summary['goal_met'] else 'NO'}",
+    ]
+    for side in ("ours", "baseline"):
+        only = summary.get(f"failed_only_{side}")
+        if only:
+            out.append(f"files rejected only by {side}: {len(only)} ({', '.join(only[:5])}{', ...' if len(only) > 5 else ''})")
+    return out
+
+
+def results_section(args, summary: dict, machine: dict, n_src: int, n_files: int,
+                    ours: dict | None, base: dict | None) -> str:
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/prepare_throughput.py", *sys.argv[1:]])
+    o, b = machine["ours"], machine["baseline"]
+    lines = [
+        SECTION_START,
+        "## prepare throughput: `musicvae prepare` vs note_seq baseline",
+        "",
+        f"Run {when}: `{cmd}`",
+        "",
+        f"Input: {n_src} MIDI files from `{_rel(args.midi_dir)}` x {args.repeat} = {n_files} files; "
+        f"2-bar melody windows, {args.workers} worker(s) on each side.",
+        "",
+        f"Machine: nproc={machine['nproc']}, CPU {machine['cpu']}, {machine['platform']}; "
+        f"load average at end {machine['loadavg_at_end']}.",
+        f"Ours: Python {o.get('python')}, musicvae {o.get('musicvae')}, symusic {o.get('symusic')}, "
+        f"numpy {o.get('numpy')}, torch {o.get('torch')}.",
+        f"Baseline (.bench-venv): Python {b.get('python')}, note-seq {b.get('note-seq')}, "
+        f"pretty_midi {b.get('pretty_midi')}, mido {b.get('mido')}, numpy {b.get('numpy')}, "
+        f"protobuf {b.get('protobuf')}.",
+        "",
+        *table_lines(summary),
+        "",
+        *[f"- {v}" for v in verdict_lines(summary)],
+    ]
+    for name, r in summary["rows"].items():
+        if r.get("failure_reasons"):
+            reasons = ", ".join(f"{k}: {v}" for k, v in r["failure_reasons"].items())
+            lines.append(f"- {name} failures: {reasons}")
+    if ours and ours.get("window_diff"):
+        lines.append(f"- window sets (token-level comparison): `{json.dumps(ours['window_diff'])}`")
+    lines += [
+        "",
+        "`seconds` is measured inside each tool (ours: `seconds` of manifest.json; baseline: from pool start "
+        "to the last result, imports excluded); `wall s` is the whole subprocess including interpreter and "
+        "import start-up. files/s and windows/s use `seconds`. The baseline mirrors MusicVAE's "
+        "`OneHotMelodyConverter(valid_programs=0-31, slice_bars=2, gap_bars=1, steps_per_quarter=4, "
+        "max_tensors_per_notesequence=None)` with 130 classes, per-segment dedup as MusicVAE plus a global "
+        "dedup by hash; see `benchmarks/baseline_note_seq.py`.",
+        SECTION_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(path: Path, section: str) -> None:
+    if path.exists():
+        text = path.read_text()
+    else:
+        text = "# Benchmark results\n\nSections are rewritten by the scripts in `benchmarks/`.\n\n"
+    if SECTION_START in text and SECTION_END in text:
+        pre, rest = text.split(SECTION_START, 1)
+        _old, post = rest.split(SECTION_END, 1)
+        text = pre + section.rstrip("\n") + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--midi-dir", type=Path, default=DEFAULT_MIDI_DIR, help="folder of MIDI files (recursive)")
+    ap.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--bars", type=int, default=2)
+    ap.add_argument("--musicvae", default=None,
+                    help="command that runs the CLI (default .venv/bin/musicvae, else python -m musicvae)")
+    ap.add_argument("--baseline-python", default=str(ROOT / ".bench-venv" / "bin" / "python"))
+    ap.add_argument("--ours-args", default="", help="extra arguments for `musicvae prepare` (one string, = form: --ours-args='--classes 90')")
+    ap.add_argument("--baseline-args", default="",
+                    help="extra arguments for baseline_note_seq.py; use the = form, "
+                         "e.g. --baseline-args=--no-presplit or --baseline-args='--max-bars 100'")
+    ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--write-results", action="store_true", help="update the section in benchmarks/RESULTS.md")
+    ap.add_argument("--results-file", type=Path, default=DEFAULT_RESULTS)
+    ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--diff-windows", action="store_true",
+                    help="also compare the two sets of unique windows token by token "
+                         "(the baseline then also saves its windows; its timing includes that)")
+    ap.add_argument("--check", action="store_true", help="exit 1 unless the goal is met")
+    args = ap.parse_args(argv)
+
+    src_files = collect_midi(args.midi_dir)
+    if not src_files:
+        print(f"no .mid/.midi files under {args.midi_dir}", file=sys.stderr)
+        return 2
+    if not args.skip_baseline and not Path(args.baseline_python).exists():
+        print(f"baseline interpreter {args.baseline_python} not found: create it with\n"
+              "  python3.11 -m venv .bench-venv && .bench-venv/bin/pip install -r benchmarks/requirements-baseline.txt",
+              file=sys.stderr)
+        return 2
+
+    tmp = Path(tempfile.mkdtemp(prefix="prepare_throughput_"))
+    try:
+        staged_dir = tmp / "midi"
+        staged = stage(src_files, args.repeat, staged_dir)
+        n_files = len(staged)
+        print(f"{len(src_files)} MIDI files x {args.repeat} = {n_files} files, {args.workers} worker(s)", file=sys.stderr)
+        ours = base = None
+        if not args.skip_baseline:
+            print("running note_seq baseline ...", file=sys.stderr)
+            extra = shlex.split(args.baseline_args)
+            if args.diff_windows:
+                extra += ["--dump-windows", str(tmp / "baseline_windows.npy")]
+            base = run_baseline(args.baseline_python, staged_dir, args.bars, args.workers, extra)
+        if not args.skip_ours:
+            print("running musicvae prepare ...", file=sys.stderr)
+            ours = run_ours(musicvae_command(args.musicvae), staged_dir, tmp / "out", args.bars, args.workers,
+                            shlex.split(args.ours_args))
+        if (args.diff_windows and ours and base and "error" not in ours and "error" not in base):
+            try:
+                diff = compare_windows(tmp / "out", tmp / "baseline_windows.npy")
+            except Exception as exc:  # shard layout changed, numpy missing, ...
+                diff = {"error": f"{type(exc).__name__}: {exc}"}
+            ours["window_diff"] = diff
+    finally:
+        if args.keep_tmp:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarize(ours, base, n_files)
+    machine = machine_info(base)
+    print()
+    print("\n".join(table_lines(summary)))
+    print()
+    print("\n".join(verdict_lines(summary)))
+    for name, r in summary["rows"].items():
+        if r.get("failure_reasons"):
+            print(f"{name} failures: {json.dumps(r['failure_reasons'])}")
+        if "error" in r:
+            print(f"{name} error:\n{r['error']}", file=sys.stderr)
+    if ours and ours.get("window_diff"):
+        print(f"window sets: {json.dumps(ours['window_diff'])}")
+    print(f"machine: nproc={machine['nproc']} cpu={machine['cpu']!r} load={machine['loadavg_at_end']}")
+
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "machine": machine, "ours": ours,
+                                         "baseline": base}, indent=2, default=str))
+    if args.write_results:
+        write_results(args.results_file,
+                      results_section(args, summary, machine, len(src_files), n_files, ours, base))
+        print(f"updated {_rel(args.results_file)}", file=sys.stderr)
+
+    if any("error" in r for r in summary["rows"].values()):
+        return 2
+    if args.check and not summary.get("goal_met"):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
