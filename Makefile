@@ -29,8 +29,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/prepare_throughput.py
+# magenta's note_seq baseline lives in its own environment (it pins its own numpy stack)
+.bench-venv/bin/python:
+	$(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/pip install -q -r benchmarks/requirements-baseline.txt
+
+bench: $(STAMP) .bench-venv/bin/python
+	$(BIN)/python benchmarks/prepare_throughput.py --repeat 10 --write-results
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) .bench-venv demo .pytest_cache

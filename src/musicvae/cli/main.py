@@ -125,6 +125,73 @@ def prepare(
     _print_manifest(manifest, out)
 
 
+@app.command()
+def presets() -> None:
+    """List the model presets (magenta's names; _tiny for tests, _cpu for a 2-core CPU)."""
+    from ..models.builders import build_model, count_parameters
+    from ..presets import PRESETS
+
+    vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
+    table = Table(title="Presets (musicvae train --preset NAME)")
+    for col in ("name", "data", "decoder", "z", "batch", "parameters"):
+        table.add_column(col)
+    for name, cfg in PRESETS.items():
+        n = count_parameters(build_model(cfg, vocab.get(cfg.data.kind, (130,))))
+        table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}", f"{cfg.model.family}/{cfg.model.decoder}",
+                      str(cfg.model.z_size), str(cfg.train.batch_size), f"{n / 1e6:.1f}M")
+    console.print(table)
+
+
+@app.command()
+def train(
+    preset: str = typer.Option(..., "--preset", help="Preset name (see `musicvae presets`)."),
+    data: Path = typer.Option(..., "--data", help="Folder written by `musicvae prepare`."),
+    out: Path = typer.Option(..., "--out", help="Run folder for checkpoints and metrics.jsonl."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Train until this global step."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
+) -> None:
+    """Train a MusicVAE (or LSTM LM) on prepared windows, with checkpoints and metrics."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..config import ConfigError
+    from ..presets import get_preset
+    from ..training.trainer import Trainer, TrainError, check_config
+
+    try:
+        extra = [f"train.device={device}", f"train.precision={precision}"]
+        if batch_size is not None:
+            extra.append(f"train.batch_size={batch_size}")
+        if steps is not None:
+            extra.append(f"train.steps={steps}")
+        config = get_preset(preset, [*overrides, *extra])
+        check_config(config)
+        trainer = Trainer(config, data, out, resume=resume)
+    except (ConfigError, TrainError) as exc:
+        fail(str(exc))
+    main_rank = trainer.dist.is_main
+    with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                  console=err_console, disable=not main_rank) as bar:
+        task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
+
+        def progress(step: int, rec: dict) -> None:
+            if "loss" in rec:
+                info = f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} kl {rec['kl_bits']:.0f}b {rec['seq_per_s']:.0f} seq/s"
+            else:
+                info = f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f}"
+                bar.console.print(f"step {step}: {info}", highlight=False)
+            bar.update(task, completed=step, info=info)
+
+        final = trainer.fit(progress=progress)
+    if main_rank:
+        console.print(f"[green]done[/]: step {trainer.step}, teacher-forced accuracy {final.get('tf_accuracy', 0):.3f}, "
+                      f"sampled {final.get('sampled_accuracy', 0):.3f} -> {out}")
+
+
 def _print_manifest(manifest: dict, out: Path) -> None:
     c = manifest["counts"]
     reused = " (already prepared; reused)" if manifest.get("reused") else ""

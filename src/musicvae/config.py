@@ -1,0 +1,153 @@
+"""Configs as dataclasses, and ``--set key=value`` overrides that refuse unknown keys.
+
+Place in the flow: presets (``presets.py``) -> :class:`Config` -> ``models.builders``
+and ``training.trainer``; the resolved config travels inside each checkpoint
+(``Config.to_dict`` / ``Config.from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ModelConfig:
+    family: str = "musicvae"  # musicvae | lm
+    decoder: str = "flat"  # flat | hierarchical
+    z_size: int = 256
+    encoder_hidden: int = 512  # per direction
+    encoder_layers: int = 1
+    sigma_activation: str = "softplus"  # softplus (ICML) | exp (workshop)
+    decoder_hidden: int = 256
+    decoder_layers: int = 2
+    conductor_hidden: int = 1024
+    conductor_layers: int = 2
+    segments: int = 1  # conductor steps (bars, or 2-bar segments)
+    split_streams: bool = False  # one bottom decoder per instrument (hierdec-trio)
+    dropout: float = 0.0
+
+
+@dataclass
+class DataConfig:
+    kind: str = "melody"
+    bars: int = 2
+    transpose_low: int = -5
+    transpose_high: int = 6
+    augment: bool = True
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 512
+    steps: int = 50_000
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-5
+    decay_rate: float = 0.9999
+    max_beta: float = 0.2
+    beta_rate: float = 0.99999
+    free_bits: float = 0.0
+    free_bits_per_dim: bool = False
+    grad_clip: float = 1.0
+    sampling_schedule: str = "constant"  # constant | exponential | inverse_sigmoid
+    sampling_rate: float = 0.0
+    sampling_mode: str = "per_step"  # per_step | per_example
+    log_every: int = 50
+    eval_every: int = 500
+    eval_batches: int = 4
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    seed: int = 0
+    num_workers: int = 0
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class Config:
+    preset: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def steps_per_window(self) -> int:
+        return 16 * self.data.bars
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        return cls(
+            preset=d.get("preset", "custom"),
+            model=_section(ModelConfig, d.get("model", {}), "model"),
+            data=_section(DataConfig, d.get("data", {}), "data"),
+            train=_section(TrainConfig, d.get("train", {}), "train"),
+        )
+
+    def copy(self) -> "Config":
+        return Config.from_dict(self.to_dict())
+
+
+class ConfigError(ValueError):
+    """A bad preset name or override (one-line message)."""
+
+
+SECTIONS = ("model", "data", "train")
+
+
+def _section(cls, values: dict, name: str):
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - fields
+    if unknown:
+        raise ConfigError(f"unknown {name} key(s): {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def _parse_value(raw: str, current: Any, key: str) -> Any:
+    if isinstance(current, bool):
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true/false, got {raw!r}")
+    try:
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a {type(current).__name__}, got {raw!r}") from None
+    return raw
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``key=value`` overrides; ``key`` is ``section.field`` or an unambiguous ``field``."""
+    config = config.copy()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if "." in key:
+            section, name = key.split(".", 1)
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown config section {section!r} in {key!r} (sections: {', '.join(SECTIONS)})")
+            candidates = [section] if hasattr(getattr(config, section), name) else []
+        else:
+            name = key
+            candidates = [s for s in SECTIONS if hasattr(getattr(config, s), name)]
+        if not candidates:
+            raise ConfigError(f"unknown config key {key!r}")
+        if len(candidates) > 1:
+            raise ConfigError(f"ambiguous config key {key!r}: say {' or '.join(f'{s}.{name}' for s in candidates)}")
+        section = getattr(config, candidates[0])
+        setattr(section, name, _parse_value(raw, getattr(section, name), key))
+    return config

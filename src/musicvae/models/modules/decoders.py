@@ -1,0 +1,125 @@
+"""Autoregressive LSTM decoders: the flat decoder and the bottom level of the hierarchy.
+
+Place in the flow: z (or a conductor embedding) -> :class:`CoreDecoder` -> logits over
+the concatenated stream vocabularies -> losses / sampling.
+
+A :class:`CoreDecoder` is conditioned on a vector ``c``: ``tanh(Linear(c))`` gives the
+initial (h, c) of every layer, and ``c`` is concatenated to every input step, whose
+other part is the one-hot of the previous step's tokens. With several streams (a flat
+trio) it has one softmax per stream over a shared LSTM ("split softmaxes").
+
+Three ways to run it:
+* :meth:`teacher` - the whole sequence at once with the true previous tokens (fast);
+* :meth:`unroll` - step by step, feeding back either the true token or the model's
+  own sample where ``feed_sample`` says so (scheduled sampling; all-True = free running).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoder import one_hot
+
+
+def sample_tokens(
+    logits: torch.Tensor, vocab_sizes: tuple[int, ...], temperature: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``(..., sum V)`` logits -> ``(..., K)`` sampled tokens; temperature <= 0 means argmax."""
+    out, offset = [], 0
+    for v in vocab_sizes:
+        part = logits[..., offset : offset + v]
+        offset += v
+        if temperature <= 1e-6:
+            out.append(part.argmax(dim=-1))
+        else:
+            probs = F.softmax(part.float() / temperature, dim=-1)
+            flat = probs.reshape(-1, v)
+            out.append(torch.multinomial(flat, 1, generator=generator).reshape(part.shape[:-1]))
+    return torch.stack(out, dim=-1)
+
+
+class CoreDecoder(nn.Module):
+    def __init__(
+        self,
+        *,
+        vocab_sizes: tuple[int, ...],
+        hidden_size: int,
+        num_layers: int,
+        cond_size: int,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.vocab_sizes = tuple(vocab_sizes)
+        self.depth = sum(self.vocab_sizes)
+        self.hidden_size, self.num_layers, self.cond_size = hidden_size, num_layers, cond_size
+        self.init_state = nn.Linear(cond_size, 2 * num_layers * hidden_size) if cond_size > 0 else None
+        self.lstm = nn.LSTM(self.depth + cond_size, hidden_size, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.output = nn.Linear(hidden_size, self.depth)
+
+    def initial_state(self, c: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h0, c0), each (layers, B, H): tanh(Linear(c)), or zeros without conditioning."""
+        if self.init_state is None or c is None:
+            w = self.output.weight
+            zeros = w.new_zeros(self.num_layers, batch, self.hidden_size)
+            return zeros, zeros.clone()
+        s = torch.tanh(self.init_state(c))  # (B, 2 * L * H)
+        s = s.view(batch, 2, self.num_layers, self.hidden_size).permute(1, 2, 0, 3).contiguous()  # (2, L, B, H)
+        return s[0], s[1]
+
+    def _inputs(self, prev: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """prev (B, S, D) one-hot + c (B, C) -> (B, S, D + C)."""
+        if self.cond_size == 0 or c is None:
+            return prev
+        return torch.cat([prev, c.unsqueeze(1).expand(-1, prev.shape[1], -1)], dim=-1)
+
+    def teacher(self, c: torch.Tensor | None, prev: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: ``prev`` (B, S, D) one-hot of the previous tokens -> logits (B, S, D)."""
+        state = self.initial_state(c, prev.shape[0])
+        out, _ = self.lstm(self._inputs(prev, c), state)  # (B, S, H)
+        return self.output(out)  # (B, S, D)
+
+    def unroll(
+        self,
+        c: torch.Tensor | None,
+        first: torch.Tensor,
+        steps: int,
+        *,
+        targets: torch.Tensor | None = None,
+        feed_sample: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step-by-step decoding.
+
+        Args:
+            first: (B, D) one-hot input of the first step (zeros, or the previous segment's last token).
+            targets: (B, S, K) true tokens, fed back where ``feed_sample`` is False.
+            feed_sample: (B, S) bool, True where the model's own sample is fed back;
+                ``None`` means free running (always the sample).
+        Returns:
+            logits (B, S, D) and the sampled tokens (B, S, K).
+        """
+        batch = first.shape[0]
+        state = self.initial_state(c, batch)
+        inp = first
+        logits_all, tokens_all = [], []
+        for t in range(steps):
+            x = self._inputs(inp.unsqueeze(1), c)  # (B, 1, D + C)
+            out, state = self.lstm(x, state)
+            logits = self.output(out[:, 0])  # (B, D)
+            sampled = sample_tokens(logits, self.vocab_sizes, temperature, generator)  # (B, K)
+            logits_all.append(logits)
+            tokens_all.append(sampled)
+            fed = sampled
+            if targets is not None and feed_sample is not None:
+                fed = torch.where(feed_sample[:, t : t + 1], sampled, targets[:, t])
+            inp = one_hot(fed.unsqueeze(1), self.vocab_sizes)[:, 0]
+        return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
+
+
+def shift_right(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) -> the same with a zero step first and the last step dropped (previous-token inputs)."""
+    return F.pad(x, (0, 0, 1, 0))[:, :-1]

@@ -1,0 +1,81 @@
+"""MusicVAE (Roberts et al., 2018) and its decoder-only LSTM baseline.
+
+Place in the flow: token windows -> :class:`MusicVAE` (encoder -> z -> decoder) ->
+logits for the losses in ``training``; z for ``generation`` (sample, interpolate...).
+
+Built by composition, as magenta's ``configs.py``:
+``MusicVAE(BidirectionalEncoder(...), HierarchicalDecoder(Conductor(...), [CoreDecoder(...)], ...))``;
+``models.builders.build_model(config)`` reads a config and does exactly this.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .modules.encoder import BidirectionalEncoder, one_hot
+
+
+class MusicVAE(nn.Module):
+    def __init__(self, encoder: BidirectionalEncoder, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.vocab_sizes = tuple(decoder.vocab_sizes)
+        self.steps = decoder.steps
+        self.z_size = encoder.to_mu.out_features
+
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T, K) -> (mu, sigma), each (B, Z)."""
+        return self.encoder(one_hot(tokens, self.vocab_sizes))
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        *,
+        feed_sample: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Reconstruct ``tokens`` (B, T, K). ``feed_sample`` (B, T) bool turns on scheduled sampling."""
+        mu, sigma = self.encode(tokens)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + sigma * eps  # (B, Z)
+        if feed_sample is None or not bool(feed_sample.any()):
+            logits = self.decoder.teacher(z, tokens)
+        else:
+            logits, _ = self.decoder.unroll(z, tokens.shape[0], targets=tokens, feed_sample=feed_sample, generator=generator)
+        return {"logits": logits, "mu": mu, "sigma": sigma, "z": z}
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z (B, Z) -> sampled tokens (B, T, K), free running."""
+        _, tokens = self.decoder.unroll(z, z.shape[0], temperature=temperature, generator=generator)
+        return tokens
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        w = next(self.parameters())
+        z = torch.randn(n, self.z_size, generator=generator, device=w.device, dtype=w.dtype)
+        return self.decode(z, temperature, generator)
+
+
+class MusicLM(nn.Module):
+    """Decoder-only LSTM language model (the workshop paper's "Baseline" column): no z, no KL."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+        self.vocab_sizes = tuple(decoder.vocab_sizes)
+        self.steps = decoder.steps
+        self.z_size = 0
+
+    def forward(self, tokens, *, feed_sample=None, generator=None) -> dict[str, torch.Tensor | None]:
+        if feed_sample is None or not bool(feed_sample.any()):
+            logits = self.decoder.teacher(None, tokens)
+        else:
+            logits, _ = self.decoder.unroll(None, tokens.shape[0], targets=tokens, feed_sample=feed_sample, generator=generator)
+        return {"logits": logits, "mu": None, "sigma": None, "z": None}
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        _, tokens = self.decoder.unroll(None, n, temperature=temperature, generator=generator)
+        return tokens

@@ -1,0 +1,80 @@
+"""Deterministic, resumable batches from a prepared dataset, with transposition augmentation.
+
+Place in the flow: ``data.dataset.WindowDataset`` arrays -> :class:`BatchStream` -> trainer.
+
+Every random choice is a pure function of ``(seed, step)``: which windows form the
+batch (a fresh permutation per epoch), and how far each is transposed. So a run
+resumed from a checkpoint at step s sees exactly the batches the uninterrupted run
+saw, with no data-loader state to save. Under ``torch.distributed`` each rank takes
+its own slice of the global batch (the distributed sampler). Windows are gathered
+from memory with numpy (microseconds per batch), so no worker processes are needed;
+batches are pinned before an asynchronous copy to the GPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.dataset import WindowDataset
+from ..representations.streams import FIRST_NOTE_ON
+
+
+class BatchStream:
+    def __init__(
+        self,
+        dataset: WindowDataset,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        transpose: tuple[int, int] | None = (-5, 6),
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        n = len(dataset)
+        if n == 0:
+            raise ValueError("the dataset is empty")
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} does not split over {world_size} processes")
+        self.tokens = dataset.tokens  # (N, T, K) int16
+        self.pitched = dataset.pitched  # (K,) bool
+        self.room_down = dataset.room_down
+        self.room_up = dataset.room_up
+        self.batch_size = min(batch_size, n - n % world_size) if n < batch_size else batch_size
+        self.seed, self.transpose = seed, transpose
+        self.rank, self.world_size = rank, world_size
+        self.per_epoch = max(1, n // self.batch_size)
+
+    def indices(self, step: int) -> np.ndarray:
+        """The global batch of ``step`` (all ranks)."""
+        epoch, b = divmod(step, self.per_epoch)
+        perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.tokens))
+        return perm[b * self.batch_size : (b + 1) * self.batch_size]
+
+    def shifts(self, step: int, idx: np.ndarray) -> np.ndarray:
+        if self.transpose is None or not self.pitched.any():
+            return np.zeros(len(idx), dtype=np.int64)
+        lo = np.maximum(self.transpose[0], -self.room_down[idx])
+        hi = np.minimum(self.transpose[1], self.room_up[idx])
+        u = np.random.default_rng([self.seed, step, 7]).random(len(idx))
+        shift = lo + np.floor(u * (hi - lo + 1)).astype(np.int64)
+        return np.where(hi >= lo, shift, 0)
+
+    def batch(self, step: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """This rank's part of the batch of ``step``: (B / world, T, K) int64 on ``device``."""
+        idx = self.indices(step)[self.rank :: self.world_size]
+        window = self.tokens[idx].astype(np.int64)  # (b, T, K)
+        shift = self.shifts(step, idx)
+        on = (window >= FIRST_NOTE_ON) & self.pitched[None, None, :]
+        window += on * shift[:, None, None]
+        out = torch.from_numpy(window)
+        if torch.device(device).type == "cuda":
+            return out.pin_memory().to(device, non_blocking=True)
+        return out
+
+
+def fixed_batches(dataset: WindowDataset, batch_size: int, count: int) -> list[torch.Tensor]:
+    """The first ``count`` batches of a split, untransposed (for evaluation)."""
+    n = min(len(dataset), batch_size * count)
+    tokens = torch.from_numpy(dataset.tokens[:n].astype(np.int64))
+    return [tokens[i : i + batch_size] for i in range(0, n, batch_size)]

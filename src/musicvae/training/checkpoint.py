@@ -1,0 +1,805 @@
+"""Checkpoints: save and restore a training run without pickle.
+
+Place in the flow: the trainer calls :func:`save_checkpoint` every N steps (and
+:func:`load_checkpoint` to resume); generation's ``TrainedModel.load`` calls
+:func:`read_config` to rebuild the model from its resolved config and then
+:func:`load_checkpoint` (or :func:`load_weights` for a bare export) to fill it.
+
+A checkpoint from the internet must not be able to run code, so nothing here
+unpickles: every tensor (weights, optimizer state, torch RNG states) lives in
+``safetensors`` files and everything else in JSON.  Layout::
+
+    RUN_DIR/checkpoints/
+        latest.json                 {"checkpoint": "step-000001234", "step": 1234}
+        best.json                   {"metric": ..., "value": ..., "checkpoint": ..., ...}
+        best/                       hard-linked copy of the best step directory
+        step-000001234/
+            model.safetensors       model.state_dict() (optionally fp16 for export)
+            optimizer.safetensors   optimizer tensors, keys like "state.0.exp_avg"
+            optimizer.json          the rest of optimizer.state_dict(), tensors as references
+            rng.safetensors         torch CPU (and CUDA) generator states
+            trainer.json            format/version, step, config, metrics, rng (JSON part),
+                                    file sizes + sha256, and the caller's ``extra``
+
+A step directory is built under a temporary sibling (``.tmp-step-...``), fsynced
+and renamed into place, so a crash never leaves a half-written checkpoint and
+``latest.json`` only ever names complete ones.  Every problem found while
+loading is raised as :class:`CheckpointError` with a one-line message that
+names the offending path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save as st_save_bytes
+import torch
+
+from musicvae.utils.io import atomic_write_bytes, atomic_write_json
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "capture_rng_state",
+    "find_latest",
+    "load_checkpoint",
+    "load_weights",
+    "read_config",
+    "resolve_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+    "save_weights",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "musicvae-checkpoint"
+CHECKPOINT_VERSION = 1
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_TENSORS_FILE = "optimizer.safetensors"
+OPTIMIZER_JSON_FILE = "optimizer.json"
+RNG_FILE = "rng.safetensors"
+TRAINER_FILE = "trainer.json"
+LATEST_FILE = "latest.json"
+BEST_FILE = "best.json"
+BEST_DIR = "best"
+CHECKPOINTS_DIR = "checkpoints"
+
+_STEP_DIR_RE = re.compile(r"^step-(\d{9,})$")
+_TEMP_RE = re.compile(r"^\.(?:tmp|trash)-.*-(\d+)-[A-Za-z0-9_]+$")
+_RESERVED_KEYS = frozenset(
+    {"format", "version", "step", "config", "metrics", "rng", "files", "weights_dtype",
+     "optimizer_class", "torch_version", "path", "loaded"}
+)
+_MAX_REASON = 400
+
+
+class CheckpointError(Exception):
+    """Anything wrong with a checkpoint: missing/corrupt files, bad JSON, shape mismatch, ..."""
+
+
+def _fail(path: str | os.PathLike, reason: str, exc: BaseException | None = None) -> CheckpointError:
+    """Build a one-line CheckpointError naming ``path``."""
+    if exc is not None:
+        detail = str(exc) or type(exc).__name__
+        reason = f"{reason}: {type(exc).__name__}: {detail}"
+    reason = " ".join(reason.split())
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 3] + "..."
+    return CheckpointError(f"{path}: {reason}")
+
+
+# --------------------------------------------------------------------------- JSON <-> tensors
+
+_TAGS = ("__tensor__", "__tuple__", "__ndarray__", "__items__")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Turn ``obj`` into plain JSON; tensors go to ``tensors`` under their dotted path.
+
+    Tuples, numpy arrays and dicts with non-string keys are tagged so that
+    :func:`_decode` gives back exactly the same types.
+    """
+    if isinstance(obj, torch.Tensor):
+        key = path or "tensor"
+        if key in tensors:
+            n = 1
+            while f"{key}#{n}" in tensors:
+                n += 1
+            key = f"{key}#{n}"
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise TypeError(f"object array at {path or '<root>'!r} cannot be stored without pickle")
+        return {"__ndarray__": obj.tolist(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) for k in obj) and not any(k in _TAGS for k in obj):
+            return {k: _encode(v, _join(path, k), tensors) for k, v in obj.items()}
+        return {"__items__": [[_encode(k, _join(path, "key"), tensors), _encode(v, _join(path, k), tensors)]
+                              for k, v in obj.items()]}
+    raise TypeError(f"value at {path or '<root>'!r} of type {type(obj).__name__} is not storable")
+
+
+def _decode(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`_encode`."""
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        key = obj["__tensor__"]
+        if key not in tensors:
+            raise KeyError(f"tensor {key!r} is missing from the safetensors file")
+        return tensors[key]
+    if "__tuple__" in obj:
+        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if "__ndarray__" in obj:
+        arr = np.asarray(obj["__ndarray__"], dtype=np.dtype(obj["dtype"]))
+        return arr.reshape(obj["shape"])
+    if "__items__" in obj:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+    return {k: _decode(v, tensors) for k, v in obj.items()}
+
+
+def _plain_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (metrics or {}).items():
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            v = v.item()
+        elif isinstance(v, (np.generic,)):
+            v = v.item()
+        out[str(k)] = v
+    return out
+
+
+# --------------------------------------------------------------------------- low-level file helpers
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _file_record(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _safetensors_bytes(tensors: dict[str, torch.Tensor], kind: str) -> bytes:
+    return st_save_bytes(tensors, metadata={"format": "pt", "musicvae": kind})
+
+
+def _read_bytes(path: Path, record: Mapping[str, Any] | None, verify: bool) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "missing file") from None
+    except OSError as exc:
+        raise _fail(path, "cannot read file", exc) from exc
+    if record and verify:
+        expected = record.get("bytes")
+        if isinstance(expected, int) and expected != len(data):
+            raise _fail(path, f"truncated or altered: {len(data)} bytes, trainer.json says {expected}")
+        digest = record.get("sha256")
+        if isinstance(digest, str) and hashlib.sha256(data).hexdigest() != digest:
+            raise _fail(path, "checksum mismatch (file corrupted or altered)")
+    return data
+
+
+def _read_safetensors(path: Path, record: Mapping[str, Any] | None, verify: bool,
+                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    data = _read_bytes(path, record, verify)
+    try:
+        tensors = st_load_bytes(data)
+    except Exception as exc:  # SafetensorError, ValueError, ...
+        raise _fail(path, "corrupt safetensors file", exc) from exc
+    if str(device) != "cpu":
+        try:
+            tensors = {k: v.to(device) for k, v in tensors.items()}
+        except Exception as exc:
+            raise _fail(path, f"cannot move tensors to {device}", exc) from exc
+    return tensors
+
+
+def _read_json(path: Path, record: Mapping[str, Any] | None = None, verify: bool = True) -> Any:
+    data = _read_bytes(path, record, verify)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(path, "invalid JSON", exc) from exc
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _weights_tensors(model: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor")
+        t = value.detach()
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        # copy: safetensors refuses tensors that share storage (tied weights)
+        out[key] = t.to("cpu", copy=True).contiguous()
+    return out
+
+
+def _weights_bytes(model: torch.nn.Module, dtype: torch.dtype | None) -> bytes:
+    return _safetensors_bytes(_weights_tensors(model, dtype), "weights")
+
+
+def save_weights(model: torch.nn.Module, path: str | os.PathLike,
+                 dtype: torch.dtype | None = None) -> Path:
+    """Write ``model.state_dict()`` to a safetensors file atomically.
+
+    ``dtype`` (e.g. ``torch.float16`` for a compact export) casts floating tensors only;
+    integer buffers keep their dtype.  :func:`load_weights` casts back to the model's dtype.
+    """
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"export dtype must be floating point, got {dtype}")
+    return atomic_write_bytes(path, _weights_bytes(model, dtype))
+
+
+def _load_state_into_model(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
+                           strict: bool = True) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and isinstance(v, torch.Tensor) and tuple(state[k].shape) != tuple(v.shape)
+    ]
+
+    def _few(items: list[str]) -> str:
+        more = f", ... (+{len(items) - 3})" if len(items) > 3 else ""
+        return ", ".join(items[:3]) + more
+
+    problems = []
+    if mismatched:
+        problems.append(f"shape mismatch {_few(mismatched)}")
+    if strict and missing:
+        problems.append(f"missing keys {_few(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys {_few(unexpected)}")
+    if problems:
+        raise _fail(path, "weights do not fit the model: " + "; ".join(problems))
+
+    cast: dict[str, torch.Tensor] = {}
+    for k, t in state.items():
+        target = own.get(k)
+        if (isinstance(target, torch.Tensor) and t.is_floating_point()
+                and target.is_floating_point() and t.dtype != target.dtype):
+            t = t.to(target.dtype)
+        cast[k] = t
+    try:
+        model.load_state_dict(cast, strict=strict)
+    except Exception as exc:
+        raise _fail(path, "weights do not fit the model", exc) from exc
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike,
+                 map_location: str | torch.device = "cpu", strict: bool = True) -> torch.nn.Module:
+    """Fill ``model`` from a safetensors weights file (a step dir's model.safetensors or an export)."""
+    path = Path(path)
+    state = _read_safetensors(path, None, verify=False, device=map_location)
+    _load_state_into_model(model, state, path, strict=strict)
+    return model
+
+
+# --------------------------------------------------------------------------- RNG
+
+
+def capture_rng_state(
+    np_generators: Mapping[str, np.random.Generator] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Snapshot every RNG a training run draws from.
+
+    Returns ``(tensors, json_part)``: torch CPU/CUDA generator states (uint8 tensors, for
+    ``rng.safetensors``) and the JSON-able rest: Python ``random``, numpy's global
+    ``np.random`` state, and the ``bit_generator.state`` of each named numpy Generator.
+    """
+    tensors: dict[str, torch.Tensor] = {"torch.cpu": torch.get_rng_state().clone()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch.cuda.{i}"] = state.detach().to("cpu", copy=True)
+    sink: dict[str, torch.Tensor] = {}
+    json_part = {
+        "python": _encode(random.getstate(), "python", sink),
+        "numpy": _encode(np.random.get_state(legacy=False), "numpy", sink),
+        "numpy_generators": {
+            str(name): _encode(gen.bit_generator.state, f"numpy_generators.{name}", sink)
+            for name, gen in (np_generators or {}).items()
+        },
+    }
+    if sink:  # cannot happen with the states above; guard against future changes
+        raise TypeError("RNG JSON state unexpectedly contained tensors")
+    return tensors, json_part
+
+
+def restore_rng_state(
+    tensors: Mapping[str, torch.Tensor],
+    json_part: Mapping[str, Any] | None,
+    np_generators: Mapping[str, np.random.Generator] | None = None,
+) -> None:
+    """Inverse of :func:`capture_rng_state` (CUDA states are skipped, with a warning,
+    when the device count differs or CUDA is unavailable)."""
+    if "torch.cpu" in tensors:
+        torch.set_rng_state(tensors["torch.cpu"].to("cpu", dtype=torch.uint8))
+    cuda_keys = sorted((k for k in tensors if k.startswith("torch.cuda.")),
+                       key=lambda k: int(k.rsplit(".", 1)[1]))
+    if cuda_keys:
+        if torch.cuda.is_available() and torch.cuda.device_count() == len(cuda_keys):
+            torch.cuda.set_rng_state_all([tensors[k].to("cpu", dtype=torch.uint8) for k in cuda_keys])
+        else:
+            warnings.warn(f"checkpoint holds {len(cuda_keys)} CUDA RNG state(s) that cannot be "
+                          "restored on this machine; CUDA RNG not restored", stacklevel=2)
+    if not json_part:
+        return
+    if json_part.get("python") is not None:
+        random.setstate(_decode(json_part["python"], {}))
+    if json_part.get("numpy") is not None:
+        np.random.set_state(_decode(json_part["numpy"], {}))
+    saved_gens = json_part.get("numpy_generators") or {}
+    for name, gen in (np_generators or {}).items():
+        if name not in saved_gens:
+            raise KeyError(f"no saved state for numpy generator {name!r}")
+        gen.bit_generator.state = _decode(saved_gens[name], {})
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+def _encode_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    encoded = _encode(optimizer.state_dict(), "", tensors)
+    meta = {
+        "format": "musicvae-optimizer",
+        "version": CHECKPOINT_VERSION,
+        "class": type(optimizer).__name__,
+        "state_dict": encoded,
+    }
+    return tensors, meta
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, step_dir: Path, files: Mapping[str, Any],
+                    verify: bool, map_location: str | torch.device) -> None:
+    json_path = step_dir / OPTIMIZER_JSON_FILE
+    tensor_path = step_dir / OPTIMIZER_TENSORS_FILE
+    if OPTIMIZER_JSON_FILE not in files and not json_path.exists():
+        raise _fail(step_dir, "checkpoint has no optimizer state")
+    meta = _read_json(json_path, files.get(OPTIMIZER_JSON_FILE), verify)
+    if not isinstance(meta, dict) or "state_dict" not in meta:
+        raise _fail(json_path, "not an optimizer state file")
+    saved_class = meta.get("class")
+    if saved_class != type(optimizer).__name__:
+        raise _fail(json_path, f"optimizer mismatch: checkpoint has {saved_class}, "
+                               f"got {type(optimizer).__name__}")
+    tensors = _read_safetensors(tensor_path, files.get(OPTIMIZER_TENSORS_FILE), verify, map_location)
+    try:
+        state_dict = _decode(meta["state_dict"], tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(json_path, "malformed optimizer state", exc) from exc
+    try:
+        optimizer.load_state_dict(state_dict)
+    except Exception as exc:
+        raise _fail(json_path, "optimizer state does not fit the optimizer", exc) from exc
+
+
+# --------------------------------------------------------------------------- locating checkpoints
+
+
+def _checkpoints_dir(path: Path) -> Path:
+    """``path`` is a run dir or a checkpoints dir; return the checkpoints dir."""
+    if (path / LATEST_FILE).exists() or path.name == CHECKPOINTS_DIR:
+        return path
+    return path / CHECKPOINTS_DIR
+
+
+def _step_dirs(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    found = []
+    try:
+        entries = list(ckpt_dir.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        m = _STEP_DIR_RE.match(entry.name)
+        if m and entry.is_dir():
+            found.append((int(m.group(1)), entry))
+    return sorted(found)
+
+
+def _read_pointer(path: Path) -> str | None:
+    """Name of the step dir a latest.json/best.json points at (None if the file is absent)."""
+    if not path.exists():
+        return None
+    data = _read_json(path)
+    name = data.get("checkpoint") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not _STEP_DIR_RE.match(name):
+        raise _fail(path, "does not name a step-NNNNNNNNN checkpoint")
+    return name
+
+
+def find_latest(run_dir: str | os.PathLike) -> Path | None:
+    """Newest checkpoint of a run (run dir or its checkpoints dir), or None if there is none.
+
+    Follows ``latest.json``; without it, falls back to the highest complete step dir.
+    Raises CheckpointError if latest.json is unreadable or names a missing directory.
+    """
+    ckpt_dir = _checkpoints_dir(Path(run_dir))
+    latest = ckpt_dir / LATEST_FILE
+    name = _read_pointer(latest)
+    if name is not None:
+        target = ckpt_dir / name
+        if not (target / TRAINER_FILE).is_file():
+            raise _fail(latest, f"points at {name}, which is missing or incomplete")
+        return target
+    complete = [p for _, p in _step_dirs(ckpt_dir) if (p / TRAINER_FILE).is_file()]
+    return complete[-1] if complete else None
+
+
+def resolve_checkpoint(path_or_run_dir: str | os.PathLike) -> Path:
+    """A step dir (or ``best/``), a checkpoints dir, or a run dir -> the step dir to load."""
+    path = Path(path_or_run_dir)
+    if not path.exists():
+        raise _fail(path, "no such file or directory")
+    if path.is_file():
+        if path.name == TRAINER_FILE:
+            return path.parent
+        raise _fail(path, "expected a checkpoint directory or a run directory")
+    if (path / TRAINER_FILE).exists() or _STEP_DIR_RE.match(path.name) or path.name == BEST_DIR:
+        return path
+    found = find_latest(path)
+    if found is None:
+        raise _fail(path, "no checkpoint found")
+    return found
+
+
+def _read_trainer(step_dir: Path) -> dict[str, Any]:
+    path = step_dir / TRAINER_FILE
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise _fail(path, "not a checkpoint description (expected a JSON object)")
+    if data.get("format") != CHECKPOINT_FORMAT:
+        raise _fail(path, f"not a {CHECKPOINT_FORMAT} file (format={data.get('format')!r})")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise _fail(path, f"unsupported checkpoint version {data.get('version')!r} "
+                          f"(this build reads version {CHECKPOINT_VERSION})")
+    if not isinstance(data.get("step"), int) or isinstance(data.get("step"), bool):
+        raise _fail(path, "missing or invalid 'step'")
+    if not isinstance(data.get("files", {}), dict):
+        raise _fail(path, "invalid 'files' table")
+    return data
+
+
+def read_config(path_or_run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The resolved config stored with a checkpoint (to rebuild its model without knowing the preset)."""
+    step_dir = resolve_checkpoint(path_or_run_dir)
+    config = _read_trainer(step_dir).get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise _fail(step_dir / TRAINER_FILE, "'config' is not a JSON object")
+    return config
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load_checkpoint(
+    path_or_run_dir: str | os.PathLike,
+    model: torch.nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    map_location: str | torch.device = "cpu",
+    restore_rng: bool = False,
+    *,
+    strict: bool = True,
+    verify: bool = True,
+    np_generators: Mapping[str, np.random.Generator] | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint into ``model`` / ``optimizer`` (either may be None) and optionally the RNGs.
+
+    Returns trainer.json's content plus ``"path"`` (the step dir, as a string) and
+    ``"loaded"`` (which parts were restored).  ``verify`` checks the size and sha256 recorded
+    in trainer.json for every file read (safetensors' own header checks always run).  Raises :class:`CheckpointError` on any problem.
+    """
+    step_dir = resolve_checkpoint(path_or_run_dir)
+    trainer = _read_trainer(step_dir)
+    files: dict[str, Any] = trainer.get("files", {})
+    loaded = {"model": False, "optimizer": False, "rng": False}
+
+    if model is not None:
+        state = _read_safetensors(step_dir / MODEL_FILE, files.get(MODEL_FILE), verify, map_location)
+        _load_state_into_model(model, state, step_dir / MODEL_FILE, strict=strict)
+        loaded["model"] = True
+
+    if optimizer is not None:
+        _load_optimizer(optimizer, step_dir, files, verify, map_location)
+        loaded["optimizer"] = True
+
+    if restore_rng:
+        rng_path = step_dir / RNG_FILE
+        rng_tensors = _read_safetensors(rng_path, files.get(RNG_FILE), verify, "cpu")
+        try:
+            restore_rng_state(rng_tensors, trainer.get("rng"), np_generators)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise _fail(rng_path, "cannot restore RNG state", exc) from exc
+        loaded["rng"] = True
+
+    result = dict(trainer)
+    result["path"] = str(step_dir)
+    result["loaded"] = loaded
+    return result
+
+
+# --------------------------------------------------------------------------- save
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _remove_stale_temps(ckpt_dir: Path) -> None:
+    """Remove ``.tmp-*`` / ``.trash-*`` dirs left by a process that died mid-save."""
+    try:
+        entries = list(ckpt_dir.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m and entry.is_dir() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _mkdtemp(ckpt_dir: Path, kind: str, name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f".{kind}-{name}-{os.getpid()}-", dir=ckpt_dir))
+
+
+def _remove_dir(ckpt_dir: Path, target: Path) -> None:
+    """Rename away first so a half-deleted dir never looks like a checkpoint."""
+    trash = _mkdtemp(ckpt_dir, "trash", target.name)
+    os.replace(target, trash / target.name)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _install_dir(ckpt_dir: Path, tmp: Path, final: Path) -> None:
+    """Rename the finished ``tmp`` dir to ``final``, replacing an existing ``final``."""
+    if not final.exists():
+        os.rename(tmp, final)
+        _fsync_dir(ckpt_dir)
+        return
+    trash = _mkdtemp(ckpt_dir, "trash", final.name)
+    os.replace(final, trash / final.name)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.replace(trash / final.name, final)  # put the old one back
+        shutil.rmtree(trash, ignore_errors=True)
+        raise
+    _fsync_dir(ckpt_dir)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _link_copy(src_dir: Path, ckpt_dir: Path, name: str) -> None:
+    """Atomically (re)place ``ckpt_dir/name`` with hard links (or copies) of ``src_dir``'s files."""
+    tmp = _mkdtemp(ckpt_dir, "tmp", name)
+    try:
+        for f in sorted(src_dir.iterdir()):
+            if not f.is_file():
+                continue
+            try:
+                os.link(f, tmp / f.name)
+            except OSError:
+                shutil.copy2(f, tmp / f.name)
+        _fsync_dir(tmp)
+        _install_dir(ckpt_dir, tmp, ckpt_dir / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _is_better(value: float, previous: Any, higher_is_better: bool) -> bool:
+    if not isinstance(previous, (int, float)) or isinstance(previous, bool) or math.isnan(previous):
+        return True
+    return value > previous if higher_is_better else value < previous
+
+
+def _update_best(ckpt_dir: Path, final: Path, step: int, metric: str, value: float,
+                 higher_is_better: bool) -> bool:
+    best_json = ckpt_dir / BEST_FILE
+    previous: dict[str, Any] | None = None
+    if best_json.exists():
+        data = _read_json(best_json)
+        previous = data if isinstance(data, dict) else None
+    improved = (
+        previous is None
+        or previous.get("metric") != metric
+        or bool(previous.get("higher_is_better", True)) != higher_is_better
+        or not isinstance(previous.get("checkpoint"), str)
+        or not (ckpt_dir / previous["checkpoint"]).is_dir()
+        or previous.get("checkpoint") == final.name  # re-saving the best step: refresh it
+        or _is_better(value, previous.get("value"), higher_is_better)
+    )
+    if not improved:
+        return False
+    _link_copy(final, ckpt_dir, BEST_DIR)
+    atomic_write_json(best_json, {
+        "checkpoint": final.name,
+        "step": step,
+        "metric": metric,
+        "value": value,
+        "higher_is_better": higher_is_better,
+    })
+    return True
+
+
+def _prune(ckpt_dir: Path, keep_last: int | None) -> None:
+    if keep_last is None:
+        return
+    try:
+        protected = {_read_pointer(ckpt_dir / LATEST_FILE), _read_pointer(ckpt_dir / BEST_FILE)}
+    except CheckpointError as exc:  # never delete while unsure what is protected
+        log.warning("not pruning old checkpoints: %s", exc)
+        return
+    steps = _step_dirs(ckpt_dir)
+    keep = {p.name for _, p in steps[-keep_last:]} | {n for n in protected if n}
+    for _, path in steps:
+        if path.name in keep:
+            continue
+        try:
+            _remove_dir(ckpt_dir, path)
+        except OSError as exc:
+            log.warning("could not delete old checkpoint %s: %s", path, exc)
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    config: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    keep_last: int | None = 3,
+    best_metric: str | None = None,
+    higher_is_better: bool = True,
+    *,
+    weights_dtype: torch.dtype | None = None,
+    capture_rng: bool = True,
+    np_generators: Mapping[str, np.random.Generator] | None = None,
+) -> Path:
+    """Write ``RUN_DIR/checkpoints/step-{step:09d}/`` atomically and return its path.
+
+    Then: update ``best.json`` + ``best/`` when ``metrics[best_metric]`` improves (skipped
+    when the metric is absent from ``metrics``), point ``latest.json`` at the new step,
+    and delete step dirs beyond the last ``keep_last`` (None keeps all) except the ones
+    named by latest.json and best.json.  On failure the previous checkpoints and
+    latest.json are untouched and no temporary directory is left; the error is raised
+    as :class:`CheckpointError`.
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be a non-negative int, got {step!r}")
+    if keep_last is not None and keep_last < 1:
+        raise ValueError(f"keep_last must be >= 1 or None, got {keep_last!r}")
+    if weights_dtype is not None and not weights_dtype.is_floating_point:
+        raise ValueError(f"weights_dtype must be floating point, got {weights_dtype}")
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & _RESERVED_KEYS)
+    if clash:
+        raise ValueError(f"extra keys {clash} clash with trainer.json's own keys")
+
+    ckpt_dir = Path(run_dir) / CHECKPOINTS_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(ckpt_dir)
+    name = f"step-{step:09d}"
+    final = ckpt_dir / name
+    metrics_plain = _plain_metrics(metrics)
+
+    tmp = _mkdtemp(ckpt_dir, "tmp", name)
+    try:
+        files: dict[str, Any] = {}
+
+        def put(fname: str, data: bytes) -> None:
+            atomic_write_bytes(tmp / fname, data)
+            files[fname] = _file_record(data)
+
+        put(MODEL_FILE, _weights_bytes(model, weights_dtype))
+        if optimizer is not None:
+            opt_tensors, opt_meta = _encode_optimizer(optimizer)
+            put(OPTIMIZER_TENSORS_FILE, _safetensors_bytes(opt_tensors, "optimizer"))
+            put(OPTIMIZER_JSON_FILE, (json.dumps(opt_meta, indent=1) + "\n").encode("utf-8"))
+        rng_json: dict[str, Any] | None = None
+        if capture_rng:
+            rng_tensors, rng_json = capture_rng_state(np_generators)
+            put(RNG_FILE, _safetensors_bytes(rng_tensors, "rng"))
+        trainer = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": step,
+            "config": dict(config) if config is not None else {},
+            "metrics": metrics_plain,
+            "rng": rng_json,
+            "weights_dtype": str(weights_dtype).replace("torch.", "") if weights_dtype else None,
+            "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
+            "torch_version": torch.__version__,
+            "files": files,
+            **extra,
+        }
+        atomic_write_json(tmp / TRAINER_FILE, trainer)
+        _fsync_dir(tmp)
+        _install_dir(ckpt_dir, tmp, final)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and not isinstance(exc, CheckpointError):
+            raise _fail(final, "cannot save checkpoint", exc) from exc
+        raise
+
+    try:
+        if best_metric is not None and best_metric in metrics_plain:
+            value = metrics_plain[best_metric]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+                _update_best(ckpt_dir, final, step, best_metric, float(value), higher_is_better)
+            else:
+                log.warning("metric %r = %r is not a number; best checkpoint not updated", best_metric, value)
+        atomic_write_json(ckpt_dir / LATEST_FILE, {"checkpoint": name, "step": step})
+        _fsync_dir(ckpt_dir)
+    except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, CheckpointError):
+            raise _fail(final, "checkpoint written but latest/best pointers not updated", exc) from exc
+        raise
+    _prune(ckpt_dir, keep_last)
+    return final

@@ -1,0 +1,323 @@
+"""The training loop: a plain PyTorch loop with evaluation, logging, checkpoints and DDP.
+
+Place in the flow: prepared data (``data``) + config (``presets``) -> ``models.builders``
+-> :class:`Trainer` -> checkpoints (``training.checkpoint``) -> ``generation``.
+
+* Every random choice of step s (batch, transpositions, latent noise, scheduled
+  sampling) is a pure function of (seed, s), so ``--resume`` after a kill continues
+  the very same curve.
+* Under ``torchrun`` it wraps the model in DistributedDataParallel (NCCL on GPU,
+  gloo on CPU); each rank takes its slice of every global batch; rank 0 alone logs
+  and writes checkpoints.
+* Metrics go to ``RUN_DIR/metrics.jsonl`` always, and to TensorBoard when installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import Config, ConfigError
+from ..data.dataset import DatasetError, WindowDataset
+from ..models.builders import build_model, count_parameters
+from . import schedules
+from .batches import BatchStream, fixed_batches
+from .checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
+from .losses import accuracy, elbo_loss, segment_accuracy, token_accuracy
+
+
+class TrainError(ValueError):
+    """A problem with the training request (one-line message)."""
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_kind: str) -> DistInfo:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainError("--device cuda: no CUDA device is available here")
+        return torch.device("cuda", dist_info.local_rank)
+    if name != "cpu":
+        raise TrainError(f"unknown device {name!r} (cpu, cuda or auto)")
+    return torch.device("cpu")
+
+
+def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed((seed * 1_000_003 + step * 7919 + 17) % (2**63))
+    return gen
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: str | os.PathLike,
+        run_dir: str | os.PathLike,
+        *,
+        resume: bool = False,
+        on_log: Callable[[dict], None] | None = None,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        tc = config.train
+        if tc.precision not in ("fp32", "bf16", "fp16"):
+            raise TrainError(f"unknown precision {tc.precision!r} (fp32, bf16 or fp16)")
+        self.dist = init_distributed("cuda" if tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self.device = resolve_device(tc.device, self.dist)
+        torch.manual_seed(tc.seed)
+
+        try:
+            self.train_set = WindowDataset(data_dir, "train", transpose=None, as_torch=False)
+            self.eval_set = WindowDataset(data_dir, "eval", transpose=None, as_torch=False)
+        except (DatasetError, FileNotFoundError) as exc:
+            raise TrainError(str(exc)) from None
+        man = self.train_set.data.manifest
+        if man["kind"] != config.data.kind or int(man["bars"]) != config.data.bars:
+            raise TrainError(
+                f"{data_dir}: holds {man['bars']}-bar {man['kind']} windows but preset {config.preset} "
+                f"expects {config.data.bars}-bar {config.data.kind} (prepare with --kind {config.data.kind} --bars {config.data.bars})"
+            )
+        if len(self.train_set) == 0:
+            raise TrainError(f"{data_dir}: the train split is empty")
+        self.vocab_sizes = tuple(int(v) for v in self.train_set.converter.vocab_sizes)
+        transpose = (config.data.transpose_low, config.data.transpose_high) if config.data.augment else None
+        self.batches = BatchStream(self.train_set, tc.batch_size, seed=tc.seed, transpose=transpose,
+                                   rank=self.dist.rank, world_size=self.dist.world_size)
+        eval_source = self.eval_set if len(self.eval_set) else self.train_set
+        self.eval_batches = fixed_batches(eval_source, min(tc.batch_size, 256), tc.eval_batches)
+
+        self.model = build_model(config, self.vocab_sizes).to(self.device)
+        self.ddp_model: nn.Module = self.model
+        if self.dist.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate)
+        self.sampling = schedules.ScheduledSampling(tc.sampling_schedule, tc.sampling_rate, tc.sampling_mode)
+        self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" and self.device.type == "cuda" else None
+        self.step = 0
+        self.on_log = on_log
+        self.best_eval = math.inf
+        if resume:
+            self._resume()
+        elif self.dist.is_main and find_latest(self.run_dir) is not None:
+            raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
+        self.tb = self._tensorboard() if self.dist.is_main else None
+
+    # ------------------------------------------------------------------ setup
+    def _resume(self) -> None:
+        latest = find_latest(self.run_dir)
+        if latest is None:
+            raise TrainError(f"{self.run_dir}: --resume but no checkpoint there")
+        try:
+            state = load_checkpoint(latest, self.model, self.optimizer, map_location=self.device)
+        except CheckpointError as exc:
+            raise TrainError(f"cannot resume: {exc}") from None
+        saved = Config.from_dict(state["config"]) if state.get("config") else None
+        if saved is not None and (saved.model != self.config.model or saved.data != self.config.data):
+            raise TrainError(f"{latest}: was trained with another model or data config; start a new run dir")
+        self.step = int(state["step"])
+        self.best_eval = float(state.get("best_eval", math.inf))
+        self._truncate_log(self.step)
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except Exception:  # tensorboard not installed
+            return None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+    def autocast(self):
+        p = self.config.train.precision
+        if p == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if p == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------- loop
+    def train_step(self, step: int) -> dict:
+        tc = self.config.train
+        self.ddp_model.train()
+        tokens = self.batches.batch(step, self.device)  # (b, T, K)
+        gen = step_generator(tc.seed * 131 + self.dist.rank, step, self.device)
+        prob = float(self.sampling.probability(step))
+        feed = schedules.sampling_mask(prob, tokens.shape[0], tokens.shape[1], tc.sampling_mode, generator=gen) if prob > 0 else None
+        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
+        beta = float(schedules.beta(step, tc.max_beta, tc.beta_rate))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.autocast():
+            out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen)
+            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], beta,
+                               tc.free_bits, tc.free_bits_per_dim)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(losses["loss"]).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            losses["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        with torch.no_grad():
+            acc, _ = accuracy(out["logits"].float(), tokens, self.vocab_sizes)
+        losses = {k: v.detach() for k, v in losses.items()}
+        return {
+            "loss": float(losses["loss"]), "r_loss": float(losses["r_loss"]), "kl": float(losses["kl"]),
+            "kl_bits": float(losses["kl_bits"]), "beta": beta, "lr": lr, "sampling_prob": prob,
+            "accuracy": float(acc), "grad_norm": float(grad_norm),
+        }
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Teacher-forced and free-running accuracy, ELBO and KL on the fixed eval batches."""
+        self.model.eval()
+        seg = getattr(self.model.decoder, "segment_steps", self.model.steps)
+        totals: dict[str, float] = {}
+        per_stream_tf, per_stream_s, per_seg, n = 0.0, 0.0, 0.0, 0
+        for i, tokens in enumerate(self.eval_batches):
+            tokens = tokens.to(self.device)
+            gen = step_generator(self.config.train.seed + 99, i, self.device)
+            out = self.model(tokens, generator=gen)
+            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], 1.0, 0.0)
+            acc, acc_streams = accuracy(out["logits"].float(), tokens, self.vocab_sizes)
+            if out["z"] is not None:
+                _, sampled = self.model.decoder.unroll(out["z"], tokens.shape[0], temperature=1.0, generator=gen)
+                _, greedy = self.model.decoder.unroll(out["z"], tokens.shape[0], temperature=0.0)
+            else:
+                _, sampled = self.model.decoder.unroll(None, tokens.shape[0], targets=tokens,
+                                                       feed_sample=torch.ones(tokens.shape[:2], dtype=torch.bool, device=self.device),
+                                                       temperature=1.0, generator=gen)
+                greedy = sampled
+            s_acc, s_streams = token_accuracy(sampled, tokens)
+            g_acc, _ = token_accuracy(greedy, tokens)
+            w = tokens.shape[0]
+            for key, value in (("eval_loss", losses["r_loss"] + losses["kl"]), ("eval_r_loss", losses["r_loss"]),
+                               ("eval_kl", losses["kl"]), ("eval_kl_bits", losses["kl_bits"]),
+                               ("eval_elbo", losses["elbo"]), ("tf_accuracy", acc), ("sampled_accuracy", s_acc),
+                               ("argmax_accuracy", g_acc)):
+                totals[key] = totals.get(key, 0.0) + float(value) * w
+            per_stream_tf = per_stream_tf + acc_streams.cpu().numpy() * w
+            per_stream_s = per_stream_s + s_streams.cpu().numpy() * w
+            per_seg = per_seg + segment_accuracy(sampled, tokens, seg).cpu().numpy() * w
+            n += w
+        out = {k: v / n for k, v in totals.items()}
+        if len(self.vocab_sizes) > 1:
+            names = self.train_set.converter.stream_names
+            out["tf_accuracy_per_stream"] = dict(zip(names, (per_stream_tf / n).round(4).tolist()))
+            out["sampled_accuracy_per_stream"] = dict(zip(names, (per_stream_s / n).round(4).tolist()))
+        if seg != self.model.steps:
+            out["sampled_accuracy_per_segment"] = (per_seg / n).round(4).tolist()
+        return out
+
+    def log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.tb.add_scalar(k, v, record["step"])
+        if self.on_log:
+            self.on_log(record)
+
+    def save(self, metrics: dict) -> None:
+        if not self.dist.is_main:
+            return
+        save_checkpoint(
+            self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
+            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes),
+                   "representation": self.train_set.data.manifest["representation"],
+                   "parameters": count_parameters(self.model)},
+            keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,
+            higher_is_better=False,
+        )
+
+    def fit(self, steps: int | None = None, progress: Callable[[int, dict], None] | None = None) -> dict:
+        """Train until ``steps`` (default: config.train.steps) global steps; returns the last eval."""
+        tc = self.config.train
+        total = steps if steps is not None else tc.steps
+        last_eval: dict = {}
+        t0, seen = time.perf_counter(), 0
+        window: list[dict] = []
+        while self.step < total:
+            rec = self.train_step(self.step)
+            self.step += 1
+            seen += self.batches.batch_size
+            window.append(rec)
+            if self.step % tc.log_every == 0 or self.step == total:
+                mean = {k: float(np.mean([r[k] for r in window])) for k in window[0]}
+                elapsed = time.perf_counter() - t0
+                mean.update(step=self.step, seq_per_s=seen / elapsed if elapsed > 0 else 0.0)
+                self.log(mean)
+                window, t0, seen = [], time.perf_counter(), 0
+                if progress:
+                    progress(self.step, mean)
+            if self.step % tc.eval_every == 0 or self.step == total:
+                last_eval = self.evaluate()
+                if last_eval["eval_loss"] < self.best_eval:
+                    self.best_eval = last_eval["eval_loss"]
+                self.log({"step": self.step, **last_eval})
+                if progress:
+                    progress(self.step, last_eval)
+            if self.step % tc.checkpoint_every == 0 or self.step == total:
+                self.save(last_eval)
+        if self.dist.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return last_eval
+
+
+def check_config(config: Config) -> None:
+    """Refuse settings that cannot work before any data is read."""
+    if config.model.decoder == "hierarchical" and (16 * config.data.bars) % config.model.segments:
+        raise ConfigError(f"{config.data.bars} bars do not split into {config.model.segments} segments")

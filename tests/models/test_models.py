@@ -1,0 +1,138 @@
+"""Models: shapes for every preset family, teacher forcing = unrolling, sampling, overfitting."""
+
+import pytest
+import torch
+
+from musicvae.config import ConfigError
+from musicvae.models.builders import build_model, count_parameters
+from musicvae.models.musicvae import MusicLM, MusicVAE
+from musicvae.presets import FULL, PRESETS, get_preset
+from musicvae.training.losses import accuracy, elbo_loss
+
+VOCAB = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
+
+
+@pytest.mark.parametrize("name", sorted(FULL))
+def test_tiny_variant_shapes(name):
+    cfg = PRESETS[f"{name}_tiny"]
+    vocab = VOCAB[cfg.data.kind]
+    model = build_model(cfg, vocab)
+    T = 16 * cfg.data.bars
+    x = torch.stack([torch.randint(0, v, (3, T)) for v in vocab], dim=-1)  # (B, T, K)
+    out = model(x)
+    assert out["logits"].shape == (3, T, sum(vocab))
+    if isinstance(model, MusicVAE):
+        assert out["mu"].shape == out["sigma"].shape == (3, cfg.model.z_size)
+        assert (out["sigma"] > 0).all()
+    else:
+        assert isinstance(model, MusicLM) and out["mu"] is None
+    samples = model.sample(2, temperature=1.0)
+    assert samples.shape == (2, T, len(vocab))
+    for k, v in enumerate(vocab):
+        assert 0 <= int(samples[..., k].min()) and int(samples[..., k].max()) < v
+
+
+@pytest.mark.parametrize("name", ["cat-mel_2bar_small_tiny", "hierdec-trio_16bar_tiny", "flat-trio_16bar_tiny", "hierdec-mel_32bar_tiny"])
+def test_teacher_forcing_equals_unroll_fed_with_targets(name):
+    cfg = PRESETS[name]
+    vocab = VOCAB[cfg.data.kind]
+    model = build_model(cfg, vocab).eval()
+    T = 16 * cfg.data.bars
+    x = torch.stack([torch.randint(0, v, (2, T)) for v in vocab], dim=-1)
+    z = torch.randn(2, cfg.model.z_size)
+    teacher = model.decoder.teacher(z, x)
+    unrolled, _ = model.decoder.unroll(z, 2, targets=x, feed_sample=torch.zeros(2, T, dtype=torch.bool))
+    torch.testing.assert_close(teacher, unrolled, rtol=1e-5, atol=1e-5)
+
+
+def test_hierarchical_segments_reset_state_but_see_conductor():
+    cfg = PRESETS["hierdec-mel_16bar_tiny"]
+    model = build_model(cfg, (130,)).eval()
+    assert model.decoder.segments == 16 and model.decoder.segment_steps == 16
+    assert PRESETS["hierdec-mel_32bar_tiny"].model.segments == 16  # 2-bar segments
+    x = torch.randint(0, 130, (1, 256, 1))
+    z = torch.randn(1, cfg.model.z_size)
+    base = model.decoder.teacher(z, x)
+    # changing bar 3 changes nothing before it, and after it only through the one carried token
+    y = x.clone()
+    y[0, 48:63, 0] = (y[0, 48:63, 0] + 1) % 130
+    changed = model.decoder.teacher(z, y)
+    torch.testing.assert_close(base[:, :49], changed[:, :49])
+    torch.testing.assert_close(base[:, 65:], changed[:, 65:])
+
+
+def test_argmax_decoding_is_deterministic_and_temperature_matters():
+    model = build_model(PRESETS["cat-mel_2bar_small_tiny"], (130,)).eval()
+    z = torch.randn(4, 16)
+    a, b = model.decode(z, temperature=0.0), model.decode(z, temperature=0.0)
+    assert torch.equal(a, b)
+    g = torch.Generator().manual_seed(1)
+    hot = model.decode(z, temperature=5.0, generator=g)
+    assert not torch.equal(a, hot)
+
+
+def test_sigma_activations():
+    cfg = get_preset("cat-mel_2bar_small_tiny", ["model.sigma_activation=exp"])
+    model = build_model(cfg, (130,))
+    mu, sigma = model.encode(torch.randint(0, 130, (2, 32, 1)))
+    pre = model.encoder.to_sigma
+    assert (sigma > 0).all()
+    with pytest.raises(ValueError):
+        build_model(get_preset("cat-mel_2bar_small_tiny", ["model.sigma_activation=relu"]), (130,))
+
+
+def test_parameter_count_matches_magenta():
+    # magenta's cat-mel_2bar_small has 4.4M parameters on its 90-class melodies
+    n = count_parameters(build_model(PRESETS["cat-mel_2bar_small"], (90,)))
+    assert 4.3e6 < n < 4.5e6
+
+
+@pytest.mark.slow
+def test_parameter_count_matches_magenta_hierarchical():
+    assert 175e6 < count_parameters(build_model(PRESETS["hierdec-mel_16bar"], (90,))) < 177e6
+    assert 230e6 < count_parameters(build_model(PRESETS["hierdec-trio_16bar"], (90, 90, 512))) < 232e6
+
+
+def _folk_windows(n: int) -> torch.Tensor:
+    from musicvae.data.corpora import load_corpus
+    from musicvae.data.windows import WindowRules, grid_windows
+    from musicvae.representations import MelodyConverter
+
+    conv, wins = MelodyConverter(), []
+    for seq in load_corpus("folk")[:40]:
+        for grid in conv.candidates(seq):
+            wins.extend(grid_windows(conv, grid, WindowRules(2))[0][::4])
+    return torch.from_numpy(__import__("numpy").stack(wins[:n]).astype("int64"))
+
+
+def test_tiny_overfits_32_examples():
+    torch.manual_seed(0)
+    cfg = get_preset("cat-mel_2bar_small_tiny", ["decoder_hidden=256", "encoder_hidden=128", "z_size=64"])
+    model = build_model(cfg, (130,))
+    x = _folk_windows(32)  # (32, 32, 1) real 2-bar folk melodies
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(220):
+        out = model(x)
+        loss = elbo_loss(out["logits"], x, (130,), out["mu"], out["sigma"], beta=0.0, free_bits=0.0)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    model.eval()
+    mu, _ = model.encode(x)
+    acc, _ = accuracy(model.decoder.teacher(mu, x), x, (130,))
+    assert float(acc) >= 0.95
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        get_preset("hierdec-mel_64bar")
+    with pytest.raises(ConfigError, match="unknown config key"):
+        get_preset("cat-mel_2bar_small", ["train.wings=3"])
+    with pytest.raises(ConfigError, match="expected a int"):
+        get_preset("cat-mel_2bar_small", ["batch_size=many"])
+    with pytest.raises(ConfigError, match="key=value"):
+        get_preset("cat-mel_2bar_small", ["batch_size"])
+    cfg = get_preset("cat-mel_2bar_small", ["batch_size=7", "model.z_size=9", "free_bits_per_dim=true"])
+    assert (cfg.train.batch_size, cfg.model.z_size, cfg.train.free_bits_per_dim) == (7, 9, True)
+    assert PRESETS["cat-mel_2bar_small"].train.batch_size == 512  # presets are not mutated
