@@ -15,3 +15,29 @@ if importlib.util.find_spec("musicvae") is None:
 _FIXTURES = str(ROOT / "tests" / "fixtures")
 if _FIXTURES not in sys.path:
     sys.path.insert(0, _FIXTURES)
+
+
+# ---- the real MIDI fixtures (tests/fixtures/real), shared by every test folder
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_files() -> list[Path]:
+    files = sorted((ROOT / "tests" / "fixtures" / "real").rglob("*.mid"))
+    if not files:
+        pytest.skip("no real MIDI fixtures")
+    return files
+
+
+@pytest.fixture(scope="session")
+def real_sequences(real_files):
+    """Every usable 4/4 stretch of the real files, quantized."""
+    from musicvae.music import MidiError, load_sequences
+
+    seqs = []
+    for f in real_files:
+        try:
+            seqs.extend(load_sequences(f))
+        except MidiError:
+            pass
+    return seqs
