@@ -12,6 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if importlib.util.find_spec("musicvae") is None:
     sys.path.insert(0, str(ROOT / "src"))
 
+# The models in tests are tiny: one intra-op thread is as fast, and it keeps the suite
+# from collapsing (OpenMP spin-waits) when another process is using the cores.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 _FIXTURES = str(ROOT / "tests" / "fixtures")
 if _FIXTURES not in sys.path:
     sys.path.insert(0, _FIXTURES)
