@@ -100,6 +100,6 @@ def get_preset(name: str, overrides: list[str] | None = None) -> Config:
     """A fresh copy of a preset with ``key=value`` overrides applied."""
     if name not in PRESETS:
         close = [n for n in PRESETS if name.split("_")[0] in n][:4]
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; see `musicvae presets`"
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `musicvae presets`"
         raise ConfigError(f"unknown preset {name!r}{hint}")
     return apply_overrides(PRESETS[name], overrides or [])

@@ -30,25 +30,39 @@ names the offending path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-import random
 import re
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from safetensors.torch import load as st_load_bytes
-from safetensors.torch import save as st_save_bytes
 import torch
 
 from musicvae.utils.io import atomic_write_bytes, atomic_write_json
+
+from .state_io import (
+    CheckpointError,
+    capture_rng_state,
+    decode_state,
+    encode_state,
+    fail,
+    file_record,
+    fsync_dir,
+    load_state_into_model,
+    load_weights,
+    plain_metrics,
+    read_json,
+    read_safetensors,
+    restore_rng_state,
+    safetensors_bytes,
+    save_weights,
+    weights_bytes,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -86,317 +100,12 @@ _RESERVED_KEYS = frozenset(
     {"format", "version", "step", "config", "metrics", "rng", "files", "weights_dtype",
      "optimizer_class", "torch_version", "path", "loaded"}
 )
-_MAX_REASON = 400
-
-
-class CheckpointError(Exception):
-    """Anything wrong with a checkpoint: missing/corrupt files, bad JSON, shape mismatch, ..."""
-
-
-def _fail(path: str | os.PathLike, reason: str, exc: BaseException | None = None) -> CheckpointError:
-    """Build a one-line CheckpointError naming ``path``."""
-    if exc is not None:
-        detail = str(exc) or type(exc).__name__
-        reason = f"{reason}: {type(exc).__name__}: {detail}"
-    reason = " ".join(reason.split())
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
-    return CheckpointError(f"{path}: {reason}")
-
-
-# --------------------------------------------------------------------------- JSON <-> tensors
-
-_TAGS = ("__tensor__", "__tuple__", "__ndarray__", "__items__")
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """Turn ``obj`` into plain JSON; tensors go to ``tensors`` under their dotted path.
-
-    Tuples, numpy arrays and dicts with non-string keys are tagged so that
-    :func:`_decode` gives back exactly the same types.
-    """
-    if isinstance(obj, torch.Tensor):
-        key = path or "tensor"
-        if key in tensors:
-            n = 1
-            while f"{key}#{n}" in tensors:
-                n += 1
-            key = f"{key}#{n}"
-        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
-        return {"__tensor__": key}
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        if obj.dtype == object:
-            raise TypeError(f"object array at {path or '<root>'!r} cannot be stored without pickle")
-        return {"__ndarray__": obj.tolist(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]
-    if isinstance(obj, Mapping):
-        if all(isinstance(k, str) for k in obj) and not any(k in _TAGS for k in obj):
-            return {k: _encode(v, _join(path, k), tensors) for k, v in obj.items()}
-        return {"__items__": [[_encode(k, _join(path, "key"), tensors), _encode(v, _join(path, k), tensors)]
-                              for k, v in obj.items()]}
-    raise TypeError(f"value at {path or '<root>'!r} of type {type(obj).__name__} is not storable")
-
-
-def _decode(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`_encode`."""
-    if isinstance(obj, list):
-        return [_decode(v, tensors) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if "__tensor__" in obj:
-        key = obj["__tensor__"]
-        if key not in tensors:
-            raise KeyError(f"tensor {key!r} is missing from the safetensors file")
-        return tensors[key]
-    if "__tuple__" in obj:
-        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
-    if "__ndarray__" in obj:
-        arr = np.asarray(obj["__ndarray__"], dtype=np.dtype(obj["dtype"]))
-        return arr.reshape(obj["shape"])
-    if "__items__" in obj:
-        return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
-    return {k: _decode(v, tensors) for k, v in obj.items()}
-
-
-def _plain_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in (metrics or {}).items():
-        if isinstance(v, torch.Tensor) and v.numel() == 1:
-            v = v.item()
-        elif isinstance(v, (np.generic,)):
-            v = v.item()
-        out[str(k)] = v
-    return out
-
-
-# --------------------------------------------------------------------------- low-level file helpers
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _file_record(data: bytes) -> dict[str, Any]:
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def _safetensors_bytes(tensors: dict[str, torch.Tensor], kind: str) -> bytes:
-    return st_save_bytes(tensors, metadata={"format": "pt", "musicvae": kind})
-
-
-def _read_bytes(path: Path, record: Mapping[str, Any] | None, verify: bool) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(path, "missing file") from None
-    except OSError as exc:
-        raise _fail(path, "cannot read file", exc) from exc
-    if record and verify:
-        expected = record.get("bytes")
-        if isinstance(expected, int) and expected != len(data):
-            raise _fail(path, f"truncated or altered: {len(data)} bytes, trainer.json says {expected}")
-        digest = record.get("sha256")
-        if isinstance(digest, str) and hashlib.sha256(data).hexdigest() != digest:
-            raise _fail(path, "checksum mismatch (file corrupted or altered)")
-    return data
-
-
-def _read_safetensors(path: Path, record: Mapping[str, Any] | None, verify: bool,
-                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    data = _read_bytes(path, record, verify)
-    try:
-        tensors = st_load_bytes(data)
-    except Exception as exc:  # SafetensorError, ValueError, ...
-        raise _fail(path, "corrupt safetensors file", exc) from exc
-    if str(device) != "cpu":
-        try:
-            tensors = {k: v.to(device) for k, v in tensors.items()}
-        except Exception as exc:
-            raise _fail(path, f"cannot move tensors to {device}", exc) from exc
-    return tensors
-
-
-def _read_json(path: Path, record: Mapping[str, Any] | None = None, verify: bool = True) -> Any:
-    data = _read_bytes(path, record, verify)
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, "invalid JSON", exc) from exc
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def _weights_tensors(model: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    for key, value in model.state_dict().items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor")
-        t = value.detach()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        # copy: safetensors refuses tensors that share storage (tied weights)
-        out[key] = t.to("cpu", copy=True).contiguous()
-    return out
-
-
-def _weights_bytes(model: torch.nn.Module, dtype: torch.dtype | None) -> bytes:
-    return _safetensors_bytes(_weights_tensors(model, dtype), "weights")
-
-
-def save_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 dtype: torch.dtype | None = None) -> Path:
-    """Write ``model.state_dict()`` to a safetensors file atomically.
-
-    ``dtype`` (e.g. ``torch.float16`` for a compact export) casts floating tensors only;
-    integer buffers keep their dtype.  :func:`load_weights` casts back to the model's dtype.
-    """
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"export dtype must be floating point, got {dtype}")
-    return atomic_write_bytes(path, _weights_bytes(model, dtype))
-
-
-def _load_state_into_model(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
-                           strict: bool = True) -> None:
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and isinstance(v, torch.Tensor) and tuple(state[k].shape) != tuple(v.shape)
-    ]
-
-    def _few(items: list[str]) -> str:
-        more = f", ... (+{len(items) - 3})" if len(items) > 3 else ""
-        return ", ".join(items[:3]) + more
-
-    problems = []
-    if mismatched:
-        problems.append(f"shape mismatch {_few(mismatched)}")
-    if strict and missing:
-        problems.append(f"missing keys {_few(missing)}")
-    if strict and unexpected:
-        problems.append(f"unexpected keys {_few(unexpected)}")
-    if problems:
-        raise _fail(path, "weights do not fit the model: " + "; ".join(problems))
-
-    cast: dict[str, torch.Tensor] = {}
-    for k, t in state.items():
-        target = own.get(k)
-        if (isinstance(target, torch.Tensor) and t.is_floating_point()
-                and target.is_floating_point() and t.dtype != target.dtype):
-            t = t.to(target.dtype)
-        cast[k] = t
-    try:
-        model.load_state_dict(cast, strict=strict)
-    except Exception as exc:
-        raise _fail(path, "weights do not fit the model", exc) from exc
-
-
-def load_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 map_location: str | torch.device = "cpu", strict: bool = True) -> torch.nn.Module:
-    """Fill ``model`` from a safetensors weights file (a step dir's model.safetensors or an export)."""
-    path = Path(path)
-    state = _read_safetensors(path, None, verify=False, device=map_location)
-    _load_state_into_model(model, state, path, strict=strict)
-    return model
-
-
-# --------------------------------------------------------------------------- RNG
-
-
-def capture_rng_state(
-    np_generators: Mapping[str, np.random.Generator] | None = None,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Snapshot every RNG a training run draws from.
-
-    Returns ``(tensors, json_part)``: torch CPU/CUDA generator states (uint8 tensors, for
-    ``rng.safetensors``) and the JSON-able rest: Python ``random``, numpy's global
-    ``np.random`` state, and the ``bit_generator.state`` of each named numpy Generator.
-    """
-    tensors: dict[str, torch.Tensor] = {"torch.cpu": torch.get_rng_state().clone()}
-    if torch.cuda.is_available():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"torch.cuda.{i}"] = state.detach().to("cpu", copy=True)
-    sink: dict[str, torch.Tensor] = {}
-    json_part = {
-        "python": _encode(random.getstate(), "python", sink),
-        "numpy": _encode(np.random.get_state(legacy=False), "numpy", sink),
-        "numpy_generators": {
-            str(name): _encode(gen.bit_generator.state, f"numpy_generators.{name}", sink)
-            for name, gen in (np_generators or {}).items()
-        },
-    }
-    if sink:  # cannot happen with the states above; guard against future changes
-        raise TypeError("RNG JSON state unexpectedly contained tensors")
-    return tensors, json_part
-
-
-def restore_rng_state(
-    tensors: Mapping[str, torch.Tensor],
-    json_part: Mapping[str, Any] | None,
-    np_generators: Mapping[str, np.random.Generator] | None = None,
-) -> None:
-    """Inverse of :func:`capture_rng_state` (CUDA states are skipped, with a warning,
-    when the device count differs or CUDA is unavailable)."""
-    if "torch.cpu" in tensors:
-        torch.set_rng_state(tensors["torch.cpu"].to("cpu", dtype=torch.uint8))
-    cuda_keys = sorted((k for k in tensors if k.startswith("torch.cuda.")),
-                       key=lambda k: int(k.rsplit(".", 1)[1]))
-    if cuda_keys:
-        if torch.cuda.is_available() and torch.cuda.device_count() == len(cuda_keys):
-            torch.cuda.set_rng_state_all([tensors[k].to("cpu", dtype=torch.uint8) for k in cuda_keys])
-        else:
-            warnings.warn(f"checkpoint holds {len(cuda_keys)} CUDA RNG state(s) that cannot be "
-                          "restored on this machine; CUDA RNG not restored", stacklevel=2)
-    if not json_part:
-        return
-    if json_part.get("python") is not None:
-        random.setstate(_decode(json_part["python"], {}))
-    if json_part.get("numpy") is not None:
-        np.random.set_state(_decode(json_part["numpy"], {}))
-    saved_gens = json_part.get("numpy_generators") or {}
-    for name, gen in (np_generators or {}).items():
-        if name not in saved_gens:
-            raise KeyError(f"no saved state for numpy generator {name!r}")
-        gen.bit_generator.state = _decode(saved_gens[name], {})
-
-
 # --------------------------------------------------------------------------- optimizer
 
 
 def _encode_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
-    encoded = _encode(optimizer.state_dict(), "", tensors)
+    encoded = encode_state(optimizer.state_dict(), "", tensors)
     meta = {
         "format": "musicvae-optimizer",
         "version": CHECKPOINT_VERSION,
@@ -411,23 +120,23 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, step_dir: Path, files: Map
     json_path = step_dir / OPTIMIZER_JSON_FILE
     tensor_path = step_dir / OPTIMIZER_TENSORS_FILE
     if OPTIMIZER_JSON_FILE not in files and not json_path.exists():
-        raise _fail(step_dir, "checkpoint has no optimizer state")
-    meta = _read_json(json_path, files.get(OPTIMIZER_JSON_FILE), verify)
+        raise fail(step_dir, "checkpoint has no optimizer state")
+    meta = read_json(json_path, files.get(OPTIMIZER_JSON_FILE), verify)
     if not isinstance(meta, dict) or "state_dict" not in meta:
-        raise _fail(json_path, "not an optimizer state file")
+        raise fail(json_path, "not an optimizer state file")
     saved_class = meta.get("class")
     if saved_class != type(optimizer).__name__:
-        raise _fail(json_path, f"optimizer mismatch: checkpoint has {saved_class}, "
+        raise fail(json_path, f"optimizer mismatch: checkpoint has {saved_class}, "
                                f"got {type(optimizer).__name__}")
-    tensors = _read_safetensors(tensor_path, files.get(OPTIMIZER_TENSORS_FILE), verify, map_location)
+    tensors = read_safetensors(tensor_path, files.get(OPTIMIZER_TENSORS_FILE), verify, map_location)
     try:
-        state_dict = _decode(meta["state_dict"], tensors)
+        state_dict = decode_state(meta["state_dict"], tensors)
     except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(json_path, "malformed optimizer state", exc) from exc
+        raise fail(json_path, "malformed optimizer state", exc) from exc
     try:
         optimizer.load_state_dict(state_dict)
     except Exception as exc:
-        raise _fail(json_path, "optimizer state does not fit the optimizer", exc) from exc
+        raise fail(json_path, "optimizer state does not fit the optimizer", exc) from exc
 
 
 # --------------------------------------------------------------------------- locating checkpoints
@@ -457,10 +166,10 @@ def _read_pointer(path: Path) -> str | None:
     """Name of the step dir a latest.json/best.json points at (None if the file is absent)."""
     if not path.exists():
         return None
-    data = _read_json(path)
+    data = read_json(path)
     name = data.get("checkpoint") if isinstance(data, dict) else None
     if not isinstance(name, str) or not _STEP_DIR_RE.match(name):
-        raise _fail(path, "does not name a step-NNNNNNNNN checkpoint")
+        raise fail(path, "does not name a step-NNNNNNNNN checkpoint")
     return name
 
 
@@ -476,7 +185,7 @@ def find_latest(run_dir: str | os.PathLike) -> Path | None:
     if name is not None:
         target = ckpt_dir / name
         if not (target / TRAINER_FILE).is_file():
-            raise _fail(latest, f"points at {name}, which is missing or incomplete")
+            raise fail(latest, f"points at {name}, which is missing or incomplete")
         return target
     complete = [p for _, p in _step_dirs(ckpt_dir) if (p / TRAINER_FILE).is_file()]
     return complete[-1] if complete else None
@@ -486,33 +195,33 @@ def resolve_checkpoint(path_or_run_dir: str | os.PathLike) -> Path:
     """A step dir (or ``best/``), a checkpoints dir, or a run dir -> the step dir to load."""
     path = Path(path_or_run_dir)
     if not path.exists():
-        raise _fail(path, "no such file or directory")
+        raise fail(path, "no such file or directory")
     if path.is_file():
         if path.name == TRAINER_FILE:
             return path.parent
-        raise _fail(path, "expected a checkpoint directory or a run directory")
+        raise fail(path, "expected a checkpoint directory or a run directory")
     if (path / TRAINER_FILE).exists() or _STEP_DIR_RE.match(path.name) or path.name == BEST_DIR:
         return path
     found = find_latest(path)
     if found is None:
-        raise _fail(path, "no checkpoint found")
+        raise fail(path, "no checkpoint found")
     return found
 
 
 def _read_trainer(step_dir: Path) -> dict[str, Any]:
     path = step_dir / TRAINER_FILE
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
-        raise _fail(path, "not a checkpoint description (expected a JSON object)")
+        raise fail(path, "not a checkpoint description (expected a JSON object)")
     if data.get("format") != CHECKPOINT_FORMAT:
-        raise _fail(path, f"not a {CHECKPOINT_FORMAT} file (format={data.get('format')!r})")
+        raise fail(path, f"not a {CHECKPOINT_FORMAT} file (format={data.get('format')!r})")
     if data.get("version") != CHECKPOINT_VERSION:
-        raise _fail(path, f"unsupported checkpoint version {data.get('version')!r} "
+        raise fail(path, f"unsupported checkpoint version {data.get('version')!r} "
                           f"(this build reads version {CHECKPOINT_VERSION})")
     if not isinstance(data.get("step"), int) or isinstance(data.get("step"), bool):
-        raise _fail(path, "missing or invalid 'step'")
+        raise fail(path, "missing or invalid 'step'")
     if not isinstance(data.get("files", {}), dict):
-        raise _fail(path, "invalid 'files' table")
+        raise fail(path, "invalid 'files' table")
     return data
 
 
@@ -523,7 +232,7 @@ def read_config(path_or_run_dir: str | os.PathLike) -> dict[str, Any]:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise _fail(step_dir / TRAINER_FILE, "'config' is not a JSON object")
+        raise fail(step_dir / TRAINER_FILE, "'config' is not a JSON object")
     return config
 
 
@@ -553,8 +262,8 @@ def load_checkpoint(
     loaded = {"model": False, "optimizer": False, "rng": False}
 
     if model is not None:
-        state = _read_safetensors(step_dir / MODEL_FILE, files.get(MODEL_FILE), verify, map_location)
-        _load_state_into_model(model, state, step_dir / MODEL_FILE, strict=strict)
+        state = read_safetensors(step_dir / MODEL_FILE, files.get(MODEL_FILE), verify, map_location)
+        load_state_into_model(model, state, step_dir / MODEL_FILE, strict=strict)
         loaded["model"] = True
 
     if optimizer is not None:
@@ -563,13 +272,13 @@ def load_checkpoint(
 
     if restore_rng:
         rng_path = step_dir / RNG_FILE
-        rng_tensors = _read_safetensors(rng_path, files.get(RNG_FILE), verify, "cpu")
+        rng_tensors = read_safetensors(rng_path, files.get(RNG_FILE), verify, "cpu")
         try:
             restore_rng_state(rng_tensors, trainer.get("rng"), np_generators)
         except CheckpointError:
             raise
         except Exception as exc:
-            raise _fail(rng_path, "cannot restore RNG state", exc) from exc
+            raise fail(rng_path, "cannot restore RNG state", exc) from exc
         loaded["rng"] = True
 
     result = dict(trainer)
@@ -620,7 +329,7 @@ def _install_dir(ckpt_dir: Path, tmp: Path, final: Path) -> None:
     """Rename the finished ``tmp`` dir to ``final``, replacing an existing ``final``."""
     if not final.exists():
         os.rename(tmp, final)
-        _fsync_dir(ckpt_dir)
+        fsync_dir(ckpt_dir)
         return
     trash = _mkdtemp(ckpt_dir, "trash", final.name)
     os.replace(final, trash / final.name)
@@ -630,7 +339,7 @@ def _install_dir(ckpt_dir: Path, tmp: Path, final: Path) -> None:
         os.replace(trash / final.name, final)  # put the old one back
         shutil.rmtree(trash, ignore_errors=True)
         raise
-    _fsync_dir(ckpt_dir)
+    fsync_dir(ckpt_dir)
     shutil.rmtree(trash, ignore_errors=True)
 
 
@@ -645,7 +354,7 @@ def _link_copy(src_dir: Path, ckpt_dir: Path, name: str) -> None:
                 os.link(f, tmp / f.name)
             except OSError:
                 shutil.copy2(f, tmp / f.name)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         _install_dir(ckpt_dir, tmp, ckpt_dir / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -663,7 +372,7 @@ def _update_best(ckpt_dir: Path, final: Path, step: int, metric: str, value: flo
     best_json = ckpt_dir / BEST_FILE
     previous: dict[str, Any] | None = None
     if best_json.exists():
-        data = _read_json(best_json)
+        data = read_json(best_json)
         previous = data if isinstance(data, dict) else None
     improved = (
         previous is None
@@ -747,7 +456,7 @@ def save_checkpoint(
     _remove_stale_temps(ckpt_dir)
     name = f"step-{step:09d}"
     final = ckpt_dir / name
-    metrics_plain = _plain_metrics(metrics)
+    metrics_plain = plain_metrics(metrics)
 
     tmp = _mkdtemp(ckpt_dir, "tmp", name)
     try:
@@ -755,17 +464,17 @@ def save_checkpoint(
 
         def put(fname: str, data: bytes) -> None:
             atomic_write_bytes(tmp / fname, data)
-            files[fname] = _file_record(data)
+            files[fname] = file_record(data)
 
-        put(MODEL_FILE, _weights_bytes(model, weights_dtype))
+        put(MODEL_FILE, weights_bytes(model, weights_dtype))
         if optimizer is not None:
             opt_tensors, opt_meta = _encode_optimizer(optimizer)
-            put(OPTIMIZER_TENSORS_FILE, _safetensors_bytes(opt_tensors, "optimizer"))
+            put(OPTIMIZER_TENSORS_FILE, safetensors_bytes(opt_tensors, "optimizer"))
             put(OPTIMIZER_JSON_FILE, (json.dumps(opt_meta, indent=1) + "\n").encode("utf-8"))
         rng_json: dict[str, Any] | None = None
         if capture_rng:
             rng_tensors, rng_json = capture_rng_state(np_generators)
-            put(RNG_FILE, _safetensors_bytes(rng_tensors, "rng"))
+            put(RNG_FILE, safetensors_bytes(rng_tensors, "rng"))
         trainer = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -780,12 +489,12 @@ def save_checkpoint(
             **extra,
         }
         atomic_write_json(tmp / TRAINER_FILE, trainer)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         _install_dir(ckpt_dir, tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, Exception) and not isinstance(exc, CheckpointError):
-            raise _fail(final, "cannot save checkpoint", exc) from exc
+            raise fail(final, "cannot save checkpoint", exc) from exc
         raise
 
     try:
@@ -796,10 +505,10 @@ def save_checkpoint(
             else:
                 log.warning("metric %r = %r is not a number; best checkpoint not updated", best_metric, value)
         atomic_write_json(ckpt_dir / LATEST_FILE, {"checkpoint": name, "step": step})
-        _fsync_dir(ckpt_dir)
+        fsync_dir(ckpt_dir)
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, CheckpointError):
-            raise _fail(final, "checkpoint written but latest/best pointers not updated", exc) from exc
+            raise fail(final, "checkpoint written but latest/best pointers not updated", exc) from exc
         raise
     _prune(ckpt_dir, keep_last)
     return final
