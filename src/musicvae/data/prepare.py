@@ -249,6 +249,11 @@ def _records(kind: str, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callabl
     return keys, select
 
 
+def _take(keys: list[bytes] | np.ndarray, idx: np.ndarray) -> list[bytes] | np.ndarray:
+    """Dedup keys at ``idx`` (array rows or a list of byte strings)."""
+    return keys[idx] if isinstance(keys, np.ndarray) else [keys[i] for i in idx]
+
+
 def _concat_chunks(kind: str, chunks: list[dict]) -> dict:
     if not chunks:
         return {}
@@ -272,12 +277,12 @@ def _concat_chunks(kind: str, chunks: list[dict]) -> dict:
 def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str]:
     n = len(records["item"]) if records else 0
     names = []
+    select = None if kind in GRID_KINDS or not records else _records(kind, records)[1]
     for s, lo in enumerate(range(0, max(n, 1), SHARD_RECORDS)):
         idx = np.arange(lo, min(lo + SHARD_RECORDS, n))
-        if kind in GRID_KINDS:
+        if select is None:
             part = {k: records[k][idx] for k in ("tokens", "start_bar", "item")}
         else:
-            _, select = _records(kind, records)
             part = select(idx)
         part["source"] = part.pop("item")
         rel = f"{split}/shard-{s:05d}.npz"
@@ -431,12 +436,11 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         keys, select = _records(kind, allrec)
         is_eval = np.isin(allrec["item"], sorted(eval_items))
         tr_idx, ev_idx = np.flatnonzero(~is_eval), np.flatnonzero(is_eval)
-        sub = lambda k, idx: k[idx] if isinstance(k, np.ndarray) else [k[i] for i in idx]  # noqa: E731
-        tr_keep = tr_idx[first_occurrences(sub(keys, tr_idx))]
+        tr_keep = tr_idx[first_occurrences(_take(keys, tr_idx))]
         both = np.concatenate([tr_keep, ev_idx])
-        first = first_occurrences(sub(keys, both))
+        first = first_occurrences(_take(keys, both))
         ev_keep = both[first[first >= len(tr_keep)]]
-        ev_unique = len(first_occurrences(sub(keys, ev_idx)))
+        ev_unique = len(first_occurrences(_take(keys, ev_idx)))
         train, evals = select(tr_keep), select(ev_keep)
         counts.update(
             windows_found=n_found,
