@@ -47,3 +47,25 @@ def real_sequences(real_files):
         except MidiError:
             pass
     return seqs
+
+
+# ---- one tiny trained melody model, shared by generation, CLI and evaluation tests
+@pytest.fixture(scope="session")
+def tiny_mel_run(tmp_path_factory) -> Path:
+    """A ``cat-mel_2bar_small_tiny`` run dir trained 20 steps on ten synthetic songs; its data in ``../data``."""
+    from synth import write_song
+
+    from musicvae.data.prepare import PrepareConfig, prepare
+    from musicvae.presets import get_preset
+    from musicvae.training.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("tiny_mel")
+    src = root / "midi"
+    src.mkdir()
+    for i in range(10):
+        write_song(src / f"s{i}.mid", [55 + (i * 5 + j * (1 + i % 3)) % 20 for j in range(32)], step=2 + i % 3)
+    prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.2))
+    fast = ["log_every=10", "eval_every=20", "checkpoint_every=20", "batch_size=16", "eval_batches=1",
+            "device=cpu", "steps=20"]
+    Trainer(get_preset("cat-mel_2bar_small_tiny", fast), root / "data", root / "run").fit()
+    return root / "run"

@@ -1,0 +1,218 @@
+"""`TrainedModel`: the one facade the CLI (and later the web studio) calls.
+
+Place in the flow: checkpoint or bundled model -> :class:`TrainedModel` ->
+``encode`` / ``decode`` / ``sample`` / ``interpolate`` / attribute edits ->
+NoteSequences -> ``render`` (MIDI, WAV, piano rolls).
+
+Music goes in as MIDI paths, NoteSequences, :class:`~.windows.Window` objects or
+token grids; it comes out as NoteSequences. Latent codes are numpy arrays. Every
+random draw takes a ``seed`` so a command run twice gives the same music.
+
+Operations that start from music (reconstruct, interpolate, attribute edits,
+averaging, neighbours) use the posterior mean ``mu`` as the code of an input, so
+they are deterministic; :meth:`TrainedModel.encode` also returns a posterior sample.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+
+from ..data.dataset import converter_from_config
+from ..music.sequence import NoteSequence
+from ..representations.base import GridConverter
+from . import latent
+from .store import ModelFiles, load_model_files
+from .windows import InputError, Window, extract_windows
+
+Music = Union[str, os.PathLike, NoteSequence, Window, np.ndarray]
+
+
+class TrainedModel:
+    """A trained MusicVAE with its representation, ready to make music."""
+
+    def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
+        self.files = files
+        self.model = files.model.to(device).eval()
+        self.device = torch.device(device)
+        self.config = files.config
+        self.name = files.name
+        self.converter: GridConverter = converter_from_config(files.representation)
+        # inputs may come from any non-drum track, not only the training corpus's programs
+        opts = dict(files.representation)
+        if "programs" in opts:
+            opts["programs"] = None
+        self.input_converter: GridConverter = converter_from_config(opts)
+        self.attributes: dict[str, np.ndarray] = dict(files.attributes)
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
+        """A bundled model by name (``musicvae models``), an exported model dir, or a checkpoint/run dir."""
+        return cls(load_model_files(name_or_path), device)
+
+    @property
+    def kind(self) -> str:
+        return self.converter.kind
+
+    @property
+    def bars(self) -> int:
+        return int(self.config.data.bars)
+
+    @property
+    def steps(self) -> int:
+        return int(self.model.steps)
+
+    @property
+    def z_size(self) -> int:
+        return int(self.model.z_size)
+
+    @property
+    def has_latent(self) -> bool:
+        return self.z_size > 0
+
+    def _need_latent(self, what: str) -> None:
+        if not self.has_latent:
+            raise InputError(f"{self.name}: a language model has no latent space; {what} needs a VAE")
+
+    # ------------------------------------------------------------------ inputs
+    def windows(self, source: str | os.PathLike | NoteSequence) -> list[Window]:
+        """Every model-length window of a MIDI file or sequence, in order, with its origin."""
+        return extract_windows(source, self.input_converter, self.bars)
+
+    def tokens(self, music: Music | Sequence[Music]) -> np.ndarray:
+        """Inputs -> ``(B, T, K)`` tokens; a file or long sequence contributes its first window."""
+        items = [music] if _is_single(music) else list(music)
+        if not items:
+            raise InputError("no music given")
+        out = []
+        for item in items:
+            if isinstance(item, Window):
+                grid = item.tokens
+            elif isinstance(item, np.ndarray):
+                grid = self.converter.as_grid(item)
+                if grid.shape[0] != self.steps:
+                    raise InputError(f"token grid has {grid.shape[0]} steps; {self.name} reads {self.steps}")
+            else:
+                grid = self.windows(item)[0].tokens
+            out.append(np.asarray(grid, dtype=np.int64))
+        return np.stack(out)
+
+    # -------------------------------------------------------------- the model
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        if seed is None:
+            return None
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(seed))
+        return gen
+
+    @torch.no_grad()
+    def encode(self, music: Music | Sequence[Music], seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inputs -> ``(z, mu, sigma)``, each ``(B, Z)``; ``z`` is drawn from the posterior."""
+        self._need_latent("encoding")
+        x = torch.as_tensor(self.tokens(music), device=self.device)
+        mu, sigma = self.model.encode(x)  # (B, Z) each
+        gen = self._generator(seed)
+        eps = torch.randn(mu.shape, generator=gen, device=self.device, dtype=mu.dtype)
+        z = mu + sigma * eps
+        return z.float().cpu().numpy(), mu.float().cpu().numpy(), sigma.float().cpu().numpy()
+
+    def codes(self, music: Music | Sequence[Music]) -> np.ndarray:
+        """Posterior means ``(B, Z)`` of the inputs."""
+        return self.encode(music)[1]
+
+    @torch.no_grad()
+    def decode_tokens(self, z: np.ndarray, temperature: float = 0.5, seed: int | None = None) -> np.ndarray:
+        """Codes ``(B, Z)`` -> tokens ``(B, T, K)`` (temperature 0 = argmax)."""
+        self._need_latent("decoding")
+        zt = torch.as_tensor(np.atleast_2d(np.asarray(z, dtype=np.float32)), device=self.device)
+        tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), temperature, self._generator(seed))
+        return tokens.cpu().numpy()
+
+    def to_sequences(self, tokens: np.ndarray, qpm: float = 120.0, bars: int | None = None) -> list[NoteSequence]:
+        """Tokens ``(B, T, K)`` -> NoteSequences (the first ``bars`` bars when given)."""
+        if bars is not None:
+            if not 1 <= bars <= self.bars:
+                raise InputError(f"length must be 1-{self.bars} bars for {self.name}, got {bars}")
+            tokens = tokens[:, : bars * 16]
+        out = []
+        for t in tokens:
+            grid = self.converter.canonicalize(self.converter.as_grid(t))
+            seq = self.converter.decode(grid, qpm=qpm)
+            out.append(seq.copy(source=self.name))
+        return out
+
+    def decode(self, z: np.ndarray, temperature: float = 0.5, length: int | None = None,
+               seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+        """Codes ``(B, Z)`` -> NoteSequences; ``length`` in bars cuts the output short."""
+        return self.to_sequences(self.decode_tokens(z, temperature, seed), qpm, length)
+
+    @torch.no_grad()
+    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+        """``n`` new pieces from the prior (or the language model)."""
+        if n < 1:
+            raise InputError(f"the number of samples must be at least 1, got {n}")
+        gen = self._generator(seed)
+        tokens = self.model.sample(n, temperature, gen).cpu().numpy()
+        return self.to_sequences(tokens, qpm)
+
+    def reconstruct(self, music: Music | Sequence[Music], temperature: float = 0.5, seed: int | None = None,
+                    qpm: float = 120.0) -> list[NoteSequence]:
+        """Encode then decode: how the model hears the input."""
+        return self.decode(self.codes(music), temperature, seed=seed, qpm=qpm)
+
+    def interpolate(self, a: Music, b: Music, steps: int = 5, method: str = "slerp", temperature: float = 0.5,
+                    seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+        """``steps`` pieces from ``a`` to ``b``, endpoints included (their reconstructions)."""
+        za, zb = self.codes([a, b])
+        return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm)
+
+    def similar(self, music: Music, n: int = 4, similarity: float = 0.8, temperature: float = 0.5,
+                seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+        """``n`` variations whose codes correlate with the input's by ``similarity`` (0-1)."""
+        z = self.codes(music)[0]
+        codes = latent.neighbours(z, n, similarity, np.random.default_rng(seed))
+        return self.decode(codes, temperature, seed=seed, qpm=qpm)
+
+    def average(self, music: Sequence[Music], temperature: float = 0.5, seed: int | None = None,
+                qpm: float = 120.0) -> NoteSequence:
+        """One piece from the mean code of several (latent averaging)."""
+        return self.decode(latent.average(self.codes(music))[None], temperature, seed=seed, qpm=qpm)[0]
+
+    # ------------------------------------------------------ attribute vectors
+    def attribute_vector(self, name: str, data: Music | Sequence[Music] | np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Top-quartile minus bottom-quartile mean code for attribute ``name`` over ``data``; kept on the model."""
+        from ..evaluation.metrics import ATTRIBUTES
+
+        if name not in ATTRIBUTES:
+            raise InputError(f"unknown attribute {name!r}; choose from {', '.join(ATTRIBUTES)}")
+        tokens = self.tokens(data) if not (isinstance(data, np.ndarray) and data.ndim == 3) else data
+        seqs = self.to_sequences(tokens)
+        values = np.array([ATTRIBUTES[name](s) for s in seqs], dtype=np.float64)
+        codes = np.concatenate([self.codes(tokens[i:i + batch_size]) for i in range(0, len(tokens), batch_size)])
+        self.attributes[name] = latent.attribute_vector(codes, values)
+        return self.attributes[name]
+
+    def apply_attribute(self, music: Music, name: str, amount: float = 1.0, temperature: float = 0.5,
+                        seed: int | None = None, qpm: float = 120.0) -> NoteSequence:
+        """The input moved ``amount`` attribute vectors along ``name`` (negative: less of it)."""
+        if name not in self.attributes:
+            known = ", ".join(sorted(self.attributes)) or "none"
+            raise InputError(f"{self.name} has no attribute vector {name!r} (known: {known}); "
+                             "compute one with attribute_vector(name, data)")
+        z = self.codes(music)[0] + amount * self.attributes[name]
+        return self.decode(z[None], temperature, seed=seed, qpm=qpm)[0]
+
+    def describe(self) -> dict:
+        """What the model is and was trained on (for ``musicvae models`` and reports)."""
+        return {"name": self.name, "kind": self.kind, "bars": self.bars, "z_size": self.z_size,
+                "preset": self.config.preset, "attributes": sorted(self.attributes), **self.files.info}
+
+
+def _is_single(music: object) -> bool:
+    if isinstance(music, (str, os.PathLike, NoteSequence, Window)):
+        return True
+    return isinstance(music, np.ndarray) and music.ndim <= 2
