@@ -206,6 +206,10 @@ def _print_manifest(manifest: dict, out: Path) -> None:
             console.print(f"  {r['file']}: {r['reason']}", highlight=False)
 
 
+# the generation commands (sample, interpolate, ...) register themselves on ``app``
+from . import generate as _generate  # noqa: E402,F401
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,340 @@
+"""Commands that make music with a trained model: sample, reconstruct, interpolate, ...
+
+Place in the flow: the CLI's end of ``generation`` -> ``render``. Every command only
+calls :class:`~musicvae.generation.TrainedModel` and writes what it returns as MIDI,
+plus WAV (``--wav``) and piano-roll PNG (``--png``); errors are one line.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.table import Table
+
+from ..music.sequence import NoteSequence
+from .main import app, console, fail
+
+MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
+
+
+def _opt_model():
+    return typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")
+
+
+def _opt_temperature(default: float = 0.5):
+    return typer.Option(default, "--temperature", "-t", min=0.0, help="Softmax temperature (0 = argmax).")
+
+
+def _opt_seed():
+    return typer.Option(None, "--seed", help="Random seed (same seed, same music).")
+
+
+def _opt_out(default: str):
+    return typer.Option(Path(default), "--out", "-o", help="Output folder.")
+
+
+def _opt_wav():
+    return typer.Option(False, "--wav", help="Also write audio (General MIDI SoundFont bundled with the package).")
+
+
+def _opt_png():
+    return typer.Option(False, "--png", help="Also write a piano-roll image per output.")
+
+
+def _opt_window():
+    return typer.Option(1, "--window", min=1, help="Which window of a long input to use (1 = first).")
+
+
+def _opt_qpm():
+    return typer.Option(120.0, "--qpm", min=20.0, max=400.0, help="Tempo of the output in quarter notes per minute.")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn every error a user can cause into one line."""
+    from ..generation import InputError
+    from ..render import RenderError
+    from ..training.state_io import CheckpointError
+
+    try:
+        yield
+    except (InputError, RenderError, CheckpointError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+
+def _load(name: Optional[str]):
+    from ..generation import DEFAULT_MODEL, TrainedModel
+
+    return TrainedModel.load(name or DEFAULT_MODEL)
+
+
+def _pick(model, path: Path, window: int):
+    """The ``window``-th window of a file, saying which one was used when there are several."""
+    from ..generation import InputError
+
+    wins = model.windows(path)
+    if window > len(wins):
+        raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {window} is past the end")
+    chosen = wins[window - 1]
+    if len(wins) > 1:
+        console.print(f"[dim]{path.name}: using {chosen.describe(with_source=False)}, window {window} of {len(wins)} "
+                      f"(choose with --window)[/]", highlight=False)
+    return chosen
+
+
+def write_outputs(seqs: list[NoteSequence], out: Path, stem: str, *, wav: bool, png: bool,
+                  titles: list[str] | None = None, strip: bool = False) -> list[Path]:
+    """Write ``stem-01.mid`` ... (+ .wav, .png), and one strip image of all when ``strip``."""
+    from ..music.midi_io import write_midi
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    width = max(2, len(str(len(seqs))))
+    for i, seq in enumerate(seqs, 1):
+        base = out / (f"{stem}-{i:0{width}d}" if len(seqs) > 1 else stem)
+        written.append(write_midi(seq, base.with_suffix(".mid")))
+        if wav:
+            from ..render import render_wav
+
+            written.append(render_wav(seq, base.with_suffix(".wav")))
+        if png:
+            from ..render import piano_roll_image
+
+            title = titles[i - 1] if titles else base.name
+            written.append(piano_roll_image(seq, base.with_suffix(".png"), title=title))
+    if strip and png:
+        from ..render import piano_roll_strip
+
+        written.append(piano_roll_strip(seqs, out / f"{stem}-strip.png", titles=titles))
+    return written
+
+
+def _report(written: list[Path], what: str) -> None:
+    mids = [p for p in written if p.suffix == ".mid"]
+    folder = mids[0].parent if mids else Path(".")
+    kinds = sorted({p.suffix for p in written})
+    console.print(f"[green]wrote[/] {what}: {len(mids)} MIDI file(s) ({', '.join(kinds)}) in {folder}/", highlight=False)
+
+
+@app.command()
+def sample(
+    model: Optional[str] = _opt_model(),
+    n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("samples"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Sample new music from the model's prior."""
+    with _user_errors():
+        m = _load(model)
+        seqs = m.sample(n, temperature, seed=seed, qpm=qpm)
+        _report(write_outputs(seqs, out, "sample", wav=wav, png=png), f"{n} sample(s) from {m.name}")
+
+
+@app.command()
+def reconstruct(
+    inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to encode and decode."),
+    model: Optional[str] = _opt_model(),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    window: int = _opt_window(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("reconstructions"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Encode each input and decode it again: what the model hears."""
+    with _user_errors():
+        m = _load(model)
+        wins = [_pick(m, p, window) for p in inputs]
+        for path, seq in zip(inputs, m.reconstruct(wins, temperature, seed=seed, qpm=qpm)):
+            _report(write_outputs([seq], out, f"{path.stem}-recon", wav=wav, png=png), f"reconstruction of {path.name}")
+
+
+@app.command()
+def interpolate(
+    a: Path = typer.Argument(..., help="Start MIDI file."),
+    b: Path = typer.Argument(..., help="End MIDI file."),
+    model: Optional[str] = _opt_model(),
+    steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
+    method: str = typer.Option("slerp", "--method", help="slerp (the paper) or lerp."),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    window: int = _opt_window(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("interpolation"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Interpolate in latent space from A to B (the endpoints are A's and B's reconstructions)."""
+    with _user_errors():
+        if method not in ("slerp", "lerp"):
+            fail(f"--method must be slerp or lerp, got {method!r}")
+        m = _load(model)
+        seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm)
+        titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
+        written = write_outputs(seqs, out, f"{a.stem}-to-{b.stem}", wav=wav, png=png, titles=titles, strip=True)
+        _report(written, f"{steps}-step {method} interpolation")
+
+
+@app.command()
+def attribute(
+    input: Path = typer.Argument(..., help="MIDI file to edit."),
+    name: str = typer.Option(..., "--attribute", "-a", help="Attribute vector, e.g. note_density (see `musicvae models`)."),
+    amount: float = typer.Option(1.0, "--amount", help="How many attribute vectors to add (negative subtracts)."),
+    model: Optional[str] = _opt_model(),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    window: int = _opt_window(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("attribute"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Move a piece along an attribute vector (more or less note density, syncopation, ...)."""
+    with _user_errors():
+        m = _load(model)
+        win = _pick(m, input, window)
+        amounts = [0.0, amount]
+        seqs = [m.apply_attribute(win, name, a, temperature, seed=seed, qpm=qpm) for a in amounts]
+        titles = [f"{name} {a:+g}" for a in amounts]
+        written = write_outputs(seqs, out, f"{input.stem}-{name}", wav=wav, png=png, titles=titles, strip=True)
+        _report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
+
+
+@app.command()
+def average(
+    inputs: list[Path] = typer.Argument(..., help="Two or more MIDI files."),
+    model: Optional[str] = _opt_model(),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    window: int = _opt_window(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("average"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Decode the mean latent code of several pieces (latent averaging)."""
+    with _user_errors():
+        if len(inputs) < 2:
+            fail("average needs at least two MIDI files")
+        m = _load(model)
+        seq = m.average([_pick(m, p, window) for p in inputs], temperature, seed=seed, qpm=qpm)
+        _report(write_outputs([seq], out, "average", wav=wav, png=png), f"average of {len(inputs)} pieces")
+
+
+@app.command()
+def similar(
+    input: Path = typer.Argument(..., help="MIDI file to vary."),
+    n: int = typer.Option(4, "--n", "-n", min=1, max=256, help="How many variations."),
+    similarity: float = typer.Option(0.8, "--similarity", min=0.0, max=1.0, help="1 = the same code, 0 = unrelated."),
+    model: Optional[str] = _opt_model(),
+    temperature: float = _opt_temperature(),
+    seed: Optional[int] = _opt_seed(),
+    window: int = _opt_window(),
+    qpm: float = _opt_qpm(),
+    out: Path = _opt_out("similar"),
+    wav: bool = _opt_wav(),
+    png: bool = _opt_png(),
+) -> None:
+    """Variations on a piece: codes near its own."""
+    with _user_errors():
+        m = _load(model)
+        seqs = m.similar(_pick(m, input, window), n, similarity, temperature, seed=seed, qpm=qpm)
+        _report(write_outputs(seqs, out, f"{input.stem}-similar", wav=wav, png=png), f"{n} variations of {input.name}")
+
+
+@app.command()
+def render(
+    inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to render."),
+    out: Path = _opt_out("rendered"),
+    wav: bool = typer.Option(True, "--wav/--no-wav", help="Write audio."),
+    png: bool = typer.Option(True, "--png/--no-png", help="Write a piano roll."),
+) -> None:
+    """Render MIDI files to WAV and piano-roll PNG (whole files, any length)."""
+    from ..generation import InputError
+    from ..music.midi_io import MidiError
+    from ..music.quantize import load_sequences
+
+    with _user_errors():
+        for path in inputs:
+            if not path.is_file():
+                raise InputError(f"{path}: no such file")
+            try:
+                seqs = load_sequences(path)
+            except MidiError as exc:
+                raise InputError(str(exc)) from None
+            written = write_outputs(seqs, out, path.stem, wav=wav, png=png)
+            for p in [p for p in written if p.suffix == ".mid"]:
+                p.unlink()  # the input is the MIDI; keep only the renderings
+            console.print(f"[green]rendered[/] {path.name} -> {out}/", highlight=False)
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models: what they were trained on and how well they reconstruct held-out music."""
+    from ..generation import bundled_models
+    from ..generation.store import load_model_files
+
+    table = Table(title="Bundled models (musicvae sample --model NAME)")
+    for col in ("name", "music", "preset", "trained on", "held-out tf / sampled acc", "attribute vectors"):
+        table.add_column(col)
+    for name in bundled_models():
+        with _user_errors():
+            files = load_model_files(name)
+        info = files.info
+        m = info.get("metrics", {})
+        acc = f"{m.get('tf_accuracy', float('nan')):.3f} / {m.get('sampled_accuracy', float('nan')):.3f}" if m else "-"
+        table.add_row(name, f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}", files.config.preset,
+                      str(info.get("data", "-")), acc, ", ".join(sorted(files.attributes)) or "-")
+    console.print(table)
+
+
+@app.command("export")
+def export_cmd(
+    source: Path = typer.Argument(..., help="Training run dir or checkpoint dir."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model dir to write (model.safetensors, model.json)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the folder name)."),
+    attributes_from: Optional[Path] = typer.Option(
+        None, "--attributes-from", help="Prepared data dir: compute attribute vectors from its train split."),
+    limit: int = typer.Option(4096, "--limit", min=16, help="Windows used for attribute vectors."),
+) -> None:
+    """Export a checkpoint as a compact fp16 model dir (what ships under assets/models)."""
+    from ..generation import TrainedModel, export_model
+
+    with _user_errors():
+        attrs = {}
+        if attributes_from is not None:
+            attrs = compute_attributes(TrainedModel.load(source), attributes_from, limit)
+        export_model(source, out, name=name, attributes=attrs)
+        console.print(f"[green]exported[/] {source} -> {out} ({len(attrs)} attribute vectors)", highlight=False)
+
+
+def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict:
+    """Attribute vectors of every attribute from up to ``limit`` training windows."""
+    import numpy as np
+
+    from ..data.dataset import DatasetError, PreparedDataset
+    from ..evaluation.metrics import ATTRIBUTES
+
+    try:
+        tokens = PreparedDataset(data_dir, "train").tokens
+    except DatasetError as exc:
+        fail(str(exc))
+    idx = np.random.default_rng(seed).permutation(len(tokens))[:limit]
+    tokens = np.asarray(tokens[np.sort(idx)], dtype=np.int64)
+    out = {}
+    for name in ATTRIBUTES:
+        try:
+            out[name] = model.attribute_vector(name, tokens)
+        except ValueError as exc:
+            console.print(f"[yellow]skipped[/] {name}: {exc}")
+    return out
