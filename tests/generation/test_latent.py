@@ -61,6 +61,9 @@ def test_attribute_vector_ignores_nan_and_refuses_constant_attributes():
     np.testing.assert_allclose(vec, codes[4] - codes[1])
     with pytest.raises(ValueError, match="does not vary"):
         latent.attribute_vector(codes, np.ones(6))
+    mostly_zero = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.5])  # quartile values coincide, ranks do not
+    np.testing.assert_allclose(latent.attribute_vector(codes, mostly_zero),  # k = 2: ties fall in data order
+                               (codes[4] + codes[5]) / 2 - (codes[0] + codes[1]) / 2)
     with pytest.raises(ValueError, match="at least 4"):
         latent.attribute_vector(codes[:3], np.arange(3.0))
 

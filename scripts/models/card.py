@@ -1,0 +1,99 @@
+"""Export a training run as a bundled model with its model card.
+
+Usage (what scripts/models/build.sh runs for each bundled model):
+    python scripts/models/card.py RUN_DIR DATA_DIR OUT_DIR --name mel_2bar --command "musicvae train ..."
+
+Writes OUT_DIR/{model.safetensors (fp16), model.json, attributes.safetensors, CARD.md}:
+the card records the exact training command, the data, the held-out curve and the
+figures at the exported step, so `musicvae models` and readers see how it was made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+from musicvae.cli.generate import compute_attributes
+from musicvae.generation import TrainedModel, export_model
+from musicvae.models.builders import count_parameters
+from musicvae.training.checkpoint import resolve_checkpoint
+
+
+def _evals(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in rows if "tf_accuracy" in r]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--command", required=True, help="the exact training command, for the card")
+    ap.add_argument("--note", default="", help="anything a reader should know about the run (e.g. it was resumed)")
+    ap.add_argument("--checkpoint", default="best", help="best (lowest held-out loss) or latest")
+    ap.add_argument("--limit", type=int, default=4096, help="training windows used for attribute vectors")
+    args = ap.parse_args()
+
+    ckpt = args.run_dir / "checkpoints" / "best" if args.checkpoint == "best" else args.run_dir
+    step_dir = resolve_checkpoint(ckpt)
+    model = TrainedModel.load(step_dir)
+    manifest = json.loads((args.data_dir / "manifest.json").read_text())
+    evals = _evals(args.run_dir)
+    step = model.files.info.get("step")
+    at = next((r for r in evals if r["step"] == step), evals[-1] if evals else {})
+    keep = ("tf_accuracy", "sampled_accuracy", "argmax_accuracy", "eval_kl_bits", "eval_elbo")
+    metrics = {k: round(float(at[k]), 4) for k in keep if k in at}
+    if "sampled_accuracy_per_segment" in at:
+        metrics["sampled_accuracy_per_segment"] = at["sampled_accuracy_per_segment"]
+    counts = manifest["counts"]
+    data = f"{manifest['source']} ({manifest['bars']}-bar {manifest['kind']}, {counts['windows_train']:,} train windows)"
+    attrs = compute_attributes(model, args.data_dir, args.limit)
+    info = {"data": data, "metrics": metrics, "step": step, "command": args.command,
+            "parameters": count_parameters(model.model)}
+
+    curve = "\n".join(
+        f"| {r['step']:,} | {r['tf_accuracy']:.3f} | {r['sampled_accuracy']:.3f} | {r['argmax_accuracy']:.3f} | "
+        f"{r['eval_kl_bits']:.0f} |" for r in evals)
+    cfg = model.config
+    card = f"""# {args.name}
+
+A {cfg.data.bars}-bar {manifest['kind']} MusicVAE ({cfg.model.decoder} decoder, z = {cfg.model.z_size},
+{info['parameters'] / 1e6:.1f}M parameters, preset `{cfg.preset}`), bundled with musicvae
+as fp16 safetensors.
+
+## Data
+`{manifest['source']}`, the bundled corpus (see `src/musicvae/assets/corpora/PROVENANCE.md`):
+{counts['windows_train']:,} unique training windows and {counts['windows_eval']:,} held-out windows
+from {counts['files_ok']:,} pieces, split by piece; transposition augmentation in training.
+
+## How it was trained
+```
+{args.command}
+```
+on {platform.machine()} CPU ({platform.processor() or 'unknown model'}), step {step:,} exported
+(the checkpoint with the lowest held-out loss). Rebuild with `scripts/models/build.sh`.
+{args.note}
+
+## Held-out figures at the exported step
+teacher-forced accuracy {metrics.get('tf_accuracy', float('nan')):.3f}, sampled accuracy
+(temperature 1.0) {metrics.get('sampled_accuracy', float('nan')):.3f}, argmax
+{metrics.get('argmax_accuracy', float('nan')):.3f}, KL {metrics.get('eval_kl_bits', float('nan')):.0f} bits.
+
+| step | teacher-forced | sampled (T=1) | argmax | KL bits |
+|---:|---:|---:|---:|---:|
+{curve}
+
+## Attribute vectors
+{', '.join(sorted(attrs)) or 'none'}: mean code of the top quartile minus the bottom
+quartile of {min(args.limit, counts['windows_train']):,} training windows (ICML 2018, Appendix C).
+"""
+    export_model(step_dir, args.out_dir, name=args.name, info=info, attributes=attrs, card=card)
+    print(f"exported {args.name}: step {step}, {metrics} -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
