@@ -208,6 +208,7 @@ def _print_manifest(manifest: dict, out: Path) -> None:
 
 # the generation commands (sample, interpolate, ...) register themselves on ``app``
 from . import generate as _generate  # noqa: E402,F401
+from . import evaluate as _evaluate  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,189 @@
+"""The ``musicvae evaluate`` command: the MusicVAE paper's evaluation studies as a report.
+
+Place in the flow: a trained model (bundled, exported, run or checkpoint dir) + a folder
+written by ``musicvae prepare`` -> :mod:`musicvae.evaluation.studies` ->
+:mod:`musicvae.evaluation.report` -> ``OUT/report.md``, ``OUT/report.json``, ``OUT/*.png``.
+
+Errors the user can fix (a missing or empty data folder, data of another kind or length
+than the model, an unknown study) are one line naming the file and the reason, exit 2.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .generate import MODEL_HELP, _user_errors
+from .main import app, console, err_console, fail
+
+ATTRIBUTE_LIMIT = 2048  # training windows used to compute attribute vectors a model lacks
+
+
+def _parse_studies(text: str) -> list[str]:
+    from ..evaluation.studies import STUDIES
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STUDIES]
+    if unknown or not names:
+        fail(f"--studies: unknown study {', '.join(map(repr, unknown)) or 'list (empty)'}; "
+             f"choose from {', '.join(STUDIES)}")
+    return [s for s in STUDIES if s in names]  # the report's order
+
+
+def _load_split(data: Path, split: str):
+    """``PreparedDataset`` of one split, with every data problem as an ``InputError``."""
+    from ..data.dataset import DatasetError, PreparedDataset
+    from ..generation import InputError
+
+    try:
+        return PreparedDataset(data, split)
+    except (DatasetError, KeyError) as exc:
+        raise InputError(str(exc).strip("'\"")) from None
+
+
+def _check_data(data: Path, model):
+    """The eval split, after checking that the data fits the model."""
+    from ..generation import InputError
+
+    if not data.exists():
+        raise InputError(f"{data}: no such data folder (run `musicvae prepare` first)")
+    if not data.is_dir():
+        raise InputError(f"{data}: not a folder (give the folder written by `musicvae prepare`)")
+    ds = _load_split(data, "eval")
+    manifest, where = ds.manifest, data / "manifest.json"
+    if ds.kind != model.kind:
+        raise InputError(f"{where}: {ds.kind} data, but {model.name} is a {model.kind} model")
+    steps = manifest.get("steps")
+    if steps is not None and int(steps) != model.steps:
+        raise InputError(f"{where}: windows of {steps} steps, but {model.name} reads {model.steps}")
+    vocab = manifest.get("representation", {}).get("vocab_sizes")
+    if vocab is not None and tuple(vocab) != tuple(model.model.vocab_sizes):
+        raise InputError(f"{where}: vocabulary sizes {tuple(vocab)}, but {model.name} uses "
+                         f"{tuple(model.model.vocab_sizes)}")
+    if len(ds) == 0:
+        raise InputError(f"{where}: the eval split is empty (prepare with --eval-fraction > 0)")
+    tokens = ds.tokens
+    if tokens.shape[1] != model.steps:
+        raise InputError(f"{where}: windows of {tokens.shape[1]} steps, but {model.name} reads {model.steps}")
+    return ds
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP + " Checkpoint dirs too."),
+    data: Path = typer.Option(..., "--data", help="Folder written by `musicvae prepare` (its eval split is scored)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (report.md, report.json, PNG plots)."),
+    studies: str = typer.Option("reconstruction,interpolation,attributes,samples", "--studies",
+                                help="Comma-separated: reconstruction, interpolation, attributes, samples."),
+    n: int = typer.Option(1024, "--n", "-n", min=2, help="Held-out windows (and interpolation pairs, samples)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same report)."),
+) -> None:
+    """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..evaluation import studies as st
+    from ..evaluation.report import write_report
+    from ..generation import TrainedModel
+
+    chosen = _parse_studies(studies)
+    with _user_errors():
+        m = TrainedModel.load(model)
+        ds = _check_data(data, m)
+        total = len(ds)
+        if n > total:
+            console.print(f"[yellow]warning:[/] --n {n} is more than the {total} held-out windows in {data}; "
+                          f"using n={total}", highlight=False)
+        idx = st.select_windows(total, n, seed)
+        tokens = np.asarray(ds.tokens[idx], dtype=np.int64)  # (n_used, T, K)
+        meta = {"model": m.name, "data": str(data), "n_requested": n, "n_used": len(idx), "seed": seed,
+                "date": datetime.now().astimezone().isoformat(timespec="seconds"), "studies": chosen,
+                "kind": m.kind, "bars": m.bars, "steps": m.steps, "z_size": m.z_size,
+                "decoder": m.config.model.decoder, "eval_windows": total}
+        train = None
+        results: dict = {}
+        with Progress(TextColumn("[bold]evaluate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err_console) as bar:
+            for name in chosen:
+                task = bar.add_task(name, total=None)
+
+                def progress(done: int, todo: int, task=task) -> None:
+                    bar.update(task, completed=done, total=todo)
+
+                t0 = time.perf_counter()
+                if name != "reconstruction" and name != "samples" and not m.has_latent:
+                    results[name] = {"skipped": f"{m.name} is a language model: it has no latent space"}
+                elif name == "reconstruction":
+                    results[name] = st.reconstruction_study(m, tokens, seed, progress=progress)
+                elif name == "interpolation":
+                    if len(tokens) < 2:
+                        results[name] = {"skipped": "needs at least 2 held-out windows"}
+                    else:
+                        train = train if train is not None else _load_split(data, "train")
+                        if len(train) == 0:
+                            results[name] = {"skipped": "the train split is empty: no data for the 5-gram model"}
+                        else:
+                            bar.update(task, description=f"{name} (fitting the 5-gram model)")
+                            lm, used = st.fit_lm(train.tokens, m.model.vocab_sizes, seed)
+                            bar.update(task, description=name)
+                            res = st.interpolation_study(m, tokens, lm, len(tokens), seed, progress=progress)
+                            res["lm"] = {"order": st.LM_ORDER, "train_windows": used, "train_windows_total": len(train),
+                                         "limit": st.LM_LIMIT, "subset": used < len(train)}
+                            results[name] = res
+                elif name == "attributes":
+                    vectors, source = dict(m.attributes), "the model's own vectors"
+                    if not vectors:
+                        train = train if train is not None else _load_split(data, "train")
+                        if len(train):
+                            bar.update(task, description=f"{name} (computing vectors)")
+                            # the windows `musicvae export --attributes-from` would use
+                            pick = np.sort(np.random.default_rng(seed).permutation(len(train))[:ATTRIBUTE_LIMIT])
+                            vectors, skipped = st.attribute_vectors(m, train.tokens[pick])
+                            for attr, why in skipped.items():
+                                bar.console.print(f"[yellow]no vector[/] for {attr}: {why}", highlight=False)
+                            bar.update(task, description=name)
+                            source = f"computed from {len(pick)} training windows"
+                    if not vectors:
+                        results[name] = {"skipped": f"{m.name} has no attribute vectors and none could be computed "
+                                                    f"from {data}"}
+                    else:
+                        res = st.attribute_study(m, vectors, min(256, len(tokens)), seed, progress=progress)
+                        res["source"] = source
+                        results[name] = res
+                else:
+                    results[name] = st.samples_study(m, tokens, len(tokens), seed, progress=progress)
+                if "skipped" in results[name]:
+                    bar.update(task, description=f"{name} (skipped)", total=1, completed=1)
+                results[name]["seconds"] = round(time.perf_counter() - t0, 2)
+        write_report(out, results, meta)
+    _summary(results, out)
+
+
+def _summary(results: dict, out: Path) -> None:
+    """The headline figures, one line per study."""
+    r = results.get("reconstruction")
+    if r and "skipped" not in r:
+        console.print(f"reconstruction: teacher-forced {r['tf_accuracy']:.3f}, sampled {r['sampled_accuracy']:.3f}, "
+                      f"argmax {r['argmax_accuracy']:.3f}, KL {r['kl_bits']:.1f} bits, ELBO {r['elbo_nats']:.1f} nats",
+                      highlight=False)
+    r = results.get("interpolation")
+    if r and "skipped" not in r:
+        mid, lat, dat = len(r["alphas"]) // 2, r["latent"], r["data"]
+        console.print(f"interpolation (α={r['alphas'][mid]:.1f}): Hamming to A latent {lat['hamming_to_a'][mid]:.3f} "
+                      f"/ data {dat['hamming_to_a'][mid]:.3f}; relative 5-gram cost latent "
+                      f"{lat['relative_cost'][mid]:.3f} / data {dat['relative_cost'][mid]:.3f}", highlight=False)
+    r = results.get("attributes")
+    if r and "skipped" not in r:
+        cols = r["attributes"]
+        diag = [row[cols.index(v)] for v, row in zip(r["vectors"], r["plus_percent"]) if v in cols]
+        diag = [d for d in diag if d is not None]
+        if diag:
+            console.print(f"attributes: adding a vector changes its own attribute by {np.mean(diag):+.0f} % on average",
+                          highlight=False)
+    for name, res in results.items():
+        if "skipped" in res:
+            console.print(f"[yellow]skipped[/] {name}: {res['skipped']}", highlight=False)
+    console.print(f"[green]wrote[/] {out}/report.md, report.json and plots", highlight=False)
