@@ -1,0 +1,157 @@
+"""MusAE (Valenti, Carta, Bacciu, ECAI 2020): an adversarial autoencoder over multitrack grids.
+
+Place in the flow: multitrack token grid (B, T, 4) -> :class:`MusAE` (bidirectional
+encoder -> deterministic z -> :class:`MultiTrackDecoder`) -> logits for
+``training.losses``; ``training.adversarial`` pits z against ``MusAE.prior`` through
+``MusAE.critic``; ``MusAE.sample`` decodes prior draws (optionally of given styles).
+
+Composition, as :class:`~musicvae.models.musicvae.MusicVAE`:
+``MusAE(BidirectionalEncoder(...), MultiTrackDecoder(...), FlowerPrior(...), Critic(...))``.
+
+The AAE encoder is deterministic: z is the encoder's mean head ``mu``; its ``sigma``
+head is computed but unused (no reparameterisation, no KL: the critic does the
+regularising). The decoder is NOT autoregressive: each track's LSTM sees only z, as
+its initial state and as its input at every step, so steps are conditionally
+independent given z and teacher forcing equals free running.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .modules.encoder import BidirectionalEncoder, one_hot
+
+
+def tokens_from_logits(
+    logits: torch.Tensor,
+    vocab_sizes: tuple[int, ...],
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``(B, T, sum V)`` -> ``(B, T, K)``: argmax at temperature 0, else an independent draw per step."""
+    b, t, _ = logits.shape
+    out = []
+    for part in torch.split(logits, list(vocab_sizes), dim=-1):  # (B, T, V_k)
+        if temperature <= 0:
+            out.append(part.argmax(dim=-1))
+        else:
+            probs = torch.softmax(part.float() / temperature, dim=-1).reshape(b * t, -1)  # (B*T, V_k)
+            out.append(torch.multinomial(probs, 1, generator=generator).reshape(b, t))
+    return torch.stack(out, dim=-1)  # (B, T, K)
+
+
+class MultiTrackDecoder(nn.Module):
+    """One LSTM per track, all driven by z alone.
+
+    For track ``k``: every layer's initial ``(h, c) = tanh(W_k z + b_k)`` (split), the
+    input at every one of the ``steps`` steps is z itself, and a linear "softmax" layer
+    maps the top layer's output to the track's ``V_k`` logits.
+    """
+
+    def __init__(
+        self,
+        *,
+        z_size: int,
+        vocab_sizes: tuple[int, ...],
+        hidden_size: int,
+        num_layers: int = 3,
+        steps: int,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.vocab_sizes = tuple(int(v) for v in vocab_sizes)
+        self.steps, self.z_size = int(steps), int(z_size)
+        self.hidden_size, self.num_layers = int(hidden_size), int(num_layers)
+        self.init_states = nn.ModuleList(nn.Linear(z_size, 2 * num_layers * hidden_size) for _ in self.vocab_sizes)
+        self.lstms = nn.ModuleList(
+            nn.LSTM(z_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+            for _ in self.vocab_sizes
+        )
+        self.outputs = nn.ModuleList(nn.Linear(hidden_size, v) for v in self.vocab_sizes)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, Z) -> logits (B, T, sum V)."""
+        b = z.shape[0]
+        x = z.unsqueeze(1).expand(b, self.steps, self.z_size)  # (B, T, Z): z at every step
+        parts = []
+        for init, lstm, out in zip(self.init_states, self.lstms, self.outputs):
+            state = torch.tanh(init(z)).reshape(b, 2, self.num_layers, self.hidden_size)  # (B, 2, L, H)
+            h0 = state[:, 0].transpose(0, 1).contiguous()  # (L, B, H)
+            c0 = state[:, 1].transpose(0, 1).contiguous()  # (L, B, H)
+            y, _ = lstm(x, (h0, c0))  # (B, T, H)
+            parts.append(out(y))  # (B, T, V_k)
+        return torch.cat(parts, dim=-1)  # (B, T, sum V)
+
+    # The autoregressive decoders' interface, so evaluation code written for them works.
+    def teacher(self, z: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as ``forward(z)``: targets are never fed (not autoregressive)."""
+        return self(z)
+
+    def unroll(
+        self,
+        z: torch.Tensor,
+        batch: int | None = None,
+        *,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        targets: torch.Tensor | None = None,
+        feed_sample: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, T, sum V), tokens (B, T, K))``; ``targets``/``feed_sample`` are irrelevant here."""
+        logits = self(z)
+        return logits, tokens_from_logits(logits, self.vocab_sizes, temperature, generator)
+
+
+class MusAE(nn.Module):
+    def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder, self.prior, self.critic = encoder, decoder, prior, critic
+        self.vocab_sizes = tuple(decoder.vocab_sizes)
+        self.steps = decoder.steps
+        self.z_size = encoder.to_mu.out_features
+        if decoder.z_size != self.z_size or prior.z_size != self.z_size:
+            raise ValueError(
+                f"z sizes differ: encoder {self.z_size}, decoder {decoder.z_size}, prior {prior.z_size}"
+            )
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """Encoder + decoder parameters: what the autoencoder optimiser (and only it) must hold."""
+        return list(self.encoder.parameters()) + list(self.decoder.parameters())
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, K) -> z (B, Z), the encoder's mean (deterministic AAE encoder)."""
+        mu, _ = self.encoder(one_hot(tokens, self.vocab_sizes))
+        return mu
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        *,
+        feed_sample: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor | None]:
+        """Reconstruct ``tokens`` (B, T, K): ``logits`` (B, T, sum V), ``z`` (B, Z).
+
+        ``mu``/``sigma`` are None (no KL term), and ``feed_sample``/``generator`` are
+        accepted and ignored, so the VAE trainer's calls and ``elbo_loss`` still apply.
+        """
+        z = self.encode(tokens)  # (B, Z)
+        return {"logits": self.decoder(z), "z": z, "mu": None, "sigma": None}
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z (B, Z) -> tokens (B, T, K)."""
+        return tokens_from_logits(self.decoder(z), self.vocab_sizes, temperature, generator)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Decode ``n`` prior draws (of the components in ``labels`` (n,), -1 = any) -> tokens (n, T, K)."""
+        z = self.prior.sample(n, labels, generator=generator)  # (n, Z)
+        return self.decode(z, temperature, generator)
