@@ -21,6 +21,14 @@ from musicvae.models.builders import count_parameters
 from musicvae.training.checkpoint import resolve_checkpoint
 
 
+def _cpu() -> str:
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
+        return f"{names[0]}, {len(names)} cores"
+    except (OSError, IndexError):
+        return f"{platform.machine()} CPU"
+
+
 def _evals(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return [r for r in rows if "tf_accuracy" in r]
@@ -74,7 +82,7 @@ from {counts['files_ok']:,} pieces, split by piece; transposition augmentation i
 ```
 {args.command}
 ```
-on {platform.machine()} CPU ({platform.processor() or 'unknown model'}), step {step:,} exported
+on {_cpu()}, step {step:,} exported
 (the checkpoint with the lowest held-out loss). Rebuild with `scripts/models/build.sh`.
 {args.note}
 
