@@ -282,20 +282,26 @@ def render(
 def models() -> None:
     """List the bundled models: what they were trained on and how well they reconstruct held-out music."""
     from ..generation import bundled_models
-    from ..generation.store import load_model_files
+    from ..generation.store import BUNDLED_DIR, load_model_files
 
     table = Table(title="Bundled models (musicvae sample --model NAME)")
-    for col in ("name", "music", "preset", "trained on", "held-out tf / sampled acc", "attribute vectors"):
+    for col in ("name", "music", "trained on", "held-out acc\nteacher / sampled"):
         table.add_column(col)
+    attributes = set()
     for name in bundled_models():
         with _user_errors():
             files = load_model_files(name)
         info = files.info
         m = info.get("metrics", {})
         acc = f"{m.get('tf_accuracy', float('nan')):.3f} / {m.get('sampled_accuracy', float('nan')):.3f}" if m else "-"
-        table.add_row(name, f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}", files.config.preset,
-                      str(info.get("data", "-")), acc, ", ".join(sorted(files.attributes)) or "-")
+        music = f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}\n{files.config.model.decoder} decoder"
+        table.add_row(name, music, str(info.get("data", "-")), acc)
+        attributes.update(files.attributes)
     console.print(table)
+    if attributes:
+        console.print(f"attribute vectors (musicvae attribute --attribute NAME): {', '.join(sorted(attributes))}",
+                      highlight=False)
+    console.print(f"how each was trained: {BUNDLED_DIR}/NAME/CARD.md", highlight=False, soft_wrap=True)
 
 
 @app.command("export")
