@@ -157,3 +157,30 @@ def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab):
     (fast_logits, fast_tokens), (ref_logits, ref_tokens) = runs
     assert torch.equal(fast_tokens, ref_tokens)
     assert torch.allclose(fast_logits, ref_logits, atol=1e-5)
+
+
+def test_fast_inference_weights_follow_parameter_updates():
+    """The rearranged weights are cached; an in-place update (optimiser step, load_state_dict) refreshes them."""
+    from musicvae.models.modules.decoders import CoreDecoder
+
+    torch.manual_seed(0)
+    dec = CoreDecoder(vocab_sizes=(12,), hidden_size=8, num_layers=2, cond_size=4).eval()
+    c, first = torch.randn(2, 4), torch.zeros(2, 12)
+
+    def run(fast: bool) -> torch.Tensor:
+        with torch.set_grad_enabled(not fast):
+            return dec.unroll(c, first, 6, temperature=0.0)[0].detach()
+
+    before = run(True)
+    with torch.no_grad():
+        dec.lstm.weight_ih_l0.add_(0.5)  # touches the cached one-hot rows and the conditioning part
+        dec.lstm.bias_hh_l1.sub_(0.3)
+    after = run(True)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, run(False), atol=1e-5)
+    state = {k: v.clone() for k, v in dec.state_dict().items()}
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.mul_(-1.0)
+    dec.load_state_dict(state)
+    assert torch.allclose(run(True), after, atol=1e-6)
