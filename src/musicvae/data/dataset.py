@@ -57,6 +57,19 @@ class PreparedDataset:
             raise DatasetError(f"{self.root}: a {self.kind} dataset has no fixed-size token windows")
         return self.arrays["tokens"]
 
+    @property
+    def label_names(self) -> list[str]:
+        """Style label names (index = label id); empty when the data has no labels."""
+        return list(self.manifest.get("labels", {}).get("names", []))
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """``(n, M)`` int16 label ids per window, ``-1`` padding (None without labels)."""
+        labels = self.arrays.get("labels")
+        if labels is None and self.label_names:
+            return np.full((len(self), 1), -1, np.int16)  # a split whose files are all unlabelled
+        return labels
+
     def converter(self):
         """The converter that wrote this dataset, rebuilt from the manifest's settings."""
         return converter_from_config(self.manifest["representation"])
@@ -120,6 +133,8 @@ class WindowDataset:
     ):
         self.data = PreparedDataset(root, split)
         self.tokens = self.data.tokens
+        self.labels = self.data.labels  # (n, M) int16 or None
+        self.label_names = self.data.label_names
         self.converter = self.data.converter()
         self.transpose = transpose
         self.as_torch = as_torch

@@ -11,7 +11,8 @@ How it runs:
 2. The merge splits by *source file* (a file's windows all go to train or all to
    eval; the choice is a hash of the file name, so adding files never moves old
    ones), removes duplicate windows corpus-wide (and eval windows seen in train),
-   writes shards and, last, ``manifest.json``.
+   gives each window the style labels of every file it occurs in (``data.labels``:
+   a bundled corpus's own, or ``--labels FILE``), writes shards and, last, ``manifest.json``.
 Bad files never stop the run: each is listed in the manifest with a one-line reason.
 """
 
@@ -36,6 +37,7 @@ from ..music.quantize import load_sequences
 from ..representations import GRID_KINDS, KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from .corpora import load_corpus
+from .labels import LabelError, labels_manifest, source_labels, window_labels
 from .sources import Source, resolve_source
 from .windows import WindowRules, grid_windows
 
@@ -284,6 +286,8 @@ def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[st
             part = {k: records[k][idx] for k in ("tokens", "start_bar", "item")}
         else:
             part = select(idx)
+        if "labels" in records:
+            part["labels"] = records["labels"][idx]  # (n, M) int16 label ids, -1 = none
         part["source"] = part.pop("item")
         rel = f"{split}/shard-{s:05d}.npz"
         atomic_save_npz(out_dir / rel, **part)
@@ -292,11 +296,14 @@ def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[st
 
 
 # ------------------------------------------------------------------------ main
-def _fingerprint(source: Source, cfg: PrepareConfig) -> str:
+def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]] | None = None) -> str:
     names = [source.name_of(i) for i in range(source.size)]
     if source.files:
         names += [str(f.stat().st_size) + ":" + str(int(f.stat().st_mtime)) for f in source.files if f.exists()]
-    doc = json.dumps({"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}, sort_keys=True)
+    doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
+    if item_labels and any(item_labels):
+        doc["labels"] = item_labels
+    doc = json.dumps(doc, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
@@ -308,15 +315,21 @@ def prepare(
     workers: int = 1,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    labels: str | os.PathLike | None = None,
 ) -> dict:
     """Prepare a dataset; returns the manifest (also written to ``out_dir/manifest.json``).
 
-    ``progress(done_items, total_items)`` is called as chunks finish.
+    ``progress(done_items, total_items)`` is called as chunks finish. ``labels``: a
+    ``.csv``/``.json`` file mapping source files to style labels (see ``data.labels``).
     """
     t0 = time.perf_counter()
     source = resolve_source(source_spec)
     out = Path(out_dir)
-    fingerprint = _fingerprint(source, cfg)
+    try:
+        item_labels, label_info = source_labels(source, labels)
+    except LabelError as exc:
+        raise PrepareError(str(exc)) from None
+    fingerprint = _fingerprint(source, cfg, item_labels)
     manifest_path = out / "manifest.json"
     if manifest_path.exists() and not force:
         try:
@@ -325,6 +338,11 @@ def prepare(
             old = {}
         if old.get("fingerprint") == fingerprint:
             old["reused"] = True
+            return old
+        if labels is None and "labels" not in old and old.get("fingerprint") == _fingerprint(source, cfg):
+            # prepared by a version without style labels: still valid, only the labels are missing
+            old["reused"] = True
+            old["note"] = "prepared before style labels were stored; run again with --force to add them"
             return old
         raise PrepareError(f"{out}: holds another prepared dataset; choose a new --out or pass --force to replace it")
     if out.exists() and not out.is_dir():
@@ -360,7 +378,7 @@ def prepare(
     else:
         _run_pool(source, cfg, chunks, pending, work, workers, finished)
 
-    manifest = _merge(source, cfg, chunks, work, out, fingerprint)
+    manifest = _merge(source, cfg, chunks, work, out, fingerprint, item_labels, label_info)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     manifest["workers"] = workers
     atomic_write_json(manifest_path, manifest)
@@ -411,7 +429,8 @@ def _process_empty_chunk(work: Path, c: int) -> None:
     atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": [], "per_item": []})
 
 
-def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str) -> dict:
+def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
+           item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
     kind = cfg.kind
     loaded, rejects, ok, per_item = [], [], 0, {}
     for c in range(len(chunks)):
@@ -426,7 +445,11 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     n_found = len(allrec["item"]) if allrec else 0
 
     names = [source.name_of(i) for i in range(source.size)]
+    item_labels = item_labels or [[] for _ in names]
     with_windows = sorted(i for i, n in per_item.items() if n > 0)
+    label_names = sorted({lab for i in with_windows for lab in item_labels[i]})
+    label_id = {name: k for k, name in enumerate(label_names)}
+    item_ids = [[label_id[lab] for lab in labs if lab in label_id] for labs in item_labels]
     eval_items = {i for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
     if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
         eval_items = {min(with_windows, key=lambda i: _unit_hash(names[i], cfg.seed))}
@@ -442,6 +465,9 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         ev_keep = both[first[first >= len(tr_keep)]]
         ev_unique = len(first_occurrences(_take(keys, ev_idx)))
         train, evals = select(tr_keep), select(ev_keep)
+        if label_names:
+            per_record = window_labels(keys, allrec["item"], item_ids)  # (n_found, M)
+            train["labels"], evals["labels"] = per_record[tr_keep], per_record[ev_keep]
         counts.update(
             windows_found=n_found,
             windows_train=len(tr_keep),
@@ -469,10 +495,13 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     converter = get_converter(kind, **cfg.options)
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
-        {"name": names[i], "windows": per_item.get(i, 0), "split": "eval" if i in eval_items else "train"}
+        {"name": names[i], "windows": per_item.get(i, 0), "split": "eval" if i in eval_items else "train",
+         **({"labels": item_labels[i]} if label_names else {})}
         for i in range(source.size)
         if per_item.get(i, 0) > 0
     ]
+    labels_doc = labels_manifest(label_names, label_info, {"train": train, "eval": evals},
+                                 sum(1 for i in with_windows if item_labels[i]))
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -487,6 +516,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         "representation": rep,
         "counts": counts,
         "shards": shards,
+        "labels": labels_doc,
         "sources": sources,
         "rejected": [{"file": names[i], "reason": r} for i, r in sorted(rejects)],
         "skipped_non_midi_files": source.skipped,

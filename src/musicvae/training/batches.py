@@ -3,7 +3,8 @@
 Place in the flow: ``data.dataset.WindowDataset`` arrays -> :class:`BatchStream` -> trainer.
 
 Every random choice is a pure function of ``(seed, step)``: which windows form the
-batch (a fresh permutation per epoch), and how far each is transposed. So a run
+batch (a fresh permutation per epoch), how far each is transposed, and which of a
+window's style labels it carries this time (one at random when it has several). So a run
 resumed from a checkpoint at step s sees exactly the batches the uninterrupted run
 saw, with no data-loader state to save. Under ``torch.distributed`` each rank takes
 its own slice of the global batch (the distributed sampler). Windows are gathered
@@ -38,6 +39,7 @@ class BatchStream:
             raise ValueError(f"batch size {batch_size} does not split over {world_size} processes")
         self.tokens = dataset.tokens  # (N, T, K) int16
         self.pitched = dataset.pitched  # (K,) bool
+        self.window_labels = getattr(dataset, "labels", None)  # (N, M) int16 label ids, -1 padding, or None
         self.room_down = dataset.room_down
         self.room_up = dataset.room_up
         self.batch_size = min(batch_size, n - n % world_size) if n < batch_size else batch_size
@@ -60,6 +62,21 @@ class BatchStream:
         shift = lo + np.floor(u * (hi - lo + 1)).astype(np.int64)
         return np.where(hi >= lo, shift, 0)
 
+    def labels(self, step: int) -> np.ndarray:
+        """This rank's label ids for the batch of ``step``, ``(B / world,)`` int64, ``-1`` = unlabelled.
+
+        A window with several labels gets one of them uniformly at random, drawn anew each step.
+        """
+        idx = self.indices(step)[self.rank :: self.world_size]
+        if self.window_labels is None:
+            return np.full(len(idx), -1, dtype=np.int64)
+        sets = self.window_labels[idx].astype(np.int64)  # (b, M), valid ids first
+        count = (sets >= 0).sum(axis=1)  # (b,)
+        u = np.random.default_rng([self.seed, step, 11]).random(len(idx))
+        pick = np.minimum(np.floor(u * count).astype(np.int64), np.maximum(count - 1, 0))
+        chosen = sets[np.arange(len(idx)), pick] if sets.shape[1] else np.full(len(idx), -1, np.int64)
+        return np.where(count > 0, chosen, -1)
+
     def batch(self, step: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """This rank's part of the batch of ``step``: (B / world, T, K) int64 on ``device``."""
         idx = self.indices(step)[self.rank :: self.world_size]
@@ -78,3 +95,19 @@ def fixed_batches(dataset: WindowDataset, batch_size: int, count: int) -> list[t
     n = min(len(dataset), batch_size * count)
     tokens = torch.from_numpy(dataset.tokens[:n].astype(np.int64))
     return [tokens[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def spread_indices(n_available: int, n: int) -> np.ndarray:
+    """``min(n, n_available)`` indices evenly spaced over a split (windows are stored by source file,
+    so the first ``n`` would come from a handful of files, and of one style)."""
+    n = min(n, n_available)
+    return (np.arange(n, dtype=np.int64) * n_available) // max(n, 1)
+
+
+def spread_batches(dataset: WindowDataset, batch_size: int, count: int) -> tuple[list[torch.Tensor], np.ndarray | None]:
+    """Eval batches of windows spread over the split, untransposed, and their label ids ``(n, M)`` (or None)."""
+    idx = spread_indices(len(dataset), batch_size * count)
+    tokens = torch.from_numpy(dataset.tokens[idx].astype(np.int64))
+    labels = getattr(dataset, "labels", None)
+    sets = None if labels is None else np.asarray(labels[idx], dtype=np.int64)
+    return [tokens[i : i + batch_size] for i in range(0, len(idx), batch_size)], sets
