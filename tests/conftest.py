@@ -69,3 +69,43 @@ def tiny_mel_run(tmp_path_factory) -> Path:
             "device=cpu", "steps=20"]
     Trainer(get_preset("cat-mel_2bar_small_tiny", fast), root / "data", root / "run").fit()
     return root / "run"
+
+
+# ---- one tiny trained MusAE (mixture prior, style labels), shared by training, generation and CLI tests
+MUSAE_STYLES = ("band/rock", "band/jazz", "folk")
+
+
+@pytest.fixture(scope="session")
+def musae_data(tmp_path_factory) -> Path:
+    """Twelve synthetic 4-track songs prepared as 2-bar multitrack windows with labels from a JSON file.
+
+    Song ``i`` has style ``MUSAE_STYLES[i % 3]``; every fourth song also carries ``extra``.
+    """
+    import json
+
+    from synth import write_band_song
+
+    from musicvae.data.prepare import PrepareConfig, prepare
+
+    root = tmp_path_factory.mktemp("musae")
+    src = root / "midi"
+    src.mkdir()
+    labels = {}
+    for i in range(12):
+        write_band_song(src / f"song{i:02d}.mid", i)
+        labels[f"song{i:02d}.mid"] = [MUSAE_STYLES[i % 3]] + (["extra"] if i % 4 == 0 else [])
+    (root / "labels.json").write_text(json.dumps(labels))
+    prepare(src, root / "data", PrepareConfig("multitrack", 2, eval_fraction=0.25), labels=root / "labels.json")
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_musae_run(musae_data, tmp_path_factory) -> Path:
+    """A ``musae-gmm_2bar_tiny`` run dir trained 20 steps on :func:`musae_data`."""
+    from musicvae.presets import get_preset
+    from musicvae.training.trainer import Trainer
+
+    run = tmp_path_factory.mktemp("musae_run") / "run"
+    fast = ["log_every=10", "eval_every=20", "checkpoint_every=20", "batch_size=16", "device=cpu", "steps=20"]
+    Trainer(get_preset("musae-gmm_2bar_tiny", fast), musae_data, run).fit()
+    return run

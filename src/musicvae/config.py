@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class ModelConfig:
-    family: str = "musicvae"  # musicvae | lm
+    family: str = "musicvae"  # musicvae | lm | musae
     decoder: str = "flat"  # flat | hierarchical
     z_size: int = 256
     encoder_hidden: int = 512  # per direction
@@ -27,6 +27,15 @@ class ModelConfig:
     segments: int = 1  # conductor steps (bars, or 2-bar segments)
     split_streams: bool = False  # one bottom decoder per instrument (hierdec-trio)
     dropout: float = 0.0
+    # MusAE (family="musae"): per-track decoders take decoder_hidden/decoder_layers, z_size the code
+    prior: str = "gauss"  # gauss (N(0, I)) | flower (Gaussian mixture, labels -> petals)
+    components: int = 32  # flower petals
+    prior_radius: float = 1.0
+    prior_radial_variance: float = 0.1
+    prior_tangential_variance: float = 0.001
+    critic_hidden: int = 256
+    critic_layers: int = 2  # tanh hidden layers
+    label_critic: bool = True  # with the flower prior, the critic also reads each example's petal
 
 
 @dataclass
@@ -45,11 +54,18 @@ class TrainConfig:
     learning_rate: float = 1e-3
     min_learning_rate: float = 1e-5
     decay_rate: float = 0.9999
-    max_beta: float = 0.2
+    max_beta: float = 0.2  # KL weight (VAE) or adversarial weight (MusAE) at the end of annealing
     beta_rate: float = 0.99999
     free_bits: float = 0.0
     free_bits_per_dim: bool = False
     grad_clip: float = 1.0
+    # MusAE: WGAN-GP critic steps per autoencoder step; adversarial beta += beta_increment every beta_every steps
+    critic_steps: int = 5
+    critic_learning_rate: float = 1e-4
+    gp_weight: float = 10.0
+    beta_every: int = 10_000
+    beta_increment: float = 0.1
+    reconstruction: str = "sum"  # MusAE: sum (nats per window) | per_step (CE averaged over steps, as MusAE's code)
     sampling_schedule: str = "constant"  # constant | exponential | inverse_sigmoid
     sampling_rate: float = 0.0
     sampling_mode: str = "per_step"  # per_step | per_example

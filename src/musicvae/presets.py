@@ -1,4 +1,4 @@
-"""Named presets: magenta's MusicVAE configs, plus ``_tiny`` (tests) and ``_cpu`` variants.
+"""Named presets: magenta's MusicVAE configs and MusAE's, plus ``_tiny`` (tests) and ``_cpu`` variants.
 
 Place in the flow: ``musicvae train --preset NAME [--set key=value]`` -> :func:`get_preset`
 -> :class:`~musicvae.config.Config` -> builders and trainer.
@@ -10,6 +10,17 @@ use a 1-layer 512-unit encoder and 2 x 256 decoder (``_small``). Free bits: 0 fo
 2-bar melodies, 48 for 2-bar drums, 256 for 16-bar models; max beta 0.2 (0.5 for
 ``cat-mel_2bar_big``); beta rate 0.99999; 2-bar models train with inverse-sigmoid
 scheduled sampling (rate 1000).
+
+MusAE (Valenti, Carta, Bacciu, ECAI 2020), ``musae-{gauss,gmm}_{2,16}bar``: the paper's
+sizes as far as its text gives them: a 3-layer bidirectional LSTM encoder, z of 512, one
+3-layer LSTM decoder per track, a 2-hidden-layer critic; widths (512) are our choice. Data:
+the 4-track ``multitrack`` grid (``prepare --kind multitrack``); ``--set data.kind=melody``
+trains the same model on 1-track melodies (e.g. ``folk``). ``gauss`` = N(0, I) prior,
+``gmm`` = the flower mixture driven by style labels. Adversarial beta 0 -> 1 in steps of
+0.1 every 10,000 updates (the paper), 5 critic steps per autoencoder step, GP weight 10;
+the reconstruction term is cross-entropy averaged over steps (``reconstruction=per_step``,
+as MusAE's Keras code), so that beta = 1 weighs the adversarial term as the paper does:
+summed over a window's steps it would be T times stronger than the critic's pull.
 
 ``_tiny`` variants train end to end on a CPU in seconds (tests); ``_cpu`` variants
 are sized to reach a useful model on the bundled corpora on 2 CPU cores in under an hour.
@@ -87,12 +98,51 @@ def _variant(name: str, suffix: str) -> Config:
     return cfg
 
 
+_MUSAE = dict(family="musae", encoder_hidden=512, encoder_layers=3, z_size=512, decoder_hidden=512,
+              decoder_layers=3, critic_hidden=512, critic_layers=2)
+_MUSAE_TRAIN = dict(learning_rate=1e-4, decay_rate=1.0, max_beta=1.0, critic_steps=5, critic_learning_rate=1e-4,
+                    gp_weight=10.0, beta_every=10_000, beta_increment=0.1, steps=200_000, reconstruction="per_step")
+MUSAE_FULL: dict[str, Config] = {
+    f"musae-{name}_{bars}bar": _base("multitrack", bars, dict(_MUSAE, prior=prior),
+                                     dict(_MUSAE_TRAIN, batch_size=256 if bars == 2 else 128))
+    for bars in (2, 16)
+    for name, prior in (("gauss", "gauss"), ("gmm", "flower"))
+}
+_MUSAE_SIZES = {
+    "tiny": (dict(encoder_hidden=32, encoder_layers=1, z_size=16, decoder_hidden=32, decoder_layers=1,
+                  critic_hidden=32),
+             dict(batch_size=32, steps=200, learning_rate=3e-3, decay_rate=1.0, log_every=10, eval_every=50,
+                  eval_batches=1, checkpoint_every=100, beta_every=10, critic_learning_rate=1e-3)),
+    "cpu": (dict(encoder_hidden=256, encoder_layers=2, z_size=128, decoder_hidden=256, decoder_layers=2,
+                 critic_hidden=128),
+            dict(_CPU_TRAIN, steps=10_000, learning_rate=1e-3, decay_rate=0.9999, beta_every=500)),
+}
+
+
+def _musae_variant(name: str, suffix: str) -> Config:
+    cfg = MUSAE_FULL[name].copy()
+    cfg.preset = f"{name}_{suffix}"
+    model, train = _MUSAE_SIZES[suffix]
+    for key, value in model.items():
+        setattr(cfg.model, key, value)
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    if suffix == "cpu" and cfg.data.bars > 2:
+        cfg.train.batch_size = 32
+    return cfg
+
+
 PRESETS: dict[str, Config] = {}
 for _name, _cfg in FULL.items():
     _cfg.preset = _name
     PRESETS[_name] = _cfg
     PRESETS[f"{_name}_tiny"] = _variant(_name, "tiny")
     PRESETS[f"{_name}_cpu"] = _variant(_name, "cpu")
+for _name, _cfg in MUSAE_FULL.items():
+    _cfg.preset = _name
+    PRESETS[_name] = _cfg
+    PRESETS[f"{_name}_tiny"] = _musae_variant(_name, "tiny")
+    PRESETS[f"{_name}_cpu"] = _musae_variant(_name, "cpu")
 
 
 # short names for the CPU presets the docs and issues use

@@ -131,12 +131,15 @@ def sample(
     out: Path = _opt_out("samples"),
     wav: bool = _opt_wav(),
     png: bool = _opt_png(),
+    label: Optional[str] = typer.Option(
+        None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish)."),
 ) -> None:
     """Sample new music from the model's prior."""
     with _user_errors():
         m = _load(model)
-        seqs = m.sample(n, temperature, seed=seed, qpm=qpm)
-        _report(write_outputs(seqs, out, "sample", wav=wav, png=png), f"{n} sample(s) from {m.name}")
+        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label)
+        what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "")
+        _report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
 
 
 @app.command()
@@ -165,7 +168,8 @@ def interpolate(
     b: Path = typer.Argument(..., help="End MIDI file."),
     model: Optional[str] = _opt_model(),
     steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
-    method: str = typer.Option("slerp", "--method", help="slerp (the paper) or lerp."),
+    method: Optional[str] = typer.Option(
+        None, "--method", help="slerp or lerp (default: slerp for MusicVAE, lerp for MusAE, as their papers)."),
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
@@ -176,9 +180,10 @@ def interpolate(
 ) -> None:
     """Interpolate in latent space from A to B (the endpoints are A's and B's reconstructions)."""
     with _user_errors():
-        if method not in ("slerp", "lerp"):
+        if method not in (None, "slerp", "lerp"):
             fail(f"--method must be slerp or lerp, got {method!r}")
         m = _load(model)
+        method = method or ("lerp" if m.family == "musae" else "slerp")
         seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm)
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
         written = write_outputs(seqs, out, f"{a.stem}-to-{b.stem}", wav=wav, png=png, titles=titles, strip=True)

@@ -78,6 +78,8 @@ def prepare(
     drum_mapping: str = typer.Option("current", "--drum-mapping", help="Drum classes: 'current' (note_seq) or '2018'."),
     all_programs: bool = typer.Option(False, "--all-programs", help="Melody from every non-drum program, not only 0-31."),
     force: bool = typer.Option(False, "--force", help="Replace a different dataset already in --out."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="CSV or JSON mapping file name -> style label(s), for MusAE's mixture prior."),
 ) -> None:
     """Turn MIDI into deduplicated training windows, split train/eval by source file."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -117,7 +119,7 @@ def prepare(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress)
+            manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress, labels=labels)
     except (PrepareError, SourceError, FileNotFoundError, KeyError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
@@ -131,13 +133,14 @@ def presets() -> None:
     from ..models.builders import build_model, count_parameters
     from ..presets import PRESETS
 
-    vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
+    vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512), "multitrack": (130,) * 4}
     table = Table(title="Presets (musicvae train --preset NAME)")
     for col in ("name", "data", "decoder", "z", "batch", "parameters"):
         table.add_column(col)
     for name, cfg in PRESETS.items():
         n = count_parameters(build_model(cfg, vocab.get(cfg.data.kind, (130,))))
-        table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}", f"{cfg.model.family}/{cfg.model.decoder}",
+        decoder = f"musae/{cfg.model.prior} prior" if cfg.model.family == "musae" else f"{cfg.model.family}/{cfg.model.decoder}"
+        table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}", decoder,
                       str(cfg.model.z_size), str(cfg.train.batch_size), f"{n / 1e6:.1f}M")
     console.print(table)
 
@@ -154,7 +157,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
 ) -> None:
-    """Train a MusicVAE (or LSTM LM) on prepared windows, with checkpoints and metrics."""
+    """Train a MusicVAE, LSTM LM or MusAE on prepared windows, with checkpoints and metrics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..config import ConfigError
@@ -173,16 +176,23 @@ def train(
     except (ConfigError, TrainError) as exc:
         fail(str(exc))
     main_rank = trainer.dist.is_main
+    for notice in trainer.notices if main_rank else []:
+        err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
     with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
                   console=err_console, disable=not main_rank) as bar:
         task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
 
         def progress(step: int, rec: dict) -> None:
-            if "loss" in rec:
+            if "loss" in rec and "kl_bits" in rec:
                 info = f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} kl {rec['kl_bits']:.0f}b {rec['seq_per_s']:.0f} seq/s"
+            elif "loss" in rec:  # MusAE: adversarial weight and the critic's Wasserstein estimate
+                info = (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} W {rec['wasserstein']:.2f} "
+                        f"beta {rec['beta']:.1f} {rec['seq_per_s']:.0f} seq/s")
             else:
                 info = f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f}"
+                if "component_accuracy" in rec:
+                    info += f" nearest-component {rec['component_accuracy']:.3f}"
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
 
@@ -200,6 +210,18 @@ def _print_manifest(manifest: dict, out: Path) -> None:
         f"{manifest['kind']} windows from {c['files_ok']:,}/{c['files']:,} files "
         f"({c['duplicates_removed']:,} duplicates removed) in {manifest.get('seconds', 0):.1f} s -> {out}/manifest.json"
     )
+    if manifest.get("note"):
+        console.print(f"[yellow]note:[/] {manifest['note']}", highlight=False)
+    lab = manifest.get("labels", {})
+    if lab.get("names"):
+        counts = lab["windows"]["train"]
+        shown = ", ".join(f"{n} {counts.get(n, 0):,}" for n in lab["names"][:8])
+        more = f", ... ({len(lab['names'])} in all)" if len(lab["names"]) > 8 else ""
+        console.print(f"labels from {lab.get('from')}: {shown}{more} train windows; "
+                      f"{lab['unlabelled_windows']['train']:,} unlabelled", highlight=False)
+        if lab.get("unmatched_entries"):
+            console.print(f"[yellow]{lab['unmatched_entries']} label entries name no file[/], e.g. "
+                          f"{', '.join(lab.get('unmatched_examples', []))}", highlight=False)
     if manifest["rejected"]:
         console.print(f"[yellow]{len(manifest['rejected'])} file(s) rejected[/] (reasons in the manifest), e.g.:")
         for r in manifest["rejected"][:5]:
@@ -209,6 +231,7 @@ def _print_manifest(manifest: dict, out: Path) -> None:
 # the generation commands (sample, interpolate, ...) register themselves on ``app``
 from . import generate as _generate  # noqa: E402,F401
 from . import evaluate as _evaluate  # noqa: E402,F401
+from . import analyze as _analyze  # noqa: E402,F401
 
 
 def main() -> None:

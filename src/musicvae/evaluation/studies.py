@@ -65,13 +65,12 @@ def select_windows(n_available: int, n: int, seed: int) -> np.ndarray:
 
 
 def _codes(model: TrainedModel, tokens: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """Posterior means ``(N, Z)`` of windows ``(N, T, K)``."""
-    net = model.model
+    """Posterior means ``(N, Z)`` of windows ``(N, T, K)`` (MusAE: its deterministic codes)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(tokens), batch_size):
             x = torch.as_tensor(tokens[i:i + batch_size], dtype=torch.int64, device=model.device)  # (B, T, K)
-            mu, _ = net.encode(x)  # (B, Z)
+            mu, _ = model.encode_tokens(x)  # (B, Z)
             out.append(mu.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.z_size), np.float32)
 
@@ -262,7 +261,7 @@ def attribute_study(model: TrainedModel, vectors: dict[str, np.ndarray], n: int 
     """
     rows = [name for name in ATTRIBUTES if name in vectors] + sorted(set(vectors) - set(ATTRIBUTES))
     cols = list(ATTRIBUTES)
-    z = np.random.default_rng(seed).standard_normal((n, model.z_size)).astype(np.float32)  # (n, Z)
+    z = model.prior_codes(n, seed)  # (n, Z): N(0, I) for a VAE, the model's own prior for MusAE
     ticks = _Ticks(progress, n * (1 + 2 * len(rows)))
     base = _measure(model, _decode(model, z, temperature, seed, ticks, batch_size))
     plus, minus = np.full((len(rows), len(cols)), np.nan), np.full((len(rows), len(cols)), np.nan)
@@ -294,13 +293,10 @@ def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0
     """
     ticks = _Ticks(progress, n + len(tokens))
     if model.has_latent:
-        z = np.random.default_rng(seed + 1).standard_normal((n, model.z_size)).astype(np.float32)  # (n, Z)
+        z = model.prior_codes(n, seed + 1)  # (n, Z)
         drawn = _decode(model, z, temperature, seed + 1, ticks, batch_size)  # (n, T, K)
     else:  # a language model samples without a code
-        gen = torch.Generator(device=model.device)
-        gen.manual_seed(int(seed) + 1)
-        with torch.no_grad():
-            drawn = model.model.sample(n, temperature, gen).cpu().numpy()  # (n, T, K)
+        drawn = model.sample_tokens(n, temperature, int(seed) + 1)  # (n, T, K)
         ticks(n)
     sampled = _measure(model, drawn)
     data = _measure(model, np.asarray(tokens, dtype=np.int64))

@@ -11,6 +11,11 @@ random draw takes a ``seed`` so a command run twice gives the same music.
 Operations that start from music (reconstruct, interpolate, attribute edits,
 averaging, neighbours) use the posterior mean ``mu`` as the code of an input, so
 they are deterministic; :meth:`TrainedModel.encode` also returns a posterior sample.
+
+MusAE models (``config.model.family == "musae"``) load the same way: their encoder is
+deterministic (``z == mu``, ``sigma == 0``), prior draws come from the model's own prior
+(Gaussian or flower), ``sample(label=...)`` draws from a style label's petal(s), and
+interpolation is linear by default, as in the MusAE paper.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class TrainedModel:
             opts["programs"] = None
         self.input_converter: GridConverter = converter_from_config(opts)
         self.attributes: dict[str, np.ndarray] = dict(files.attributes)
+        self.label_components: dict[str, int] = dict(files.labels.get("components", {}))
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -73,6 +79,30 @@ class TrainedModel:
     @property
     def has_latent(self) -> bool:
         return self.z_size > 0
+
+    @property
+    def family(self) -> str:
+        return self.config.model.family
+
+    @property
+    def labels(self) -> list[str]:
+        """Style labels ``sample(label=...)`` accepts (MusAE with the flower prior), sorted."""
+        return sorted(self.label_components)
+
+    def label_petals(self, label: str) -> list[int]:
+        """Petals of a style label: its own, or every label's under a group name (``irish`` -> ``irish/*``)."""
+        if not self.label_components:
+            why = "a Gaussian prior" if self.family == "musae" else "no style labels"
+            raise InputError(f"{self.name}: --label needs a MusAE model trained with the mixture prior on labelled "
+                             f"data; this one has {why}")
+        if label in self.label_components:
+            return [self.label_components[label]]
+        want = label.lower()
+        found = sorted({k for name, k in self.label_components.items()
+                        if want in (part.lower() for part in name.replace(":", "/").split("/"))})
+        if not found:
+            raise InputError(f"{self.name}: unknown label {label!r}; known labels: {', '.join(self.labels)}")
+        return found
 
     def _need_latent(self, what: str) -> None:
         if not self.has_latent:
@@ -114,11 +144,35 @@ class TrainedModel:
         """Inputs -> ``(z, mu, sigma)``, each ``(B, Z)``; ``z`` is drawn from the posterior."""
         self._need_latent("encoding")
         x = torch.as_tensor(self.tokens(music), device=self.device)
-        mu, sigma = self.model.encode(x)  # (B, Z) each
+        mu, sigma = self.encode_tokens(x)  # (B, Z) each
         gen = self._generator(seed)
         eps = torch.randn(mu.shape, generator=gen, device=self.device, dtype=mu.dtype)
         z = mu + sigma * eps
         return z.float().cpu().numpy(), mu.float().cpu().numpy(), sigma.float().cpu().numpy()
+
+    @torch.no_grad()
+    def encode_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens ``(B, T, K)`` -> ``(mu, sigma)`` ``(B, Z)``; MusAE's deterministic code has ``sigma == 0``."""
+        out = self.model.encode(x)
+        if isinstance(out, torch.Tensor):  # MusAE: z itself
+            return out, torch.zeros_like(out)
+        return out
+
+    def prior_codes(self, n: int, seed: int | None = None, label: str | None = None) -> np.ndarray:
+        """``(n, Z)`` draws from the model's prior: ``N(0, I)`` for a VAE, MusAE's own prior (of ``label``'s petals)."""
+        self._need_latent("a prior draw")
+        if self.family != "musae":
+            if label is not None:
+                self.label_petals(label)  # raises: a VAE has no style labels
+            return np.random.default_rng(seed).standard_normal((n, self.z_size)).astype(np.float32)
+        gen = self._generator(seed)
+        petals = None
+        if label is not None:
+            choices = self.label_petals(label)
+            pick = torch.randint(0, len(choices), (n,), generator=gen, device=self.device)
+            petals = torch.as_tensor(choices, device=self.device)[pick]  # (n,)
+        with torch.no_grad():
+            return self.model.prior.sample(n, petals, generator=gen).float().cpu().numpy()
 
     def codes(self, music: Music | Sequence[Music]) -> np.ndarray:
         """Posterior means ``(B, Z)`` of the inputs."""
@@ -151,22 +205,36 @@ class TrainedModel:
         return self.to_sequences(self.decode_tokens(z, temperature, seed), qpm, length)
 
     @torch.no_grad()
-    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
-        """``n`` new pieces from the prior (or the language model)."""
+    def sample_tokens(self, n: int, temperature: float = 0.5, seed: int | None = None,
+                      label: str | None = None) -> np.ndarray:
+        """``n`` token grids ``(n, T, K)`` from the prior (MusAE: of ``label``'s petals), or the language model."""
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}")
-        gen = self._generator(seed)
-        tokens = self.model.sample(n, temperature, gen).cpu().numpy()
-        return self.to_sequences(tokens, qpm)
+        if self.family == "musae":
+            z = self.prior_codes(n, seed, label)
+            return self.decode_tokens(z, temperature, None if seed is None else seed + 1)
+        if label is not None:
+            self.label_petals(label)  # raises: a VAE has no style labels
+        return self.model.sample(n, temperature, self._generator(seed)).cpu().numpy()
+
+    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0,
+               label: str | None = None) -> list[NoteSequence]:
+        """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style."""
+        return self.to_sequences(self.sample_tokens(n, temperature, seed, label), qpm)
 
     def reconstruct(self, music: Music | Sequence[Music], temperature: float = 0.5, seed: int | None = None,
                     qpm: float = 120.0) -> list[NoteSequence]:
         """Encode then decode: how the model hears the input."""
         return self.decode(self.codes(music), temperature, seed=seed, qpm=qpm)
 
-    def interpolate(self, a: Music, b: Music, steps: int = 5, method: str = "slerp", temperature: float = 0.5,
+    def interpolate(self, a: Music, b: Music, steps: int = 5, method: str | None = None, temperature: float = 0.5,
                     seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
-        """``steps`` pieces from ``a`` to ``b``, endpoints included (their reconstructions)."""
+        """``steps`` pieces from ``a`` to ``b``, endpoints included (their reconstructions).
+
+        ``method``: ``slerp`` or ``lerp``; by default slerp for MusicVAE (its paper) and
+        lerp for MusAE (its paper: the flower prior is not a sphere).
+        """
+        method = method or ("lerp" if self.family == "musae" else "slerp")
         za, zb = self.codes([a, b])
         return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm)
 
@@ -209,7 +277,8 @@ class TrainedModel:
     def describe(self) -> dict:
         """What the model is and was trained on (for ``musicvae models`` and reports)."""
         return {"name": self.name, "kind": self.kind, "bars": self.bars, "z_size": self.z_size,
-                "preset": self.config.preset, "attributes": sorted(self.attributes), **self.files.info}
+                "preset": self.config.preset, "attributes": sorted(self.attributes), **self.files.info,
+                **({"labels": self.labels} if self.labels else {})}
 
 
 def _is_single(music: object) -> bool:

@@ -6,7 +6,7 @@ Place in the flow: ``training`` checkpoints -> :func:`export_model` (compact, fp
 An exported model is a directory with
 * ``model.safetensors`` - weights (fp16 by default: half the size, same music);
 * ``model.json`` - format, name, the resolved config, the representation, what it was
-  trained on and its held-out figures;
+  trained on and its held-out figures, and (MusAE) its style labels with their petals;
 * ``attributes.safetensors`` - attribute vectors (optional);
 * ``CARD.md`` - the model card (how it was trained, on what, how well it does).
 No pickle anywhere: loading a model from the internet cannot run code.
@@ -46,6 +46,7 @@ class ModelFiles:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    labels: dict[str, Any] = field(default_factory=dict)  # MusAE: {"names": [...], "components": {name: petal}}
 
 
 def bundled_models() -> dict[str, Path]:
@@ -87,7 +88,8 @@ def _from_export(path: Path) -> ModelFiles:
             attributes = dict(load_numpy(str(path / "attributes.safetensors")))
         except Exception as exc:  # safetensors raises its own error types
             raise InputError(f"{path / 'attributes.safetensors'}: unreadable ({exc})") from None
-    return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path)
+    return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
+                      _labels(meta.get("labels"), path / "model.json"))
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
@@ -108,7 +110,18 @@ def _from_checkpoint(path: Path) -> ModelFiles:
         raise InputError(str(exc)) from None
     name = path.name if path.name not in ("best", "checkpoints") and not path.name.startswith("step-") else str(path)
     info = {"step": trainer.get("step"), "metrics": trainer.get("metrics", {}), "checkpoint": str(step_dir)}
-    return ModelFiles(name, model, config, rep, {}, info, step_dir)
+    return ModelFiles(name, model, config, rep, {}, info, step_dir, _labels(trainer.get("labels"), step_dir / "trainer.json"))
+
+
+def _labels(raw: Any, where: Path) -> dict[str, Any]:
+    """Style labels stored with a MusAE model: ``{"names": [...], "components": {name: petal}}``."""
+    if raw is None:
+        return {}
+    if (not isinstance(raw, dict) or not isinstance(raw.get("names", []), list)
+            or not isinstance(raw.get("components", {}), dict)):
+        raise InputError(f"{where}: unreadable 'labels' entry")
+    return {"names": [str(n) for n in raw.get("names", [])],
+            "components": {str(k): int(v) for k, v in raw.get("components", {}).items()}}
 
 
 def load_model_files(name_or_path: str | os.PathLike) -> ModelFiles:
@@ -151,6 +164,8 @@ def export_model(
     meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name or out.name,
             "config": files.config.to_dict(), "representation": files.representation,
             "weights_dtype": str(dtype).replace("torch.", ""), "info": json.loads(json.dumps(merged, default=str))}
+    if files.labels:
+        meta["labels"] = files.labels
     atomic_write_json(out / "model.json", meta)
     if card is not None:
         atomic_write_bytes(out / "CARD.md", card.encode("utf-8"))

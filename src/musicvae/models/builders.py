@@ -1,7 +1,8 @@
 """The one place that reads a config and composes a model (as audiocraft's ``builders.py``).
 
 Place in the flow: :class:`~musicvae.config.Config` + the dataset's vocabulary ->
-:func:`build_model` -> ``MusicVAE(BidirectionalEncoder(...), HierarchicalDecoder(...))``.
+:func:`build_model` -> ``MusicVAE(BidirectionalEncoder(...), HierarchicalDecoder(...))``,
+``MusicLM(...)`` or ``MusAE(BidirectionalEncoder(...), MultiTrackDecoder(...), prior, Critic(...))``.
 Modules themselves take plain keyword arguments and never see a config.
 """
 
@@ -11,10 +12,16 @@ from torch import nn
 
 from ..config import Config, ConfigError
 from .modules.conductor import Conductor
+from .modules.critic import Critic
 from .modules.decoders import CoreDecoder
 from .modules.encoder import BidirectionalEncoder
 from .modules.hierarchical import FlatDecoder, HierarchicalDecoder
+from .modules.priors import FlowerPrior, GaussianPrior
+from .musae import MultiTrackDecoder, MusAE
 from .musicvae import MusicLM, MusicVAE
+
+FAMILIES = ("musicvae", "lm", "musae")
+PRIORS = ("gauss", "flower")
 
 
 def build_decoder(config: Config, vocab_sizes: tuple[int, ...], cond_size: int) -> nn.Module:
@@ -39,14 +46,48 @@ def build_decoder(config: Config, vocab_sizes: tuple[int, ...], cond_size: int) 
     raise ConfigError(f"unknown decoder {m.decoder!r} (flat or hierarchical)")
 
 
+def build_prior(config: Config) -> nn.Module:
+    """MusAE's latent prior: ``N(0, I)`` (``gauss``) or the flower mixture (``flower``)."""
+    m = config.model
+    if m.prior == "gauss":
+        return GaussianPrior(m.z_size)
+    if m.prior == "flower":
+        if m.z_size < 2 or m.components < 1:
+            raise ConfigError(f"the flower prior needs z_size >= 2 and components >= 1 "
+                              f"(got z_size={m.z_size}, components={m.components})")
+        return FlowerPrior(m.z_size, components=m.components, radial_variance=m.prior_radial_variance,
+                           tangential_variance=m.prior_tangential_variance, radius=m.prior_radius)
+    raise ConfigError(f"unknown prior {m.prior!r} ({' or '.join(PRIORS)})")
+
+
+def critic_label_classes(config: Config) -> int:
+    """Petals the critic reads as a one-hot (0: unconditioned critic)."""
+    m = config.model
+    return m.components if m.prior == "flower" and m.label_critic else 0
+
+
+def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
+    """MusAE: bidirectional encoder, one LSTM per stream, prior and WGAN-GP critic on z."""
+    m = config.model
+    encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,
+                                   num_layers=m.encoder_layers, z_size=m.z_size, dropout=m.dropout)
+    decoder = MultiTrackDecoder(z_size=m.z_size, vocab_sizes=vocab_sizes, hidden_size=m.decoder_hidden,
+                                num_layers=m.decoder_layers, steps=config.steps_per_window, dropout=m.dropout)
+    critic = Critic(m.z_size, hidden=m.critic_hidden, layers=m.critic_layers,
+                    label_classes=critic_label_classes(config))
+    return MusAE(encoder, decoder, build_prior(config), critic)
+
+
 def build_model(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:
-    """A MusicVAE (or LSTM LM) for windows of ``config.data.bars`` bars over ``vocab_sizes`` streams."""
+    """A MusicVAE, LSTM LM or MusAE for windows of ``config.data.bars`` bars over ``vocab_sizes`` streams."""
     m = config.model
     vocab_sizes = tuple(int(v) for v in vocab_sizes)
     if m.family == "lm":
         return MusicLM(build_decoder(config, vocab_sizes, cond_size=0))
+    if m.family == "musae":
+        return build_musae(config, vocab_sizes)
     if m.family != "musicvae":
-        raise ConfigError(f"unknown model family {m.family!r} (musicvae or lm)")
+        raise ConfigError(f"unknown model family {m.family!r} ({', '.join(FAMILIES)})")
     encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,
                                    num_layers=m.encoder_layers, z_size=m.z_size,
                                    sigma_activation=m.sigma_activation, dropout=m.dropout)

@@ -9,7 +9,9 @@ One :meth:`AdversarialStep.step`:
 1. ``critic_steps`` critic updates. "Real" codes are prior draws (of each example's
    style component when labelled, ``-1`` = any), "fake" codes the encoder's, detached:
    ``L_C = critic(fake).mean() - critic(real).mean() + gp_weight * GP`` (WGAN-GP).
-2. one autoencoder update: ``L_AE = mean_batch(sum_{steps, tracks} CE) + beta * (-critic(z).mean())``.
+2. one autoencoder update: ``L_AE = s * mean_batch(sum_{steps, tracks} CE) + beta * (-critic(z).mean())``,
+   ``s = reconstruction_scale`` (1: nats per window, as MusicVAE; ``1 / T``: CE averaged over
+   steps and summed over tracks, the balance of MusAE's own code, where beta <= 1 matters).
 
 Two optimisers, strictly separated (the public reference code put both losses into one
 compiled model, where the adversarial terms of encoder and critic cancel; not here):
@@ -51,6 +53,8 @@ class AdversarialStep:
     """One MusAE training step with separate critic and autoencoder optimisers.
 
     ``critic_steps`` defaults to 5, WGAN-GP's ``n_critic``; ``gp_weight`` to its 10.
+    ``grad_clip`` (> 0) clips the autoencoder's gradient norm before its update (the
+    critic's is left to the gradient penalty).
     """
 
     def __init__(
@@ -60,11 +64,15 @@ class AdversarialStep:
         critic_optimizer: torch.optim.Optimizer,
         critic_steps: int = 5,
         gp_weight: float = 10.0,
+        grad_clip: float | None = None,
+        reconstruction_scale: float = 1.0,
     ):
         if critic_steps < 0:
             raise ValueError(f"critic_steps must be >= 0, got {critic_steps}")
         self.model, self.ae_optimizer, self.critic_optimizer = model, ae_optimizer, critic_optimizer
         self.critic_steps, self.gp_weight = int(critic_steps), float(gp_weight)
+        self.grad_clip = float(grad_clip) if grad_clip else None
+        self.reconstruction_scale = float(reconstruction_scale)
         critic_ids = {id(p) for p in model.critic.parameters()}
         ae_ids = {id(p) for p in model.encoder.parameters()} | {id(p) for p in model.decoder.parameters()}
         in_ae, in_critic = _param_ids(ae_optimizer), _param_ids(critic_optimizer)
@@ -109,15 +117,22 @@ class AdversarialStep:
             out = model(tokens)
             r_loss = reconstruction_loss(out["logits"].float(), tokens, model.vocab_sizes)[0].mean()
             adv = -_score(critic, out["z"], labels).mean()
-            loss = r_loss + beta * adv if beta else r_loss
+            loss = self.reconstruction_scale * r_loss + (beta * adv if beta else 0.0)
             loss.backward()
+            grad_norm = float("nan")
+            if self.grad_clip is not None:
+                params = [p for group in self.ae_optimizer.param_groups for p in group["params"]]
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
             self.ae_optimizer.step()
         finally:
             for p in frozen:
                 p.requires_grad_(True)
         acc, _ = accuracy(out["logits"].detach(), tokens, model.vocab_sizes)
-        return {"loss": loss.item(), "r_loss": r_loss.item(), "adversarial_loss": adv.item(),
-                "accuracy": acc.item(), "beta": float(beta)}
+        stats = {"loss": loss.item(), "r_loss": r_loss.item(), "adversarial_loss": adv.item(),
+                 "accuracy": acc.item(), "beta": float(beta)}
+        if self.grad_clip is not None:
+            stats["grad_norm"] = grad_norm
+        return stats
 
     def step(
         self,

@@ -3,6 +3,11 @@
 Place in the flow: prepared data (``data``) + config (``presets``) -> ``models.builders``
 -> :class:`Trainer` -> checkpoints (``training.checkpoint``) -> ``generation``.
 
+VAEs and the LM train on the ELBO here; MusAE (``family="musae"``) trains adversarially
+through :class:`~musicvae.training.musae_objective.MusAEObjective` (two optimisers,
+checkpointed together) with the same batches, logging, checkpoints and resume. MusAE
+runs on one process (no torchrun) in fp32 or bf16.
+
 * Every random choice of step s (batch, transpositions, latent noise, scheduled
   sampling) is a pure function of (seed, s), so ``--resume`` after a kill continues
   the very same curve.
@@ -31,9 +36,11 @@ from ..config import Config, ConfigError
 from ..data.dataset import DatasetError, WindowDataset
 from ..models.builders import build_model, count_parameters
 from . import schedules
-from .batches import BatchStream, fixed_batches
+from .adversarial import adversarial_beta
+from .batches import BatchStream, fixed_batches, spread_batches
 from .checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
 from .losses import accuracy, elbo_loss, segment_accuracy, token_accuracy
+from .musae_objective import MusAEObjective
 
 
 class TrainError(ValueError):
@@ -107,13 +114,23 @@ class Trainer:
             raise TrainError(str(exc)) from None
         man = self.train_set.data.manifest
         if man["kind"] != config.data.kind or int(man["bars"]) != config.data.bars:
+            hint = f"prepare with --kind {config.data.kind} --bars {config.data.bars}"
+            if config.model.family == "musae" and int(man["bars"]) == config.data.bars:
+                hint += f", or train MusAE on these tracks with --set data.kind={man['kind']}"
             raise TrainError(
                 f"{data_dir}: holds {man['bars']}-bar {man['kind']} windows but preset {config.preset} "
-                f"expects {config.data.bars}-bar {config.data.kind} (prepare with --kind {config.data.kind} --bars {config.data.bars})"
+                f"expects {config.data.bars}-bar {config.data.kind} ({hint})"
             )
         if len(self.train_set) == 0:
             raise TrainError(f"{data_dir}: the train split is empty")
         self.vocab_sizes = tuple(int(v) for v in self.train_set.converter.vocab_sizes)
+        self.label_names = list(self.train_set.label_names)
+        self.notices: list[str] = []  # one-line messages for the user (the CLI prints them)
+        if config.model.family == "musae" and config.model.prior == "flower" and not self.label_names:
+            self.config = config = config.copy()
+            config.model.prior = "gauss"
+            self.notices.append(f"{data_dir}: no style labels, so the mixture (flower) prior has nothing to drive it; "
+                                f"training with the Gaussian prior (prepare with --labels FILE for labels)")
         transpose = (config.data.transpose_low, config.data.transpose_high) if config.data.augment else None
         self.batches = BatchStream(self.train_set, tc.batch_size, seed=tc.seed, transpose=transpose,
                                    rank=self.dist.rank, world_size=self.dist.world_size)
@@ -122,12 +139,26 @@ class Trainer:
 
         self.model = build_model(config, self.vocab_sizes).to(self.device)
         self.ddp_model: nn.Module = self.model
+        self.objective: MusAEObjective | None = None
+        if config.model.family == "musae":
+            if self.dist.world_size > 1:
+                raise TrainError("MusAE trains on one process; run it without torchrun")
+            if tc.precision == "fp16":
+                raise TrainError("MusAE trains in fp32 or bf16, not fp16 (--precision bf16)")
         if self.dist.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate)
+        if config.model.family == "musae":
+            self.objective = MusAEObjective(self.model, config, self.label_names,
+                                            tuple(self.train_set.converter.stream_names))
+            self.optimizer = self.objective.optimizer  # both optimisers, saved and restored together
+            # windows spread over the eval split, not its first ones (one file, one style)
+            self.eval_batches, self.eval_label_sets = spread_batches(eval_source, min(tc.batch_size, 256),
+                                                                     tc.eval_batches)
+        else:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate)
         self.sampling = schedules.ScheduledSampling(tc.sampling_schedule, tc.sampling_rate, tc.sampling_mode)
         self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" and self.device.type == "cuda" else None
         self.step = 0
@@ -179,6 +210,8 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def train_step(self, step: int) -> dict:
+        if self.objective is not None:
+            return self._musae_step(step)
         tc = self.config.train
         self.ddp_model.train()
         tokens = self.batches.batch(step, self.device)  # (b, T, K)
@@ -214,9 +247,23 @@ class Trainer:
             "accuracy": float(acc), "grad_norm": float(grad_norm),
         }
 
+    def _musae_step(self, step: int) -> dict:
+        """One adversarial MusAE step (critic updates, then the autoencoder) on the batch of ``step``."""
+        tc = self.config.train
+        tokens = self.batches.batch(step, self.device)  # (b, T, K)
+        gen = step_generator(tc.seed * 131 + self.dist.rank, step, self.device)
+        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
+        beta = adversarial_beta(step, tc.beta_every, tc.beta_increment, tc.max_beta)
+        with self.autocast():
+            return self.objective.train_step(tokens, self.batches.labels(step), beta, lr, gen)
+
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Teacher-forced and free-running accuracy, ELBO and KL on the fixed eval batches."""
+        if self.objective is not None:
+            seed = self.config.train.seed + 99
+            return self.objective.evaluate(self.eval_batches, self.eval_label_sets, self.device,
+                                           lambda i: step_generator(seed, i, self.device))
         self.model.eval()
         seg = getattr(self.model.decoder, "segment_steps", self.model.steps)
         totals: dict[str, float] = {}
@@ -276,7 +323,9 @@ class Trainer:
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
             extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes),
                    "representation": self.train_set.data.manifest["representation"],
-                   "parameters": count_parameters(self.model)},
+                   "parameters": count_parameters(self.model),
+                   **({"labels": {"names": self.label_names, "components": self.objective.petals}}
+                      if self.objective is not None else {})},
             keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,
             higher_is_better=False,
         )
@@ -319,5 +368,19 @@ class Trainer:
 
 def check_config(config: Config) -> None:
     """Refuse settings that cannot work before any data is read."""
-    if config.model.decoder == "hierarchical" and (16 * config.data.bars) % config.model.segments:
-        raise ConfigError(f"{config.data.bars} bars do not split into {config.model.segments} segments")
+    m, tc = config.model, config.train
+    if m.family != "musae" and m.decoder == "hierarchical" and (16 * config.data.bars) % m.segments:
+        raise ConfigError(f"{config.data.bars} bars do not split into {m.segments} segments")
+    if m.family == "musae":
+        from ..models.builders import PRIORS
+        from ..representations import GRID_KINDS
+
+        if config.data.kind not in GRID_KINDS:
+            raise ConfigError(f"MusAE reads token grids: data.kind must be one of {', '.join(GRID_KINDS)}, "
+                              f"not {config.data.kind!r}")
+        if m.prior not in PRIORS:
+            raise ConfigError(f"unknown prior {m.prior!r} ({' or '.join(PRIORS)})")
+        if tc.reconstruction not in ("sum", "per_step"):
+            raise ConfigError(f"unknown reconstruction {tc.reconstruction!r} (sum or per_step)")
+        if tc.critic_steps < 0 or tc.beta_every < 1 or tc.gp_weight < 0:
+            raise ConfigError("MusAE needs critic_steps >= 0, beta_every >= 1 and gp_weight >= 0")

@@ -121,6 +121,20 @@ class FlowerPrior(nn.Module):
         z[:, 1] = s * eps[:, 0] + c * eps[:, 1]
         return z + self.means[k]  # (n, Z)
 
+    def nearest_component(self, z: torch.Tensor) -> torch.Tensor:
+        """``(n, Z)`` codes -> ``(n,)`` the petal of highest density at each code.
+
+        Every petal has the same covariance determinant, so that is the petal of smallest
+        Mahalanobis distance; the dimensions beyond 0-1 add the same term for every petal,
+        leaving ``radial^2 / s_r + tangential^2 / s_t`` of ``z[:, :2] - mu_k[:2]`` in petal
+        ``k``'s own axes. (Plain Euclidean distance to the means misjudges codes far out
+        along an elongated petal.)
+        """
+        u = z[:, None, :2].to(self.means) - self.means[None, :, :2]  # (n, K, 2)
+        radial = self.cos * u[..., 0] + self.sin * u[..., 1]  # (n, K)
+        tangential = -self.sin * u[..., 0] + self.cos * u[..., 1]  # (n, K)
+        return (radial.pow(2) / self.radial_variance + tangential.pow(2) / self.tangential_variance).argmin(dim=1)
+
 
 _PREFIX = re.compile(r"[/:]")
 
