@@ -1,0 +1,139 @@
+"""The paper experiment scripts (``experiments/*.py``) end to end in ``--tiny`` mode.
+
+Each script runs as the user runs it (a subprocess of this interpreter), trains ``_tiny``
+presets a few steps on the bundled folk corpus into a temporary folder, and must write
+report.md, report.json (figures in range) and its PNG plots; reruns skip finished runs, and
+bad input ends with one ``error:`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _script(name: str, *args, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *map(str, args)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _report(out: Path, pngs: list[str]) -> tuple[str, dict]:
+    for name in pngs:
+        assert (out / name).read_bytes()[:8] == PNG, name
+    text = (out / "report.md").read_text()
+    data = json.loads((out / "report.json").read_text())
+    meta = data["meta"]
+    assert meta["size"] == "tiny" and meta["wall_seconds"] > 0 and meta["machine"]["cpu"]
+    assert meta["command"].startswith("python experiments/")
+    assert "Different data from the papers" in text and "Tiny run" in text
+    assert "## How this report was made" in text and meta["machine"]["cpu"] in text
+    for name in pngs:
+        assert f"]({name})" in text, name
+    return text, data
+
+
+def _unit(x) -> bool:
+    return isinstance(x, float) and 0.0 <= x <= 1.0
+
+
+@pytest.fixture(scope="module")
+def folk16(tmp_path_factory) -> Path:
+    from musicvae.data.prepare import PrepareConfig, prepare
+
+    out = tmp_path_factory.mktemp("folk16") / "data"
+    prepare("folk", out, PrepareConfig("melody", 16))
+    return out
+
+
+def test_flat_vs_hierarchical(tmp_path, folk16):
+    out = tmp_path / "report"
+    _script("flat_vs_hierarchical", "--tiny", "--out", out, "--runs", tmp_path / "runs", "--data", folk16)
+    text, data = _report(out, ["accuracy.png", "interpolation.png", "curves.png"])
+    assert set(data["reconstruction"]) == {"flat", "hierarchical"}
+    for label, rec in data["reconstruction"].items():
+        assert rec["n"] == 16 and rec["decoder"] == label
+        for key in ("tf_accuracy", "sampled_accuracy", "argmax_accuracy"):
+            assert _unit(rec[key]), (label, key)
+        assert len(rec["per_bar"]["sampled"]) == 16
+        comp = data["comparison"][label]
+        assert comp["drop"] == pytest.approx(rec["tf_accuracy"] - rec["sampled_accuracy"])
+        assert data["runs"][label]["step"] == 5 and data["runs"][label]["preset"].endswith("_tiny")
+    assert data["paper"]["flat"]["relative_drop"] == pytest.approx(1 - 0.620 / 0.883)
+    interp = data["interpolation"]
+    assert len(interp["alphas"]) == 11
+    assert interp["data"]["hamming_to_a"][0] == 0.0 and interp["data"]["relative_cost"][-1] == pytest.approx(1.0)
+    for label in ("flat", "hierarchical"):
+        curve = interp[label]["latent"]
+        assert len(curve["hamming_to_a"]) == 11 and all(_unit(h) for h in curve["hamming_to_a"])
+        assert all(c > 0 for c in curve["relative_cost"])
+    assert len(data["meta"]["commands"]) == 2 and all("musicvae train" in c for c in data["meta"]["commands"])
+    assert "| flat |" in text and "| hierarchical |" in text and "paper's direction" in text
+
+
+def test_scheduled_sampling_and_rerun(tmp_path):
+    out, runs, data_dir = tmp_path / "report", tmp_path / "runs", tmp_path / "folk2"
+    _script("scheduled_sampling", "--tiny", "--out", out, "--runs", runs, "--data", data_dir)
+    text, data = _report(out, ["accuracy.png", "curves.png"])
+    assert (data_dir / "manifest.json").is_file()  # prepared by the script
+    commands = data["meta"]["commands"]
+    assert commands[0].startswith("musicvae prepare folk --kind melody --bars 2") and len(commands) == 3
+    runs_info = data["runs"]
+    assert runs_info["without"]["final_sampling_prob"] == 0.0
+    assert runs_info["with"]["final_sampling_prob"] > 0.5
+    assert "train.sampling_rate=0" in runs_info["without"]["command"]
+    for rec in data["reconstruction"].values():
+        assert _unit(rec["tf_accuracy"]) and _unit(rec["sampled_accuracy"]) and rec["kl_nats"] >= 0
+    comp = data["comparison"]
+    assert isinstance(comp["sampled_improves"], bool) and isinstance(comp["kl_grows"], bool)
+    assert data["paper"]["with"]["sampled"] == 0.987
+
+    # a rerun trains nothing: both runs are at their step
+    again = tmp_path / "again"
+    _script("scheduled_sampling", "--tiny", "--out", again, "--runs", runs, "--data", data_dir)
+    redo = json.loads((again / "report.json").read_text())
+    assert redo["meta"]["commands"] == []
+    assert redo["reconstruction"]["with"]["tf_accuracy"] == data["reconstruction"]["with"]["tf_accuracy"]
+
+    # another setting for an existing run is refused, not silently resumed
+    done = _script("scheduled_sampling", "--tiny", "--out", again, "--runs", runs, "--data", data_dir,
+                   "--steps", "30", "--set", "train.free_bits=2", check=False)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error:")
+    assert len(done.stderr.strip().splitlines()) == 1 and "train.free_bits" in done.stderr
+
+
+def test_attribute_vectors(tmp_path, folk16):
+    out = tmp_path / "report"
+    _script("attribute_vectors", "--tiny", "--out", out, "--runs", tmp_path / "runs", "--data", folk16)
+    text, data = _report(out, ["attributes.png", "attributes_minus.png", "heldout.png", "heldout_minus.png"])
+    assert data["model"]["trained_here"] and data["model"]["preset"] == "hierdec-mel_16bar_tiny"
+    assert data["setup"]["bars"] == 16 and "computed from 256" in data["setup"]["vectors_source"]
+    for key in ("prior", "heldout"):
+        res = data[key]
+        assert res["n"] == 16 and len(res["attributes"]) == 7 and 1 <= len(res["vectors"]) <= 7
+        for matrix in (res["plus_percent"], res["minus_percent"]):
+            assert len(matrix) == len(res["vectors"]) and all(len(row) == 7 for row in matrix)
+            assert all(v is None or isinstance(v, (int, float)) for row in matrix for v in row)
+    assert "## Prior samples" in text and "## Held-out windows" in text
+
+
+def test_bad_input_is_one_line(tmp_path, folk16):
+    done = _script("scheduled_sampling", "--tiny", "--out", tmp_path / "r", "--runs", tmp_path / "runs",
+                   "--data", folk16, check=False)  # 16-bar data for a 2-bar experiment
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "needs 2-bar melody" in done.stderr
+    done = _script("flat_vs_hierarchical", "--tiny", "--full", check=False)
+    assert done.returncode == 2 and "not allowed with" in done.stderr
+    done = _script("flat_vs_hierarchical", "--tiny", "--n", "1", check=False)
+    assert done.returncode == 2 and "--n must be at least 2" in done.stderr
