@@ -54,3 +54,13 @@ def test_not_midi_only_is_one_line_error(tmp_path):
     result = runner.invoke(app, ["prepare", str(src), "--kind", "drums", "--out", str(tmp_path / "o"), "--workers", "1"])
     assert result.exit_code == 2
     assert "not a MIDI file" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("module", ["generate", "evaluate", "analyze", "compose", "main"])
+def test_every_cli_module_imports_on_its_own(module):
+    """Scripts import e.g. ``musicvae.cli.generate`` directly; the command modules import each other."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", f"import musicvae.cli.{module}"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
