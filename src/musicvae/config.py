@@ -36,6 +36,23 @@ class ModelConfig:
     critic_hidden: int = 256
     critic_layers: int = 2  # tanh hidden layers
     label_critic: bool = True  # with the flower prior, the critic also reads each example's petal
+    # MCVAE composer (family="mcvae"): an LSTM over a 1-bar VAE's codes with a mixture-density head;
+    # its code size comes from the bar VAE given with `train --vae RUN_DIR`
+    composer_hidden: int = 512
+    composer_layers: int = 2
+    mixture_components: int = 10  # diagonal Gaussians over the next bar's code
+    # VRASH and its baselines (families note_lm | note_vae | vrash, data.kind="notes"; models.vrash):
+    # decoder_hidden/decoder_layers size the decoder LSTM, encoder_hidden/encoder_layers the
+    # bidirectional encoder, z_size the code (the paper: 16); each note is the concatenation of
+    # three factor embeddings, each track of an instrument-family and a source-collection one
+    pitch_size: int = 16  # pitch-class embedding
+    octave_size: int = 4
+    duration_size: int = 8
+    instrument_size: int = 4  # GM family (+ drums)
+    collections: int = 32  # rows of the collection embedding (0 = unknown; more collections share row 0)
+    collection_size: int = 4
+    position_size: int = 8  # sinusoidal step features fed to the decoder
+    history_dropout: float = 0.0  # VRASH: share of history inputs replaced while training (word dropout)
 
 
 @dataclass
@@ -45,6 +62,7 @@ class DataConfig:
     transpose_low: int = -5
     transpose_high: int = 6
     augment: bool = True
+    max_notes: int = 256  # notes data (VRASH family): tracks are cut to this many events (no end target) and samples too
 
 
 @dataclass
@@ -65,7 +83,13 @@ class TrainConfig:
     gp_weight: float = 10.0
     beta_every: int = 10_000
     beta_increment: float = 0.1
+    kl_warmup_steps: int = 0  # VRASH family: beta rises linearly 0 -> max_beta over these steps (0: max_beta throughout)
     reconstruction: str = "sum"  # MusAE: sum (nats per window) | per_step (CE averaged over steps, as MusAE's code)
+    # MCVAE composer: songs of min_song_bars..max_song_bars bars (0: no upper limit) are encoded;
+    # crop_bars > 0 trains on a random window of at most that many bars of each song
+    crop_bars: int = 0
+    min_song_bars: int = 16
+    max_song_bars: int = 339  # the thesis: under 3 x 113 bars (three times the mean song length)
     sampling_schedule: str = "constant"  # constant | exponential | inverse_sigmoid
     sampling_rate: float = 0.0
     sampling_mode: str = "per_step"  # per_step | per_example

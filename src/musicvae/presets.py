@@ -145,6 +145,90 @@ for _name, _cfg in MUSAE_FULL.items():
     PRESETS[f"{_name}_cpu"] = _musae_variant(_name, "cpu")
 
 
+# MCVAE (issue 7): a 1-bar melody VAE (`prepare --kind melody --bars 1`), then a composer LSTM
+# with a mixture-density head over its codes (`prepare --kind bars --bars 16`, trained with
+# `musicvae train --preset mcvae-composer_* --vae BAR_VAE_RUN`). Thesis sizes: encoder and
+# decoder 512, z = 64. The bar VAE trains with a real KL term: 128 free bits (the _cpu melody
+# default) would be more than a single bar holds (a folk bar is a few notes, tens of bits), so
+# the KL would cost nothing, the codes would drift off N(0, I) and prior draws (a composition
+# started without --prime) and the composer's mixtures would live in regions the decoder never
+# saw. 16 free bits (2 for the tiny z of 16) leave room for a bar's rhythm and contour and let
+# the KL term pull the rest towards the prior; beta reaches ~0.18 of its 0.2 within 5k steps.
+_MCVAE_BAR = dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=512, decoder_layers=2, z_size=64)
+_MCVAE_BAR_KL = dict(max_beta=0.2, beta_rate=0.9995, free_bits=16.0)
+MCVAE_BAR: dict[str, Config] = {
+    "mcvae-bar": _base("melody", 1, _MCVAE_BAR, dict(batch_size=512, steps=50_000, **_MCVAE_BAR_KL, **SS)),
+    "mcvae-bar_cpu": _base("melody", 1, dict(_MCVAE_BAR, encoder_hidden=256, decoder_hidden=256),
+                           dict(_CPU_TRAIN, batch_size=128, steps=10_000, **_MCVAE_BAR_KL, **SS)),
+    "mcvae-bar_tiny": _base("melody", 1, dict(_TINY_MODEL, z_size=16), dict(_TINY_TRAIN, free_bits=2.0)),
+}
+
+
+def _mcvae_composer(size: str) -> Config:
+    """A composer preset from ``training.composer.COMPOSER_SIZES[size]`` (family "mcvae", data: whole songs)."""
+    import dataclasses
+
+    from .training.composer import COMPOSER_SIZES, ComposerConfig
+
+    c = dataclasses.replace(ComposerConfig(), **COMPOSER_SIZES[size])
+    # z_size 0: the code size is the bar VAE's (read from --vae), not a setting of the composer
+    model = dict(family="mcvae", z_size=0, composer_hidden=c.hidden_size, composer_layers=c.num_layers,
+                 mixture_components=c.components, dropout=c.dropout)
+    train = dict(batch_size=c.batch_size, steps=c.steps, learning_rate=c.learning_rate, grad_clip=c.grad_clip,
+                 crop_bars=c.crop_bars, log_every=c.log_every, eval_every=c.eval_every, seed=c.seed)
+    return _base("bars", 16, model, train)
+
+
+for _name, _cfg in MCVAE_BAR.items():
+    _cfg.preset = _name
+    PRESETS[_name] = _cfg
+for _suffix, _size in (("", "full"), ("_cpu", "cpu"), ("_tiny", "tiny")):
+    PRESETS[f"mcvae-composer{_suffix}"] = _mcvae_composer(_size)
+    PRESETS[f"mcvae-composer{_suffix}"].preset = f"mcvae-composer{_suffix}"
+
+
+# VRASH (issue 8; Tikhonov & Yamshchikov): whole melodies as note events (`prepare --kind notes`),
+# three families sharing models.vrash: `lm-notes` (family note_lm: LSTM language model), `vae-notes`
+# (note_vae: recurrent VAE, the decoder sees z, never its history) and `vrash-notes` (vrash: the VAE
+# whose decoder also reads its previous notes). z = 16 (the paper's); widths are our choice. The
+# VAEs train on the plain ELBO (max beta 1, no free bits) with a linear KL warm-up; VRASH replaces a
+# quarter of its history inputs while training (Bowman et al.'s word dropout) so that z stays in use.
+_NOTE_MODEL = {
+    "full": dict(z_size=16, encoder_hidden=256, encoder_layers=1, decoder_hidden=512, decoder_layers=2,
+                 pitch_size=16, octave_size=4, duration_size=8, instrument_size=4, collection_size=4, position_size=8),
+    "cpu": dict(z_size=16, encoder_hidden=128, encoder_layers=1, decoder_hidden=256, decoder_layers=1,
+                pitch_size=16, octave_size=4, duration_size=8, instrument_size=4, collection_size=4, position_size=8),
+    "tiny": dict(z_size=16, encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1,
+                 pitch_size=8, octave_size=4, duration_size=4, instrument_size=2, collection_size=2, position_size=4),
+}
+_NOTE_TRAIN = {
+    "full": dict(batch_size=64, steps=50_000, learning_rate=1e-3, decay_rate=0.9999, max_beta=1.0, free_bits=0.0,
+                 kl_warmup_steps=10_000, log_every=50, eval_every=1000, eval_batches=8, checkpoint_every=2000),
+    "cpu": dict(batch_size=32, steps=5000, learning_rate=1e-3, decay_rate=0.9999, max_beta=1.0, free_bits=0.0,
+                kl_warmup_steps=2000, log_every=50, eval_every=500, eval_batches=8, checkpoint_every=1000),
+    "tiny": dict(batch_size=16, steps=40, learning_rate=3e-3, decay_rate=1.0, max_beta=1.0, free_bits=0.0,
+                 kl_warmup_steps=10, log_every=5, eval_every=20, eval_batches=1, checkpoint_every=20),
+}
+_NOTE_MAX_NOTES = {"full": 512, "cpu": 256, "tiny": 64}
+_NOTE_FAMILY = {"lm-notes": "note_lm", "vae-notes": "note_vae", "vrash-notes": "vrash"}
+
+
+def _note_preset(name: str, size: str) -> Config:
+    family = _NOTE_FAMILY[name]
+    model = dict(_NOTE_MODEL[size], family=family, history_dropout=0.25 if family == "vrash" else 0.0)
+    cfg = _base("notes", 2, model, dict(_NOTE_TRAIN[size]))
+    cfg.data.max_notes = _NOTE_MAX_NOTES[size]
+    cfg.data.augment = False  # tracks are already centred; no transposition
+    cfg.preset = name + ("" if size == "full" else f"_{size}")
+    return cfg
+
+
+for _name in _NOTE_FAMILY:
+    for _size in ("full", "cpu", "tiny"):
+        _cfg = _note_preset(_name, _size)
+        PRESETS[_cfg.preset] = _cfg
+
+
 # short names for the CPU presets the docs and issues use
 ALIASES = {"cat-mel_2bar_cpu": "cat-mel_2bar_small_cpu", "cat-drums_2bar_cpu": "cat-drums_2bar_small_cpu"}
 for _alias, _target in ALIASES.items():

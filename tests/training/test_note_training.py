@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from synth import write_song
+from synth import write_song, write_tune
 
 from musicvae.data.dataset import PreparedDataset
 from musicvae.data.prepare import PrepareConfig, prepare
@@ -32,9 +32,10 @@ def notes_dir(tmp_path_factory):
     src = root / "midi"
     for folder in ("jigs", "reels"):
         (src / folder).mkdir(parents=True)
-    for i in range(8):
+    for i in range(8):  # whole tracks are the records: two durations each, so the track filter keeps them
         pitches = [60 + (i * 7 + j * (i % 5 + 1)) % 24 for j in range(32)]
-        write_song(src / ("jigs" if i % 2 else "reels") / f"s{i}.mid", pitches, step=2 + i % 3, program=8 * (i % 3))
+        write_tune(src / ("jigs" if i % 2 else "reels") / f"s{i}.mid", pitches, [2 + i % 3, 4 + i % 3],
+                   program=8 * (i % 3))
     prepare(src, root / "out", PrepareConfig("notes", 4, eval_fraction=0.3))
     return root
 
@@ -80,7 +81,7 @@ def test_load_prepared_notes_with_collections_and_decode(notes_dir):
     assert train.vocab_sizes == (13, 12, 16)
 
 
-def test_moved_source_folder_gives_unknown_collections(notes_dir, tmp_path):
+def test_moved_source_folder_keeps_stored_collections_and_older_folders_fall_back(notes_dir, tmp_path):
     shutil.copytree(notes_dir / "out", tmp_path / "out")
     moved = tmp_path / "out"
     import json
@@ -88,6 +89,12 @@ def test_moved_source_folder_gives_unknown_collections(notes_dir, tmp_path):
     man = json.loads((moved / "manifest.json").read_text())
     man["source"] = str(tmp_path / "gone")
     (moved / "manifest.json").write_text(json.dumps(man))
+    data = NoteSequenceSet.load(moved)  # prepare stored each track's collection: the source is not needed
+    assert data.warning is None and data.collections == [UNKNOWN, "jigs", "reels"] and (data.meta[:, 1] > 0).all()
+    for rel in man["shards"]["train"]:  # a folder prepared before collections were stored
+        with np.load(moved / rel) as z:
+            arrays = {k: v for k, v in z.items() if k != "collection"}
+        np.savez(moved / rel, **arrays)
     data = NoteSequenceSet.load(moved)
     assert data.collections == [UNKNOWN] and (data.meta[:, 1] == 0).all() and "collections unknown" in data.warning
 

@@ -67,10 +67,18 @@ def _user_errors() -> Iterator[None]:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
 
-def _load(name: Optional[str]):
-    from ..generation import DEFAULT_MODEL, TrainedModel
+def _load(name: Optional[str], notes: bool = False):
+    """The model to use; ``notes``: the command also takes VRASH-family models (``generation.notes.NoteModel``)."""
+    from ..generation import DEFAULT_MODEL, InputError, TrainedModel, load_model_files
+    from ..generation.notes import NoteModel, is_note_model
 
-    return TrainedModel.load(name or DEFAULT_MODEL)
+    files = load_model_files(name or DEFAULT_MODEL)
+    if is_note_model(files):
+        if not notes:
+            raise InputError(f"{files.name}: a note-level {files.config.model.family} model (whole melodies); "
+                             f"it supports `musicvae sample` only")
+        return NoteModel(files)
+    return TrainedModel(files)
 
 
 def _pick(model, path: Path, window: int):
@@ -132,11 +140,12 @@ def sample(
     wav: bool = _opt_wav(),
     png: bool = _opt_png(),
     label: Optional[str] = typer.Option(
-        None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish)."),
+        None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish); "
+                                    "note models (VRASH family): sample tracks of this source collection."),
 ) -> None:
-    """Sample new music from the model's prior."""
+    """Sample new music from the model's prior (note models: whole melodies of variable length)."""
     with _user_errors():
-        m = _load(model)
+        m = _load(model, notes=True)
         seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label)
         what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "")
         _report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)

@@ -80,8 +80,13 @@ def prepare(
     force: bool = typer.Option(False, "--force", help="Replace a different dataset already in --out."),
     labels: Optional[Path] = typer.Option(
         None, "--labels", help="CSV or JSON mapping file name -> style label(s), for MusAE's mixture prior."),
+    max_durations: Optional[int] = typer.Option(
+        None, "--max-durations", help="notes: keep tracks with at most this many distinct note durations "
+                                      "(default 11; 0: any)."),
+    min_entropy: Optional[float] = typer.Option(
+        None, "--min-entropy", help="notes: skip tracks whose pitch entropy is below this many bits (default 1.5; 0: keep all)."),
 ) -> None:
-    """Turn MIDI into deduplicated training windows, split train/eval by source file."""
+    """Turn MIDI into deduplicated training windows (notes: whole tracks), split train/eval by source file."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..data.prepare import PrepareConfig, PrepareError, prepare as run_prepare
@@ -103,6 +108,12 @@ def prepare(
         options["mapping"] = drum_mapping
     if kind == "trio":
         options["drum_mapping"] = drum_mapping
+    if (max_durations is not None or min_entropy is not None) and kind != "notes":
+        fail("--max-durations and --min-entropy filter note tracks: they apply to --kind notes only")
+    if max_durations is not None:
+        options["max_durations"] = max_durations or None
+    if min_entropy is not None:
+        options["min_pitch_entropy"] = min_entropy
     try:
         cfg = PrepareConfig(kind, bars, eval_fraction, max_rest_bars, 1, seed, options)
         with Progress(
@@ -133,14 +144,22 @@ def presets() -> None:
     from ..models.builders import build_model, count_parameters
     from ..presets import PRESETS
 
-    vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512), "multitrack": (130,) * 4}
+    vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512), "multitrack": (130,) * 4,
+             "notes": (13, 12, 16)}
     table = Table(title="Presets (musicvae train --preset NAME)")
     for col in ("name", "data", "decoder", "z", "batch", "parameters"):
         table.add_column(col)
     for name, cfg in PRESETS.items():
+        if cfg.model.family == "mcvae":  # an MCVAE composer over a bar VAE's codes (cli/compose.py)
+            from .compose import composer_row
+
+            table.add_row(name, *composer_row(cfg))
+            continue
         n = count_parameters(build_model(cfg, vocab.get(cfg.data.kind, (130,))))
         decoder = f"musae/{cfg.model.prior} prior" if cfg.model.family == "musae" else f"{cfg.model.family}/{cfg.model.decoder}"
-        table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}", decoder,
+        if cfg.data.kind == "notes":  # VRASH family: whole tracks of note events
+            decoder = cfg.model.family
+        table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}" if cfg.data.kind != "notes" else "whole-track notes", decoder,
                       str(cfg.model.z_size), str(cfg.train.batch_size), f"{n / 1e6:.1f}M")
     console.print(table)
 
@@ -156,6 +175,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
+    vae: Optional[str] = typer.Option(
+        None, "--vae", help="MCVAE composer presets: the trained 1-bar VAE (run, checkpoint or model dir) it learns over."),
 ) -> None:
     """Train a MusicVAE, LSTM LM or MusAE on prepared windows, with checkpoints and metrics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -172,7 +193,13 @@ def train(
             extra.append(f"train.steps={steps}")
         config = get_preset(preset, [*overrides, *extra])
         check_config(config)
-        trainer = Trainer(config, data, out, resume=resume)
+        if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
+            from .compose import train_composer_command
+
+            return train_composer_command(config, vae, data, out, resume)
+        from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
+
+        trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
     except (ConfigError, TrainError) as exc:
         fail(str(exc))
     main_rank = trainer.dist.is_main
@@ -184,7 +211,13 @@ def train(
         task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
 
         def progress(step: int, rec: dict) -> None:
-            if "loss" in rec and "kl_bits" in rec:
+            if "eval_ce" in rec:  # VRASH family: held-out cross-entropy per note (nats)
+                info = f"eval: ce/note {rec['eval_ce']:.3f} bound {rec['eval_bound']:.3f} acc {rec['tf_accuracy']:.3f}"
+                bar.console.print(f"step {step}: {info}", highlight=False)
+            elif "nll_per_note" in rec:
+                info = (f"ce/note {rec['nll_per_note']:.3f} kl {rec['kl_bits']:.1f}b beta {rec['beta']:.2f} "
+                        f"acc {rec['accuracy']:.3f} {rec['seq_per_s']:.0f} tracks/s")
+            elif "loss" in rec and "kl_bits" in rec:
                 info = f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} kl {rec['kl_bits']:.0f}b {rec['seq_per_s']:.0f} seq/s"
             elif "loss" in rec:  # MusAE: adversarial weight and the critic's Wasserstein estimate
                 info = (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} W {rec['wasserstein']:.2f} "
@@ -197,7 +230,10 @@ def train(
             bar.update(task, completed=step, info=info)
 
         final = trainer.fit(progress=progress)
-    if main_rank:
+    if main_rank and "eval_ce" in final:
+        console.print(f"[green]done[/]: step {trainer.step}, held-out cross-entropy {final['eval_ce']:.3f} nats/note "
+                      f"(bound {final['eval_bound']:.3f}) -> {out}")
+    elif main_rank:
         console.print(f"[green]done[/]: step {trainer.step}, teacher-forced accuracy {final.get('tf_accuracy', 0):.3f}, "
                       f"sampled {final.get('sampled_accuracy', 0):.3f} -> {out}")
 
@@ -205,13 +241,18 @@ def train(
 def _print_manifest(manifest: dict, out: Path) -> None:
     c = manifest["counts"]
     reused = " (already prepared; reused)" if manifest.get("reused") else ""
+    unit = f"{manifest['bars']}-bar {manifest['kind']} windows" if "tracks" not in manifest else "note tracks"
     console.print(
-        f"[green]done[/]{reused}: {c['windows_train']:,} train + {c['windows_eval']:,} eval unique {manifest['bars']}-bar "
-        f"{manifest['kind']} windows from {c['files_ok']:,}/{c['files']:,} files "
+        f"[green]done[/]{reused}: {c['windows_train']:,} train + {c['windows_eval']:,} eval unique "
+        f"{unit} from {c['files_ok']:,}/{c['files']:,} files "
         f"({c['duplicates_removed']:,} duplicates removed) in {manifest.get('seconds', 0):.1f} s -> {out}/manifest.json"
     )
     if manifest.get("note"):
         console.print(f"[yellow]note:[/] {manifest['note']}", highlight=False)
+    if manifest.get("tracks", {}).get("rejected"):  # notes: tracks the filter skipped, by reason
+        why = ", ".join(f"{r} {n:,}" for r, n in manifest["tracks"]["rejected_by_reason"].items())
+        console.print(f"{manifest['tracks']['rejected']:,} track(s) skipped (each listed in the manifest): {why}",
+                      highlight=False)
     lab = manifest.get("labels", {})
     if lab.get("names"):
         counts = lab["windows"]["train"]
@@ -232,6 +273,7 @@ def _print_manifest(manifest: dict, out: Path) -> None:
 from . import generate as _generate  # noqa: E402,F401
 from . import evaluate as _evaluate  # noqa: E402,F401
 from . import analyze as _analyze  # noqa: E402,F401
+from . import compose as _compose  # noqa: E402,F401
 
 
 def main() -> None:

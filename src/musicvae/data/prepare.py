@@ -14,6 +14,15 @@ How it runs:
    gives each window the style labels of every file it occurs in (``data.labels``:
    a bundled corpus's own, or ``--labels FILE``), writes shards and, last, ``manifest.json``.
 Bad files never stop the run: each is listed in the manifest with a one-line reason.
+
+Kind ``notes`` (VRASH) keeps whole tracks, not windows: one record per pitched track that
+passes the converter's track filter (``NoteEventConverter.reject_reason``: two or more notes,
+two or more distinct durations, at most ``max_durations`` of them, pitch entropy at least
+``min_pitch_entropy``); ``--bars`` and the window rules do not apply. The manifest's ``tracks``
+section counts kept and rejected tracks by reason, lists each rejected track (file, track,
+reason, its numbers) and holds the pitch-entropy histogram of all pitched tracks; shards
+carry each track's source ``collection`` (ids into the manifest's ``collections.names``:
+:func:`~musicvae.data.sources.collection_of` of its file).
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from ..representations import GRID_KINDS, KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from .corpora import load_corpus
 from .labels import LabelError, labels_manifest, source_labels, window_labels
-from .sources import Source, resolve_source
+from .sources import Source, collection_of, resolve_source
 from .windows import WindowRules, grid_windows
 
 FORMAT = "musicvae-dataset"
@@ -90,25 +99,27 @@ def extract_records(seq, converter, cfg: PrepareConfig) -> dict[str, list]:
     if cfg.kind == "bars":
         songs = converter.songs(seq, min_bars=cfg.bars, max_rest_bars=cfg.max_rest_bars)
         return {"songs": songs}
-    # notes: windows of each pitched track under the melody rules, as VRASH note events
-    from ..representations.melody import MelodyConverter
-
-    line = MelodyConverter(programs=None, keep=converter.keep)
-    events, metas, starts = [], [], []
+    # notes: each whole pitched track is one record (VRASH models whole melodies of variable
+    # length; no windows, so --bars and the window rules do not apply). Tracks the converter's
+    # filter refuses (see NoteEventConverter.reject_reason) and drum tracks are skipped, each
+    # with its reason (``track_rejects``: (track, reason, stats)); ``entropies``: the pitch
+    # entropy of every pitched track of two or more notes, kept or not (the manifest's histogram)
+    events, metas, rejects, entropies = [], [], [], []
     for idx, info in enumerate(seq.tracks):
-        notes = seq.track_notes(idx)
-        if info.is_drum or not len(notes):
+        if not len(seq.track_notes(idx)):
             continue
-        grid = line.stream.encode(notes, seq.total_steps)[:, None]
-        wins, bars = grid_windows(line, grid, rules)
-        for tokens, bar in zip(wins, bars):
-            piece = line.decode(tokens, seq.qpm)
-            piece.tracks = [info]  # keep the instrument for the track meta
-            ev, meta = converter.encode_track(piece, 0)
-            events.append(ev)
-            metas.append(meta)
-            starts.append(bar)
-    return {"events": events, "metas": metas, "start_bar": starts}
+        stats = converter.track_stats(seq, idx)
+        if not info.is_drum and stats["notes"] >= 2:
+            entropies.append(stats["pitch_entropy"])
+        reason = "drum track" if info.is_drum else converter.reject_reason(stats)
+        if reason is not None:
+            rejects.append((idx, reason, stats))
+            continue
+        ev, meta = converter.encode_track(seq, idx)
+        events.append(ev)
+        metas.append(meta)
+    return {"events": events, "metas": metas, "start_bar": [0] * len(events), "track_rejects": rejects,
+            "entropies": entropies}
 
 
 # ---------------------------------------------------------------------- worker
@@ -130,6 +141,8 @@ def _read_item(source: Source, index: int):
 def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
     rejects, ok, per_item = [], 0, []
+    track_rejects: list[list] = []  # notes: [item, part, track, reason, stats]
+    entropies: list[float] = []  # notes: pitch entropy of every pitched track
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []
     for index in indices:
@@ -143,8 +156,10 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
             continue
         ok += 1
         n_item = 0
-        for seq in seqs:
+        for part, seq in enumerate(seqs):
             rec = extract_records(seq, converter, cfg)
+            track_rejects.extend([index, part, t, why, st] for t, why, st in rec.pop("track_rejects", []))
+            entropies.extend(rec.pop("entropies", []))
             count = _record_count(cfg.kind, rec)
             for key, vals in rec.items():
                 acc.setdefault(key, []).extend(vals)
@@ -156,6 +171,8 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
     summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
+    if cfg.kind == "notes":
+        summary.update(track_rejects=track_rejects, entropy_counts=entropy_counts(entropies).tolist())
     atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
     return summary
 
@@ -191,6 +208,40 @@ def _pack_chunk(kind: str, acc: dict, items: list[np.ndarray]) -> dict[str, np.n
 
 def _meta_row(meta) -> list[int]:
     return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.instrument_group)]
+
+
+ENTROPY_BIN = 0.1  # bits; the manifest's pitch-entropy histogram (tracks.pitch_entropy)
+ENTROPY_BINS = 80  # 0-8 bits (log2 of 128 pitches is 7)
+MAX_LISTED_TRACK_REJECTS = 10_000  # per-track reasons listed in the manifest (all are counted)
+
+
+def entropy_counts(values: list[float]) -> np.ndarray:
+    """Histogram of pitch entropies (bits) in :data:`ENTROPY_BINS` bins of :data:`ENTROPY_BIN`."""
+    idx = np.clip((np.asarray(values, dtype=np.float64) / ENTROPY_BIN + 1e-9).astype(np.int64), 0, ENTROPY_BINS - 1)
+    return np.bincount(idx, minlength=ENTROPY_BINS)
+
+
+def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str], kept: dict[str, int],
+                    converter) -> dict:
+    """The manifest's ``tracks`` section (kind notes): kept tracks, rejects by reason and per
+    track, and the pitch-entropy histogram of every pitched track (the paper's Fig. 1)."""
+    rejects = sorted((r for s in summaries for r in s.get("track_rejects", [])), key=lambda r: (r[0], r[1], r[2]))
+    by_reason: dict[str, int] = {}
+    for r in rejects:
+        by_reason[r[3]] = by_reason.get(r[3], 0) + 1
+    counts = np.zeros(ENTROPY_BINS, np.int64)
+    for s in summaries:
+        if s.get("entropy_counts"):
+            counts += np.asarray(s["entropy_counts"], np.int64)
+    listed = [{"file": names[i], **({"part": part} if part else {}), "track": t, "reason": why,
+               "notes": st["notes"], "distinct_durations": st["distinct_durations"],
+               "pitch_entropy": round(st["pitch_entropy"], 3)}
+              for i, part, t, why, st in rejects[:MAX_LISTED_TRACK_REJECTS]]
+    return {"unit": "track", "kept": kept, "rejected": len(rejects), "rejected_by_reason": dict(sorted(by_reason.items())),
+            "rejected_tracks": listed, "rejected_tracks_listed": len(listed),
+            "filter": {"max_durations": converter.max_durations, "min_pitch_entropy": converter.min_pitch_entropy},
+            "pitch_entropy": {"bin_bits": ENTROPY_BIN, "counts": counts.tolist(),
+                              "threshold": converter.min_pitch_entropy}}
 
 
 def _ragged(parts: list[np.ndarray], tail: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -288,6 +339,8 @@ def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[st
             part = select(idx)
         if "labels" in records:
             part["labels"] = records["labels"][idx]  # (n, M) int16 label ids, -1 = none
+        if "collection" in records:
+            part["collection"] = records["collection"][idx]  # (n,) int16 ids into manifest collections.names
         part["source"] = part.pop("item")
         rel = f"{split}/shard-{s:05d}.npz"
         atomic_save_npz(out_dir / rel, **part)
@@ -301,6 +354,8 @@ def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]
     if source.files:
         names += [str(f.stat().st_size) + ":" + str(int(f.stat().st_mtime)) for f in source.files if f.exists()]
     doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
+    if cfg.kind == "notes":
+        doc["notes_unit"] = "track"  # notes folders of whole tracks (earlier ones held windows)
     if item_labels and any(item_labels):
         doc["labels"] = item_labels
     doc = json.dumps(doc, sort_keys=True)
@@ -432,9 +487,10 @@ def _process_empty_chunk(work: Path, c: int) -> None:
 def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
            item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
     kind = cfg.kind
-    loaded, rejects, ok, per_item = [], [], 0, {}
+    loaded, rejects, ok, per_item, summaries = [], [], 0, {}, []
     for c in range(len(chunks)):
         summary = json.loads((work / f"chunk-{c:05d}.json").read_text())
+        summaries.append(summary)
         ok += summary["ok"]
         rejects += [(int(i), r) for i, r in summary["rejects"]]
         per_item.update({int(i): n for i, n in summary["per_item"]})
@@ -468,6 +524,11 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         if label_names:
             per_record = window_labels(keys, allrec["item"], item_ids)  # (n_found, M)
             train["labels"], evals["labels"] = per_record[tr_keep], per_record[ev_keep]
+        if kind == "notes":  # each track's source collection (collection_of its file), ids into collections
+            item_coll = [collection_of(n) for n in names]
+            collections = sorted({item_coll[i] for i in with_windows})
+            coll_id = np.array([collections.index(c) if c in collections else -1 for c in item_coll], np.int16)
+            train["collection"], evals["collection"] = coll_id[train["item"]], coll_id[evals["item"]]
         counts.update(
             windows_found=n_found,
             windows_train=len(tr_keep),
@@ -486,6 +547,10 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         shutil.rmtree(work, ignore_errors=True)
         reasons = sorted({r for _, r in rejects})[:3]
         hint = f" (rejected files: {'; '.join(reasons)})" if reasons else ""
+        if kind == "notes":
+            why = sorted({r[3] for s in summaries for r in s.get("track_rejects", [])})[:4]
+            hint += f" (rejected tracks: {'; '.join(why)})" if why else ""
+            raise PrepareError(f"{source.spec}: no usable note tracks found in {source.size} item(s){hint}")
         raise PrepareError(f"{source.spec}: no {cfg.bars}-bar {kind} windows found in {source.size} item(s){hint}")
 
     for split in ("train", "eval"):
@@ -502,6 +567,13 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     ]
     labels_doc = labels_manifest(label_names, label_info, {"train": train, "eval": evals},
                                  sum(1 for i in with_windows if item_labels[i]))
+    notes_doc = {}
+    if kind == "notes":
+        kept = {"train": counts["windows_train"], "eval": counts["windows_eval"]}
+        per_split = {sp: {collections[int(k)]: int(v) for k, v in zip(*np.unique(recs["collection"], return_counts=True))}
+                     for sp, recs in (("train", train), ("eval", evals)) if recs and len(recs["item"])}
+        notes_doc = {"tracks": _track_manifest(cfg, summaries, names, kept, converter),
+                     "collections": {"from": "source folder (collection_of)", "names": collections, "tracks": per_split}}
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -520,4 +592,5 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         "sources": sources,
         "rejected": [{"file": names[i], "reason": r} for i, r in sorted(rejects)],
         "skipped_non_midi_files": source.skipped,
+        **notes_doc,
     }

@@ -42,6 +42,16 @@ class Source:
         return str(path)
 
 
+def collection_of(name: str) -> str:
+    """Collection of a source name (:meth:`Source.name_of`): its corpus sub-collection or top folder.
+
+    ``music21:essenFolksong/x.abc#3`` -> ``essenFolksong``, ``mma:alexis/hiphop.mma#A`` ->
+    ``alexis``, ``jazz/a.mid`` -> ``jazz``; a name without a folder (``a.mid``) -> ``""`` (the root).
+    """
+    rest = name.split(":", 1)[1] if ":" in name.split("/", 1)[0] else name
+    return rest.split("/", 1)[0] if "/" in rest else ""
+
+
 class SourceError(ValueError):
     """SOURCE names nothing usable (one-line message)."""
 

@@ -110,6 +110,8 @@ def _from_checkpoint(path: Path) -> ModelFiles:
         raise InputError(str(exc)) from None
     name = path.name if path.name not in ("best", "checkpoints") and not path.name.startswith("step-") else str(path)
     info = {"step": trainer.get("step"), "metrics": trainer.get("metrics", {}), "checkpoint": str(step_dir)}
+    if isinstance(trainer.get("notes"), dict):  # VRASH family: collections and decoding defaults (kept by export)
+        info["notes"] = trainer["notes"]
     return ModelFiles(name, model, config, rep, {}, info, step_dir, _labels(trainer.get("labels"), step_dir / "trainer.json"))
 
 

@@ -22,6 +22,8 @@ from .musicvae import MusicLM, MusicVAE
 
 FAMILIES = ("musicvae", "lm", "musae")
 PRIORS = ("gauss", "flower")
+# VRASH and its baselines on note events (data.kind="notes"): family -> models.vrash kind
+NOTE_FAMILIES = {"note_lm": "lm", "note_vae": "vae", "vrash": "vrash"}
 
 
 def build_decoder(config: Config, vocab_sizes: tuple[int, ...], cond_size: int) -> nn.Module:
@@ -78,6 +80,25 @@ def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
     return MusAE(encoder, decoder, build_prior(config), critic)
 
 
+def build_note_model_from_config(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:
+    """``NoteLM`` / ``NoteVAE`` / ``VRASH`` (``models.vrash``) over note factors ``(pitch class, octave, duration)``."""
+    from .vrash import build_note_model
+
+    m = config.model
+    if len(vocab_sizes) != 3:
+        raise ConfigError(f"{m.family} reads note events (3 factors), not {len(vocab_sizes)} token stream(s): "
+                          f"prepare with --kind notes")
+    kwargs = dict(pitch_size=m.pitch_size, octave_size=m.octave_size, duration_size=m.duration_size,
+                  instrument_size=m.instrument_size, collections=m.collections, collection_size=m.collection_size,
+                  hidden_size=m.decoder_hidden, num_layers=m.decoder_layers, z_size=m.z_size,
+                  encoder_hidden=m.encoder_hidden, encoder_layers=m.encoder_layers, position_size=m.position_size,
+                  history_dropout=m.history_dropout, dropout=m.dropout)
+    try:
+        return build_note_model(NOTE_FAMILIES[m.family], vocab_sizes=tuple(vocab_sizes), **kwargs)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_model(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:
     """A MusicVAE, LSTM LM or MusAE for windows of ``config.data.bars`` bars over ``vocab_sizes`` streams."""
     m = config.model
@@ -86,6 +107,12 @@ def build_model(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:
         return MusicLM(build_decoder(config, vocab_sizes, cond_size=0))
     if m.family == "musae":
         return build_musae(config, vocab_sizes)
+    if m.family in NOTE_FAMILIES:
+        return build_note_model_from_config(config, vocab_sizes)
+    if m.family == "mcvae":  # the composer is built from a trained bar VAE's codes (training.composer)
+        raise ConfigError(f"preset {config.preset} is an MCVAE composer over a bar VAE's codes: train it with "
+                          f"`musicvae train --preset {config.preset} --data BARS_DIR --vae RUN_DIR` "
+                          f"(RUN_DIR: a bar VAE trained with --preset mcvae-bar_*)")
     if m.family != "musicvae":
         raise ConfigError(f"unknown model family {m.family!r} ({', '.join(FAMILIES)})")
     encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,

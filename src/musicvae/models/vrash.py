@@ -295,6 +295,8 @@ class NoteSequenceModel(nn.Module):
         for k, name in enumerate(FACTORS):
             out[f"ce_{name}_sum"] = float(terms["per_factor"][:, k].sum())
             out[f"ce_{name}"] = out[f"ce_{name}_sum"] / max(n, 1.0)
+            out[f"acc_{name}_sum"] = float(terms["correct"][k])  # teacher-forced argmax hits
+            out[f"acc_{name}"] = out[f"acc_{name}_sum"] / max(n, 1.0)
         return out
 
     # --------------------------------------------------------------- sampling

@@ -52,6 +52,14 @@ onsets are reduced by :func:`~musicvae.music.monophonic.monophonic_line`
 (also for drums, as in VRASH's monophonic model). An empty track raises
 ``ValueError`` in :meth:`NoteEventConverter.encode_track`; :meth:`encode`
 skips empty tracks.
+
+Which tracks the dataset keeps (``prepare --kind notes``; :meth:`NoteEventConverter.track_stats`
+and :meth:`~NoteEventConverter.reject_reason`, measured on the track's monophonic line): a
+track needs at least two notes and two distinct note durations (in steps), at most
+``max_durations`` distinct durations (default 11, the paper's limit; ``None``: no limit) and a
+pitch entropy (bits, of the histogram of its pitches) of at least ``min_pitch_entropy``
+(default :data:`DEFAULT_MIN_PITCH_ENTROPY`). The converter encodes any track; these are
+checks that ``prepare`` applies and records, per track, in the manifest.
 """
 
 from __future__ import annotations
@@ -73,6 +81,9 @@ REST_OCTAVE = NUM_OCTAVES  # the "no octave" index used by rests
 CENTRE_OCTAVE = 4  # a pitched track's median pitch is moved into [48, 60)
 DRUM_GROUP = 16
 NUM_INSTRUMENT_GROUPS = 17  # 16 General MIDI families + drums
+
+DEFAULT_MAX_DURATIONS = 11  # distinct note durations a kept track may have (the VRASH paper's limit)
+DEFAULT_MIN_PITCH_ENTROPY = 1.5  # bits; below ~3 equally used pitches (folk: 1st percentile 1.8 bits)
 
 DEFAULT_DURATION_RATIOS: tuple[Fraction, ...] = tuple(
     Fraction(x)
@@ -135,6 +146,9 @@ class NoteEventConverter:
             duration; must contain 1. Floats are read as the nearest fraction
             with denominator <= 1000.
         max_events: truncate encoded tracks to this many events (``None``: no limit).
+        max_durations: most distinct note durations a kept track may have (``None``: any);
+            see :meth:`reject_reason`.
+        min_pitch_entropy: least pitch entropy (bits) of a kept track (0: no filter).
     """
 
     kind = "notes"
@@ -144,6 +158,8 @@ class NoteEventConverter:
         keep: Keep = "highest",
         duration_ratios: Sequence[Fraction | float | int | str] = DEFAULT_DURATION_RATIOS,
         max_events: int | None = None,
+        max_durations: int | None = DEFAULT_MAX_DURATIONS,
+        min_pitch_entropy: float = DEFAULT_MIN_PITCH_ENTROPY,
     ) -> None:
         if keep not in ("highest", "lowest"):
             raise ValueError(f"keep must be 'highest' or 'lowest', not {keep!r}")
@@ -156,7 +172,13 @@ class NoteEventConverter:
             raise ValueError(f"max_events must be >= 1 or None, not {max_events}")
         self.keep: Keep = keep
         self.duration_ratios: tuple[Fraction, ...] = ratios
+        if max_durations is not None and max_durations < 2:
+            raise ValueError(f"max_durations must be >= 2 or None, not {max_durations}")
+        if not min_pitch_entropy >= 0:
+            raise ValueError(f"min_pitch_entropy must be >= 0 bits, not {min_pitch_entropy}")
         self.max_events = max_events
+        self.max_durations = max_durations
+        self.min_pitch_entropy = float(min_pitch_entropy)
         self.unit_bucket = ratios.index(Fraction(1))
 
     # ------------------------------------------------------------ vocabulary
@@ -172,8 +194,42 @@ class NoteEventConverter:
             "keep": self.keep,
             "duration_ratios": [str(r) for r in self.duration_ratios],
             "max_events": self.max_events,
+            "max_durations": self.max_durations,
+            "min_pitch_entropy": self.min_pitch_entropy,
             "vocab_sizes": list(self.vocab_sizes),
         }
+
+    # ---------------------------------------------------------- track filter
+    def track_stats(self, seq: NoteSequence, track_index: int) -> dict:
+        """What the track filter looks at, on the track's monophonic line: ``notes``,
+        ``distinct_durations`` (note lengths in steps) and ``pitch_entropy`` (bits; 0.0 for
+        fewer than one note). ``is_drum`` too."""
+        line = monophonic_line(seq.track_notes(track_index), self.keep)
+        n = len(line)
+        durations = line[:, END] - line[:, START]
+        entropy = 0.0
+        if n:
+            _, counts = np.unique(line[:, PITCH], return_counts=True)
+            p = counts / counts.sum()
+            entropy = abs(float(-(p * np.log2(p)).sum()))
+        return {"notes": int(n), "distinct_durations": int(len(np.unique(durations))), "pitch_entropy": entropy,
+                "is_drum": bool(seq.tracks[track_index].is_drum)}
+
+    def reject_reason(self, stats: dict) -> str | None:
+        """Why a track (its :meth:`track_stats`) is not kept, or None. Checked in this order:
+        no notes, ``single note``, ``single duration value``, more than ``max_durations``
+        distinct durations, pitch entropy below ``min_pitch_entropy``."""
+        if stats["notes"] == 0:
+            return "no notes"
+        if stats["notes"] == 1:
+            return "single note"
+        if stats["distinct_durations"] == 1:
+            return "single duration value"
+        if self.max_durations is not None and stats["distinct_durations"] > self.max_durations:
+            return f"more than {self.max_durations} distinct durations"
+        if stats["pitch_entropy"] < self.min_pitch_entropy:
+            return f"pitch entropy below {self.min_pitch_entropy:g} bits"
+        return None
 
     def bucket_steps(self, bucket: int, median_duration: int) -> int:
         """Length in steps that ``bucket`` decodes to (half-up rounding, at least 1)."""

@@ -14,9 +14,10 @@ A record's collection comes from (``collection_from``):
 * ``"labels"``: the style labels ``prepare`` stores per window (shard ``labels`` (n, M) ids,
   ``-1`` padding, names in the manifest's ``labels.names``): the window's first label;
   unlabelled windows -> unknown;
-* ``"source"``: :func:`collection_of` its source name (the manifest stores names per source
-  item, the shards item indices; names are recovered by resolving the manifest's ``source``
-  again and checked against the manifest; if that fails every record gets collection 0 and
+* ``"source"``: its source collection, :func:`collection_of` its source name: stored per
+  track by ``prepare`` (shard ``collection`` ids, names in the manifest's ``collections.names``);
+  in folders prepared before that, recovered by resolving the manifest's ``source`` again
+  (checked against the manifest; if that fails every record gets collection 0 and
   :attr:`NoteSequenceSet.warning` says why);
 * ``"auto"`` (default): ``labels`` when the data has them, else ``source``.
 """
@@ -32,18 +33,11 @@ import numpy as np
 import torch
 
 from ..data.dataset import PreparedDataset
-from ..models.vrash import NoteBatch, NoteSequenceModel
+from ..data.sources import collection_of  # noqa: F401 (re-exported)
+from ..models.vrash import FACTORS, NoteBatch, NoteSequenceModel
 from ..representations.notes import TrackMeta
 
 UNKNOWN = "<unknown>"
-
-
-def collection_of(name: str) -> str:
-    """Collection of a source name: ``music21:essenFolksong/x.abc#3`` -> ``essenFolksong``,
-    ``mma:alexis/hiphop.mma#A`` -> ``alexis``, ``jazz/a.mid`` -> ``jazz``; a name without a
-    folder (``a.mid``) -> ``""`` (the root)."""
-    rest = name.split(":", 1)[1] if ":" in name.split("/", 1)[0] else name
-    return rest.split("/", 1)[0] if "/" in rest else ""
 
 
 class NoteSequenceSet:
@@ -86,6 +80,10 @@ class NoteSequenceSet:
             name_of, warning = _manifest_names(data.manifest)
         names = [name_of(int(i)) if name_of else "" for i in items]
         cols = [collection_of(n) if name_of else UNKNOWN for n in names]
+        stored = data.manifest.get("collections", {}).get("names")
+        if stored is not None and "collection" in arr:  # prepare stored each track's source collection
+            cols = [stored[int(k)] if k >= 0 else UNKNOWN for k in arr["collection"]]
+            warning = None
         label_names = list(data.manifest.get("labels", {}).get("names", []))
         has_labels = bool(label_names) and ("labels" in arr or len(events) == 0)
         if collection_from == "labels" and not has_labels:
@@ -165,6 +163,62 @@ def note_batches(data: NoteSequenceSet, batch_size: int, *, shuffle: bool = True
             return
 
 
+class NoteBatchStream:
+    """Training batches as a pure function of ``(seed, step)`` (so ``--resume`` continues the same curve).
+
+    Epoch ``e = step // per_epoch`` orders the tracks by ``default_rng([seed, e]).permutation``,
+    then sorts each run of ``bucket`` batches' worth of tracks by length (less padding: a
+    batch's LSTM runs to its longest track) and shuffles the batches; ``per_epoch`` is
+    ``len(data) // batch_size`` (the remainder of each epoch's order is left out, a different
+    one each epoch), at least 1 (a set smaller than a batch is one batch).
+    """
+
+    def __init__(self, data: NoteSequenceSet, batch_size: int, *, seed: int = 0, max_notes: int | None = None,
+                 bucket: int = 16):
+        if len(data) == 0:
+            raise ValueError("the note set is empty")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        self.data, self.batch_size, self.seed, self.max_notes, self.bucket = data, batch_size, seed, max_notes, bucket
+        self.per_epoch = max(1, len(data) // batch_size)
+        self.lengths = np.array([min(len(e), max_notes or len(e)) for e in data.events])
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """Track indices of each batch of ``epoch``."""
+        if self._epoch is not None and self._epoch[0] == epoch:
+            return self._epoch[1]
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.data))
+        b = min(self.batch_size, len(order))
+        order = order[: self.per_epoch * b]
+        group = b * max(self.bucket, 1)
+        batches = []
+        for lo in range(0, len(order), group):
+            part = order[lo: lo + group]
+            part = part[np.argsort(self.lengths[part], kind="stable")]
+            batches.extend(part[i: i + b] for i in range(0, len(part), b))
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        self._epoch = (epoch, batches)
+        return batches
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, k = divmod(int(step), self.per_epoch)
+        return self.epoch_batches(epoch)[k]
+
+    def batch(self, step: int) -> NoteBatch:
+        return collate_notes([self.data[int(i)] for i in self.indices(step)], self.max_notes)
+
+
+def subset(data: NoteSequenceSet, indices: Sequence[int]) -> NoteSequenceSet:
+    """The tracks ``indices`` of ``data`` as a set of their own (same collections)."""
+    idx = [int(i) for i in indices]
+    rows = data.track_meta_rows[idx] if data.track_meta_rows is not None and len(data.track_meta_rows) else None
+    return NoteSequenceSet([data.events[i] for i in idx], data.meta[idx] if idx else np.zeros((0, 2)),
+                           collections=data.collections, vocab_sizes=data.vocab_sizes, track_meta=rows,
+                           names=[data.names[i] for i in idx], warning=data.warning)
+
+
 def evaluate_cross_entropy(model: NoteSequenceModel, data: NoteSequenceSet, *, batch_size: int = 128,
                            max_notes: int | None = None, use_mean: bool = True, seed: int = 0,
                            device: str | torch.device = "cpu") -> dict[str, float]:
@@ -186,8 +240,10 @@ def evaluate_cross_entropy(model: NoteSequenceModel, data: NoteSequenceSet, *, b
     out["ce"] = sums["ce_sum"] / n
     out["kl_per_note"] = sums["kl_sum"] / n
     out["bound"] = (sums["ce_sum"] + sums["kl_sum"]) / n
-    for k in [k for k in sums if k.startswith("ce_") and k != "ce_sum"]:
+    for k in [k for k in sums if k.startswith(("ce_", "acc_")) and k != "ce_sum"]:
         out[k[: -len("_sum")]] = sums[k] / n
+    out["accuracy"] = float(np.mean([out[f"acc_{f}"] for f in FACTORS])) if "acc_pitch_class" in out else float("nan")
+    out["kl_per_track"] = sums["kl_sum"] / max(sums["sequences"], 1.0)
     return out
 
 
