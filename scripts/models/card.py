@@ -67,6 +67,9 @@ def main() -> None:
         f"| {r['step']:,} | {r['tf_accuracy']:.3f} | {r['sampled_accuracy']:.3f} | {r['argmax_accuracy']:.3f} | "
         f"{r['eval_kl_bits']:.0f} |" for r in evals)
     cfg = model.config
+    augment = ("transposition augmentation in training" if cfg.data.augment and manifest["kind"] != "drums"
+               else "no transposition (drum classes have no pitch)" if manifest["kind"] == "drums"
+               else "no augmentation")
     card = f"""# {args.name}
 
 A {cfg.data.bars}-bar {manifest['kind']} MusicVAE ({cfg.model.decoder} decoder, z = {cfg.model.z_size},
@@ -76,7 +79,7 @@ as fp16 safetensors.
 ## Data
 `{manifest['source']}`, the bundled corpus (see `src/musicvae/assets/corpora/PROVENANCE.md`):
 {counts['windows_train']:,} unique training windows and {counts['windows_eval']:,} held-out windows
-from {counts['files_ok']:,} pieces, split by piece; transposition augmentation in training.
+from {counts['files_ok']:,} pieces, split by piece; {augment}.
 
 ## How it was trained
 ```
