@@ -138,15 +138,16 @@ def test_config_errors():
     assert PRESETS["cat-mel_2bar_small"].train.batch_size == 512  # presets are not mutated
 
 
+@pytest.mark.parametrize("batch", [1, 3])  # batch 1 takes the fused-cell path
 @pytest.mark.parametrize("cond_size, vocab", [(8, (130,)), (0, (130,)), (8, (130, 130, 512))])
-def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab):
+def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab, batch):
     """``CoreDecoder._generate`` (no grad, eval) writes the LSTM out by hand: same tokens and logits."""
     from musicvae.models.modules.decoders import CoreDecoder
 
     torch.manual_seed(0)
     dec = CoreDecoder(vocab_sizes=vocab, hidden_size=16, num_layers=2, cond_size=cond_size).eval()
-    c = torch.randn(3, cond_size) if cond_size else None
-    first = torch.zeros(3, sum(vocab))
+    c = torch.randn(batch, cond_size) if cond_size else None
+    first = torch.zeros(batch, sum(vocab))
     first[:, 0] = 1.0  # a non-zero first input exercises the one-hot lookup
     runs = []
     for fast in (True, False):
