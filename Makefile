@@ -17,11 +17,16 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+EXAMPLES := src/musicvae/assets/examples
 demo: $(STAMP)
-	$(BIN)/musicvae corpus list
-	$(BIN)/musicvae prepare folk --kind melody --bars 2 --out demo/folk-mel2
-	$(BIN)/musicvae prepare grooves --kind drums --bars 2 --out demo/grooves-drums2
-	@echo "Prepared datasets are in demo/ (see manifest.json in each)."
+	$(BIN)/musicvae models
+	$(BIN)/musicvae sample --model mel_2bar -n 4 --seed 1 --out demo/samples --wav --png
+	$(BIN)/musicvae sample --model drums_2bar -n 2 --seed 1 --out demo/drums --wav --png
+	$(BIN)/musicvae interpolate $(EXAMPLES)/bog_blossom.mid $(EXAMPLES)/bird_alone.mid --model mel_16bar \
+		--steps 5 --seed 1 --out demo/interpolation --wav --png
+	$(BIN)/musicvae attribute $(EXAMPLES)/bog_blossom.mid --model mel_2bar --attribute note_density --amount 2 \
+		--seed 1 --out demo/attribute --wav --png
+	@echo "Listen to demo/*/*.wav, open demo/*/*.mid in any MIDI editor, look at demo/*/*.png."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
