@@ -284,15 +284,19 @@ class Experiment:
         info["train_seconds_total"] = round(training_seconds(info["curve"]["train"], config.train.batch_size), 1)
         return info
 
-    def load(self, run: dict):
-        """The ``TrainedModel`` of a run (its last or best checkpoint, per ``--checkpoint``)."""
+    def load(self, run: dict, loader=None):
+        """The model of a run (its last or best checkpoint, per ``--checkpoint``).
+
+        ``loader`` is the facade class whose ``load(path, device=...)`` reads it:
+        ``TrainedModel`` by default, ``NoteModel`` for the note-level models.
+        """
         from musicvae.generation import InputError, TrainedModel
 
         path = self.runs / Path(run["run"]).name
         if self.args.checkpoint == "best":
             path = path / "checkpoints" / "best"
         try:
-            model = TrainedModel.load(path, device=self.device)
+            model = (loader or TrainedModel).load(path, device=self.device)
         except InputError as exc:
             raise ExperimentError(str(exc)) from None
         run["step"] = model.files.info.get("step")

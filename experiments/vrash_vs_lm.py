@@ -64,19 +64,9 @@ def ensure_notes(exp: Experiment) -> Path:
 
 def load(exp: Experiment, run: dict):
     """The :class:`NoteModel` of a run (its last or best checkpoint, per ``--checkpoint``)."""
-    from musicvae.generation import InputError
     from musicvae.generation.notes import NoteModel
 
-    path = exp.runs / Path(run["run"]).name
-    if exp.args.checkpoint == "best":
-        path = path / "checkpoints" / "best"
-    try:
-        model = NoteModel.load(path, device=exp.device)
-    except InputError as exc:
-        raise ExperimentError(str(exc)) from None
-    run["step"] = model.files.info.get("step")
-    run["checkpoint"] = rel(model.files.info.get("checkpoint") or path)
-    return model
+    return exp.load(run, loader=NoteModel)
 
 
 def cross_entropy(model, data, max_notes: int, seed: int, device: str) -> dict:
