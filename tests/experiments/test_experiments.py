@@ -137,3 +137,24 @@ def test_bad_input_is_one_line(tmp_path, folk16):
     assert done.returncode == 2 and "not allowed with" in done.stderr
     done = _script("flat_vs_hierarchical", "--tiny", "--n", "1", check=False)
     assert done.returncode == 2 and "--n must be at least 2" in done.stderr
+
+
+def test_scheduled_sampling_rate_is_scaled_to_the_run():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import numpy as np
+    from scheduled_sampling import scaled_rate, schedules
+
+    from musicvae.training.schedules import sampling_probability
+
+    for steps in (1000, 5000, 20_000):
+        k = scaled_rate(steps)
+        assert abs(k * np.log(k) - 0.4 * steps) < 0.01 * steps  # exp(step / k) = k at 40 % of the run
+        at = int(0.4 * steps)
+        assert abs(sampling_probability(at, "inverse_sigmoid", k) - 0.5) < 0.02
+        assert sampling_probability(steps, "inverse_sigmoid", k) > 0.9
+    assert scaled_rate(20_000) > scaled_rate(5000)  # longer runs ramp more slowly
+    cpu = schedules("cpu", 5000)
+    assert cpu["without"] == ["train.free_bits=0", "train.sampling_schedule=constant", "train.sampling_rate=0"]
+    assert cpu["with"] == ["train.free_bits=0", "train.sampling_schedule=inverse_sigmoid",
+                           f"train.sampling_rate={scaled_rate(5000):g}"]
+    assert schedules("full", None)["with"][-1] == "train.sampling_rate=1000"  # magenta's own rate
