@@ -312,3 +312,62 @@ def test_reconstruction_scale_weighs_only_the_reconstruction_term():
         grads.append(torch.cat([p.grad.flatten() for p in model.decoder.parameters()]))
         assert stats["r_loss"] > 0 and stats["loss"] == pytest.approx(scale * stats["r_loss"], rel=1e-5)
     assert torch.allclose(grads[1], grads[0] / T, rtol=1e-4, atol=1e-8)
+
+
+def test_step_clock_marks_step_in_bar_and_bar():
+    from musicvae.models.musae import step_clock
+
+    c = step_clock(32, 16)
+    assert c.shape == (32, 18) and torch.equal(c.sum(1), torch.full((32,), 2.0))
+    assert c[17, 1] == 1 and c[17, 16 + 1] == 1 and c[17, 16] == 0  # step 17: 2nd step of bar 2
+    assert torch.equal(c[3, :16], c[19, :16]) and not torch.equal(c[3], c[19])
+    assert step_clock(8, 16).shape == (8, 17)  # shorter than a bar: one bar column
+    with pytest.raises(ValueError):
+        step_clock(0, 16)
+
+
+def test_position_input_widens_the_decoder_input_and_changes_its_output():
+    torch.manual_seed(0)
+    plain = MultiTrackDecoder(z_size=Z, vocab_sizes=V, hidden_size=8, num_layers=1, steps=T)
+    clocked = MultiTrackDecoder(z_size=Z, vocab_sizes=V, hidden_size=8, num_layers=1, steps=T, steps_per_bar=8,
+                                position_input=True)
+    assert plain.lstms[0].input_size == Z and clocked.lstms[0].input_size == Z + 8 + 2
+    assert "clock" not in clocked.state_dict()  # derived, not a weight: checkpoints stay as they were
+    z = torch.randn(3, Z)
+    assert clocked(z).shape == plain(z).shape == (3, T, sum(V))
+    # the clock reaches the output: zeroing its input weights changes the logits
+    before = clocked(z)
+    with torch.no_grad():
+        for lstm in clocked.lstms:
+            lstm.weight_ih_l0[:, Z:] = 0
+    assert not torch.allclose(before, clocked(z))
+
+
+def test_encoder_state_norm_spreads_the_codes_of_similar_windows():
+    """Mostly-hold windows give nearly equal LSTM states; normalised, their codes differ far more."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 32, 130)
+    x[..., 129] = 1.0  # hold everywhere ...
+    for i in range(64):  # ... but one note-on per window, at a random step and pitch
+        step, pitch = torch.randint(0, 32, (2,), generator=g)
+        x[i, step, 129], x[i, step, 60 + int(pitch) % 12] = 0.0, 1.0
+    spreads = {}
+    for norm in (False, True):
+        torch.manual_seed(0)
+        enc = BidirectionalEncoder(input_size=130, hidden_size=64, num_layers=2, z_size=8, state_norm=norm)
+        assert ("norm.weight" in enc.state_dict()) == norm
+        with torch.no_grad():
+            spreads[norm] = enc(x)[0].std(0).mean().item()
+    assert spreads[True] > 10 * spreads[False]
+
+
+def test_musae_presets_use_the_clock_and_the_normalised_encoder():
+    from musicvae.models.builders import build_model
+    from musicvae.presets import get_preset
+
+    model = build_model(get_preset("musae-gauss_2bar_tiny"), (130,))
+    assert model.encoder.norm is not None and model.decoder.clock is not None
+    assert model.decoder.clock.shape == (32, 18)
+    old = build_model(get_preset("musae-gauss_2bar_tiny", ["model.position_input=false",
+                                                           "model.encoder_norm=false"]), (130,))
+    assert old.encoder.norm is None and old.decoder.clock is None  # checkpoints from before still load

@@ -72,9 +72,12 @@ def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
     """MusAE: bidirectional encoder, one LSTM per stream, prior and WGAN-GP critic on z."""
     m = config.model
     encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,
-                                   num_layers=m.encoder_layers, z_size=m.z_size, dropout=m.dropout)
+                                   num_layers=m.encoder_layers, z_size=m.z_size, state_norm=m.encoder_norm,
+                                   dropout=m.dropout)
     decoder = MultiTrackDecoder(z_size=m.z_size, vocab_sizes=vocab_sizes, hidden_size=m.decoder_hidden,
-                                num_layers=m.decoder_layers, steps=config.steps_per_window, dropout=m.dropout)
+                                num_layers=m.decoder_layers, steps=config.steps_per_window,
+                                steps_per_bar=config.steps_per_window // config.data.bars,
+                                position_input=m.position_input, dropout=m.dropout)
     critic = Critic(m.z_size, hidden=m.critic_hidden, layers=m.critic_layers,
                     label_classes=critic_label_classes(config))
     return MusAE(encoder, decoder, build_prior(config), critic)

@@ -13,6 +13,12 @@ head is computed but unused (no reparameterisation, no KL: the critic does the
 regularising). The decoder is NOT autoregressive: each track's LSTM sees only z, as
 its initial state and as its input at every step, so steps are conditionally
 independent given z and teacher forcing equals free running.
+
+``position_input`` (on in the presets) also feeds each step its place in the window: a
+one-hot of the step within its bar and one of the bar. The paper feeds z alone, so the
+LSTM must build its own clock from a constant input. (The clock alone did not unstick a
+``_cpu`` model on folk 2-bar melodies, whose accuracy stayed at the majority class: the
+codes had collapsed, which the encoder's ``state_norm`` addresses; presets turn on both.)
 """
 
 from __future__ import annotations
@@ -41,6 +47,21 @@ def tokens_from_logits(
     return torch.stack(out, dim=-1)  # (B, T, K)
 
 
+def step_clock(steps: int, steps_per_bar: int) -> torch.Tensor:
+    """``(T, P)`` position features of a window: one-hot step within the bar ++ one-hot bar.
+
+    ``P = steps_per_bar + bars`` (bars = ceil(T / steps_per_bar)); a 2-bar window of 16
+    steps per bar gives (32, 18). A window shorter than a bar has one bar column.
+    """
+    if steps < 1 or steps_per_bar < 1:
+        raise ValueError(f"steps and steps_per_bar must be positive, got {steps} and {steps_per_bar}")
+    t = torch.arange(steps)
+    bars = -(-steps // steps_per_bar)
+    in_bar = nn.functional.one_hot(t % steps_per_bar, steps_per_bar)  # (T, S)
+    bar = nn.functional.one_hot(t // steps_per_bar, bars)  # (T, bars)
+    return torch.cat([in_bar, bar], dim=-1).float()  # (T, S + bars)
+
+
 class MultiTrackDecoder(nn.Module):
     """One LSTM per track, all driven by z alone.
 
@@ -57,15 +78,22 @@ class MultiTrackDecoder(nn.Module):
         hidden_size: int,
         num_layers: int = 3,
         steps: int,
+        steps_per_bar: int = 16,
+        position_input: bool = False,
         dropout: float = 0.0,
     ):
         super().__init__()
         self.vocab_sizes = tuple(int(v) for v in vocab_sizes)
         self.steps, self.z_size = int(steps), int(z_size)
         self.hidden_size, self.num_layers = int(hidden_size), int(num_layers)
+        if position_input:
+            self.register_buffer("clock", step_clock(self.steps, int(steps_per_bar)), persistent=False)
+        else:
+            self.clock = None
+        in_size = self.z_size + (0 if self.clock is None else self.clock.shape[1])
         self.init_states = nn.ModuleList(nn.Linear(z_size, 2 * num_layers * hidden_size) for _ in self.vocab_sizes)
         self.lstms = nn.ModuleList(
-            nn.LSTM(z_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+            nn.LSTM(in_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
             for _ in self.vocab_sizes
         )
         self.outputs = nn.ModuleList(nn.Linear(hidden_size, v) for v in self.vocab_sizes)
@@ -74,6 +102,9 @@ class MultiTrackDecoder(nn.Module):
         """z (B, Z) -> logits (B, T, sum V)."""
         b = z.shape[0]
         x = z.unsqueeze(1).expand(b, self.steps, self.z_size)  # (B, T, Z): z at every step
+        if self.clock is not None:
+            clock = self.clock.to(z.dtype).unsqueeze(0).expand(b, -1, -1)  # (B, T, P)
+            x = torch.cat([x, clock], dim=-1)  # (B, T, Z + P)
         parts = []
         for init, lstm, out in zip(self.init_states, self.lstms, self.outputs):
             state = torch.tanh(init(z)).reshape(b, 2, self.num_layers, self.hidden_size)  # (B, 2, L, H)
