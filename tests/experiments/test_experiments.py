@@ -158,3 +158,30 @@ def test_scheduled_sampling_rate_is_scaled_to_the_run():
     assert cpu["with"] == ["train.free_bits=0", "train.sampling_schedule=inverse_sigmoid",
                            f"train.sampling_rate={scaled_rate(5000):g}"]
     assert schedules("full", None)["with"][-1] == "train.sampling_rate=1000"  # magenta's own rate
+
+
+def test_musae_priors(tmp_path):
+    from musicvae.data.prepare import PrepareConfig, prepare
+
+    data_dir = tmp_path / "folk2"
+    prepare("folk", data_dir, PrepareConfig("melody", 2))
+    out = tmp_path / "report"
+    _script("musae_priors", "--tiny", "--out", out, "--runs", tmp_path / "runs", "--data", data_dir, "--n", 48)
+    text, data = _report(out, ["accuracy.png", "codes.png", "components.png", "curves.png"])
+    assert set(data["reconstruction"]) == {"gauss", "gmm"}
+    assert "train.beta_every=2" in data["runs"]["gmm"]["command"]  # beta reaches 1 at the last of 20 steps
+    gmm, gauss = data["codes"]["gmm"], data["codes"]["gauss"]
+    assert _unit(gmm["nearest_component"]["accuracy"]) and 0 < gmm["nearest_component"]["chance"] < 1
+    assert "skipped" in gauss["nearest_component"]  # a Gaussian prior has no components
+    for codes in (gmm, gauss):
+        assert _unit(codes["nearest_centroid"]["accuracy"]) and codes["nearest_centroid"]["tracks"] > 0
+    assert len(gmm["components"]["relative_percent"]) == 32
+    assert "nearest component" in text and "## Codes by label" in text
+
+    # bach carries no labels: refused in one line before any training
+    unlabelled = tmp_path / "bach2"
+    prepare("bach", unlabelled, PrepareConfig("multitrack", 2))
+    done = _script("musae_priors", "--tiny", "--corpus", "bach", "--out", tmp_path / "r2", "--runs", tmp_path / "runs2",
+                   "--data", unlabelled, check=False)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error:") and "no labels" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs2" / "musae_priors").exists()
