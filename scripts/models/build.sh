@@ -28,9 +28,9 @@ for m in "${models[@]}"; do
   case $m in
     mel_2bar)   build mel_2bar folk melody 2 cat-mel_2bar_cpu 10000 ;;
     drums_2bar) build drums_2bar grooves drums 2 cat-drums_2bar_cpu 3000 --set eval_every=500 --set checkpoint_every=500 ;;
-    # bottom decoder of hidden 128: its three per-step gemvs then fit a 2 MB L2 cache, which
-    # batch-1 sampling needs to stay under 60 ms on 2 CPU cores (see benchmarks/RESULTS.md)
-    mel_16bar)  build mel_16bar folk melody 16 hierdec-mel_16bar_cpu 4000 --set eval_every=500 --set checkpoint_every=500 --set model.decoder_hidden=128 ;;
+    # (a 128-unit bottom decoder, --set model.decoder_hidden=128, samples in ~half the time but was
+    # worse in every measure and its attribute vectors stopped working: benchmarks/RESULTS.md)
+    mel_16bar)  build mel_16bar folk melody 16 hierdec-mel_16bar_cpu 4000 --set eval_every=500 --set checkpoint_every=500 ;;
     *) echo "unknown bundled model $m (mel_2bar, drums_2bar, mel_16bar)" >&2; exit 2 ;;
   esac
 done
