@@ -171,7 +171,9 @@ def test_musae_priors(tmp_path):
     assert set(data["reconstruction"]) == {"gauss", "gmm"}
     assert "train.beta_every=2" in data["runs"]["gmm"]["command"]  # beta reaches 1 at the last of 20 steps
     gmm, gauss = data["codes"]["gmm"], data["codes"]["gauss"]
-    assert _unit(gmm["nearest_component"]["accuracy"]) and 0 < gmm["nearest_component"]["chance"] < 1
+    nc = gmm["nearest_component"]
+    assert _unit(nc["accuracy"]) and 0 < nc["chance"] < 1 and _unit(nc["majority_rate"])
+    assert 1 <= nc["components_used"] <= 32 and 0 < nc["top_component_share"] <= 1
     assert "skipped" in gauss["nearest_component"]  # a Gaussian prior has no components
     for codes in (gmm, gauss):
         assert _unit(codes["nearest_centroid"]["accuracy"]) and codes["nearest_centroid"]["tracks"] > 0
