@@ -63,11 +63,12 @@ def step_clock(steps: int, steps_per_bar: int) -> torch.Tensor:
 
 
 class MultiTrackDecoder(nn.Module):
-    """One LSTM per track, all driven by z alone.
+    """One LSTM per track, all driven by z (and, with ``position_input``, a clock).
 
     For track ``k``: every layer's initial ``(h, c) = tanh(W_k z + b_k)`` (split), the
-    input at every one of the ``steps`` steps is z itself, and a linear "softmax" layer
-    maps the top layer's output to the track's ``V_k`` logits.
+    input at every one of the ``steps`` steps is z itself (concatenated with the step's
+    :func:`step_clock` row when ``position_input``), and a linear "softmax" layer maps the
+    top layer's output to the track's ``V_k`` logits.
     """
 
     def __init__(
