@@ -187,3 +187,15 @@ def test_musae_priors(tmp_path):
                    "--data", unlabelled, check=False)
     assert done.returncode == 2 and done.stderr.strip().startswith("error:") and "no labels" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs2" / "musae_priors").exists()
+
+
+def test_musae_verdict_tells_collapse_weak_alignment_and_success_apart():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from musae_priors import verdict
+
+    base = {"chance": 0.03, "majority_rate": 0.4, "top_component_share": 0.5}
+    assert "collapsed onto one petal" in verdict({**base, "accuracy": 0.4, "components_used": 1})
+    assert "weak label alignment" in verdict({**base, "accuracy": 0.07, "components_used": 31})
+    assert "2.3x" in verdict({**base, "accuracy": 0.069, "components_used": 31})
+    assert "more often than chance and than the majority rate" in verdict({**base, "accuracy": 0.6,
+                                                                           "components_used": 20})
