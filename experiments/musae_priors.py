@@ -67,16 +67,12 @@ def code_maps(codes: dict[str, np.ndarray], labels: list[str], seed: int) -> byt
     return _png(fig)
 
 
-def collapse(model, codes: np.ndarray, names: list[str]) -> dict:
-    """How spread the nearest components are: the share of windows on the most used one, how many
-    are used, and the majority rate (windows whose first label is the most frequent), the accuracy
-    of putting every code on the most frequent label's petal."""
-    import torch
-
+def collapse(nearest: np.ndarray, names: list[str]) -> dict:
+    """How spread the codes' nearest components ``(n,)`` are: the share of windows on the most used
+    one, how many are used, and the majority rate (windows whose first label is the most frequent),
+    the accuracy of putting every code on the most frequent label's petal."""
     from musicvae.evaluation.latent_analysis import UNLABELLED
 
-    with torch.no_grad():
-        nearest = model.model.prior.nearest_component(torch.as_tensor(codes, device=model.device)).cpu().numpy()
     counts = np.bincount(nearest)
     known = [n for n in names if n != UNLABELLED]
     majority = max(known.count(n) for n in set(known)) / len(known) if known else None
@@ -182,11 +178,12 @@ def run(exp: Experiment) -> None:
         exp.log(f"{label}: reconstruction and codes of {len(tokens)} held-out windows (step {info['step']})")
         recs[label] = st.reconstruction_study(model, tokens, seed, progress=exp.progress("reconstruction"))
         res = la.code_study(model, tokens, label_sets, ds.label_names)
-        codes[label] = np.asarray(st._codes(model, tokens))
-        res.pop("points")
+        codes[label] = res["codes"]
+        nearest = res.get("nearest")
+        res = {k: v for k, v in res.items() if k not in la.ARRAY_KEYS}
         res["nearest_centroid"] = nearest_centroid(codes[label], [UNKNOWN if n == la.UNLABELLED else n for n in names])
         if "accuracy" in res["nearest_component"]:
-            res["nearest_component"].update(collapse(model, codes[label], names))
+            res["nearest_component"].update(collapse(nearest, names))
         if label == "gmm":
             res["components"] = la.component_study(model, per_component, seed, progress=exp.progress("components"))
         studies[label] = res
@@ -197,8 +194,7 @@ def run(exp: Experiment) -> None:
              "labels": ", ".join(ds.label_names[:12]) + (" ..." if len(ds.label_names) > 12 else "")}
     results = {"claim": "mixture prior: codes land on their label's component; reconstruction close to Gaussian's",
                "setup": setup, "runs": {k: {a: b for a, b in v.items() if a != "curve"} for k, v in runs.items()},
-               "reconstruction": recs, "codes": {k: {a: b for a, b in v.items() if a != "labels"}
-                                                 for k, v in studies.items()},
+               "reconstruction": recs, "codes": studies,
                "curves": {k: v["curve"] for k, v in runs.items()}}
     groups = {f"{k} prior": {"accuracy": r["argmax_accuracy"], "sampled (T=1)": r["sampled_accuracy"]}
               for k, r in recs.items()}

@@ -31,6 +31,8 @@ from .report import _f, _figure, _png, _table, jsonable
 from .studies import ProgressFn, _codes, _decode, _finite, _Ticks
 
 UNLABELLED = "(unlabelled)"
+#: entries of :func:`code_study`'s result that are per-window arrays, left out of report.json
+ARRAY_KEYS = ("points", "labels", "codes", "nearest")
 
 
 def component_study(model: TrainedModel, n: int = 256, seed: int = 0, temperature: float = 0.5,
@@ -93,7 +95,7 @@ def code_study(model: TrainedModel, tokens: np.ndarray, label_sets: np.ndarray |
     points, ratio = pca_2d(codes)
     res: dict[str, Any] = {"n": int(len(codes)), "explained_variance_ratio": ratio,
                            "labels": window_label_names(label_sets, label_names),
-                           "points": points}  # points: plotted, not written to report.json
+                           "points": points, "codes": codes}  # arrays: plotted or reused, not in report.json
     prior = model.model.prior
     if label_sets is None or not model.label_components or not hasattr(prior, "nearest_component"):
         res["nearest_component"] = {"skipped": "needs a MusAE model with the mixture prior and labelled data"}
@@ -103,6 +105,7 @@ def code_study(model: TrainedModel, tokens: np.ndarray, label_sets: np.ndarray |
     table = np.array([model.label_components.get(n, -1) for n in label_names] + [-1], dtype=np.int64)
     petal_sets = table[np.asarray(label_sets, dtype=np.int64)]  # (n, M), -1 = unknown / none
     labelled = (petal_sets >= 0).any(axis=1)
+    res["nearest"] = nearest  # (n,) each code's component, not in report.json
     hit = (petal_sets == nearest[:, None]).any(axis=1)
     per_label = {}
     for lid, name in enumerate(label_names):
@@ -207,7 +210,7 @@ def write_latent_report(out: str | os.PathLike, results: dict, meta: dict) -> li
     if "skipped" not in results["components"]:
         written.append(atomic_write_bytes(out / "components.png", plot_components(results["components"])))
     written.append(atomic_write_bytes(out / "pca.png", plot_pca(results["codes"])))
-    codes = {k: v for k, v in results["codes"].items() if k not in ("points", "labels")}
+    codes = {k: v for k, v in results["codes"].items() if k not in ARRAY_KEYS}
     written.append(atomic_write_json(out / "report.json", jsonable({"meta": meta, **results, "codes": codes})))
     written.append(atomic_write_bytes(out / "report.md", render_markdown(results, meta).encode("utf-8")))
     return written
