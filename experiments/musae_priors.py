@@ -163,7 +163,8 @@ def run(exp: Experiment) -> None:
         raise ExperimentError(f"{data}: the windows carry no labels; the mixture prior needs them "
                               "(prepare a labelled corpus, or give --labels to musicvae prepare)")
     steps = int(exp.mode.steps)
-    runs = {label: exp.train(preset + exp.mode.suffix, data, overrides=overrides(kind, steps))
+    tag = None if corpus == "folk" else corpus  # runs/musae_priors/<preset>-games: a folk run is not reused
+    runs = {label: exp.train(preset + exp.mode.suffix, data, label=tag, overrides=overrides(kind, steps))
             for label, preset in PRIORS.items()}
     idx = st.select_windows(len(ds), exp.mode.n, seed)
     if exp.mode.n > len(ds):
@@ -215,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="Bundled labelled corpus: folk (melodies) or games / bach (4-track grids).")
     args = p.parse_args(argv)
     exp = Experiment(NAME, args, pick_mode(args, CPU_STEPS, TINY_STEPS), argv)
+    if args.corpus != "folk" and args.out is None:  # results/musae_priors-games/ beside folk's
+        exp.out = exp.out.with_name(f"{exp.out.name}-{args.corpus}")
     main_guard(lambda: run(exp))
 
 

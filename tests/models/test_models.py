@@ -45,6 +45,23 @@ def test_teacher_forcing_equals_unroll_fed_with_targets(name):
     torch.testing.assert_close(teacher, unrolled, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["hierdec-mel_16bar_tiny", "hierdec-trio_16bar_tiny"])
+def test_hierarchical_inference_path_samples_what_the_reference_loop_samples(name):
+    """Free-running decoding prepares every segment's state at once; the tokens do not change."""
+    cfg = PRESETS[name]
+    vocab = VOCAB[cfg.data.kind]
+    model = build_model(cfg, vocab).eval()
+    z = torch.randn(2, cfg.model.z_size)
+    runs = []
+    for fast in (True, False):
+        gen = torch.Generator().manual_seed(7)
+        with torch.set_grad_enabled(not fast):  # grad enabled forces the reference (nn.LSTM) path
+            logits, tokens = model.decoder.unroll(z, 2, temperature=0.8, generator=gen)
+        runs.append((logits.detach(), tokens))
+    assert torch.equal(runs[0][1], runs[1][1])
+    torch.testing.assert_close(runs[0][0], runs[1][0], rtol=1e-4, atol=1e-4)
+
+
 def test_hierarchical_segments_reset_state_but_see_conductor():
     cfg = PRESETS["hierdec-mel_16bar_tiny"]
     model = build_model(cfg, (130,)).eval()
@@ -158,6 +175,28 @@ def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab, batch):
     (fast_logits, fast_tokens), (ref_logits, ref_tokens) = runs
     assert torch.equal(fast_tokens, ref_tokens)
     assert torch.allclose(fast_logits, ref_logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fast_inference_path_with_fp16_weights_matches_reference(batch):
+    """Weights that are fp16 numbers (the bundled models) take the fp16 kernel where the build has it;
+    the tokens stay those of the reference loop."""
+    from musicvae.models.modules.decoders import CoreDecoder
+
+    torch.manual_seed(1)
+    dec = CoreDecoder(vocab_sizes=(130,), hidden_size=32, num_layers=2, cond_size=8).eval()
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.copy_(p.half().float())
+    c, first = torch.randn(batch, 8), torch.zeros(batch, 130)
+    runs = []
+    for fast in (True, False):
+        gen = torch.Generator().manual_seed(3)
+        with torch.set_grad_enabled(not fast):
+            logits, tokens = dec.unroll(c, first, 24, temperature=0.7, generator=gen)
+        runs.append((logits.detach(), tokens))
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert torch.allclose(runs[0][0], runs[1][0], atol=1e-4)
 
 
 def test_fast_inference_weights_follow_parameter_updates():

@@ -21,25 +21,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import one_hot
+from .matvec import FrozenLinear
 
 
-def sample_tokens(
-    logits: torch.Tensor, vocab_sizes: tuple[int, ...], temperature: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``(..., sum V)`` logits -> ``(..., K)`` sampled tokens; temperature <= 0 means argmax."""
-    out, offset = [], 0
-    for v in vocab_sizes:
-        part = logits[..., offset : offset + v]
-        offset += v
-        if temperature <= 1e-6:
-            out.append(part.argmax(dim=-1))
-        else:
-            # inverse-CDF sampling: one uniform per draw and a binary search; torch.multinomial's
-            # argument checks cost more than the sampling itself at batch 1
-            cdf = F.softmax(part.float() / temperature, dim=-1).cumsum_(dim=-1)  # (..., v)
-            u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device) * cdf[..., -1:]
-            out.append(torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=v - 1))
-    return torch.stack(out, dim=-1)
+def gumbel_noise(
+    shape: tuple[int, ...], temperature: float, generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor | None:
+    """Temperature-scaled Gumbel noise ``-T log E`` (E ~ Exp(1)) of ``shape``, or None for T <= 1e-6.
+
+    ``argmax(logits + noise)`` is then a sample of ``softmax(logits / T)`` (the Gumbel-max trick),
+    so a decoder draws all its steps' randomness in one call before the loop and each step only
+    adds and takes an argmax: at batch 1 the per-step sampling ops cost more than the sampling.
+    """
+    if temperature <= 1e-6:
+        return None
+    e = torch.empty(shape, device=device).exponential_(generator=generator)
+    return e.clamp_(min=torch.finfo(e.dtype).tiny).log_().mul_(-temperature)  # E = 0 would give +inf
+
+
+def pick_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...], noise: torch.Tensor | None = None) -> torch.Tensor:
+    """``(..., sum V)`` logits (+ Gumbel ``noise`` of the same shape) -> ``(..., K)`` tokens, one argmax per stream."""
+    if noise is not None:
+        logits = logits + noise
+    if len(vocab_sizes) == 1:
+        return logits.argmax(dim=-1, keepdim=True)
+    return torch.stack([part.argmax(dim=-1) for part in logits.split(vocab_sizes, dim=-1)], dim=-1)
 
 
 class CoreDecoder(nn.Module):
@@ -93,6 +100,7 @@ class CoreDecoder(nn.Module):
         feed_sample: torch.Tensor | None = None,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step-by-step decoding.
 
@@ -101,20 +109,26 @@ class CoreDecoder(nn.Module):
             targets: (B, S, K) true tokens, fed back where ``feed_sample`` is False.
             feed_sample: (B, S) bool, True where the model's own sample is fed back;
                 ``None`` means free running (always the sample).
+            prepared: :meth:`prepare` of ``c``, computed by the caller for many segments at once
+                (inference path only).
         Returns:
             logits (B, S, D) and the sampled tokens (B, S, K).
+
+        All the sampling noise is drawn before the first step (:func:`gumbel_noise`), by both
+        paths, so the inference path draws the same tokens as this reference loop.
         """
-        if targets is None and not torch.is_grad_enabled() and not self.lstm.training:
-            return self._generate(c, first, steps, temperature, generator)
+        if self.inference_path(targets):
+            return self._generate(c, first, steps, temperature, generator, prepared)
         batch = first.shape[0]
         state = self.initial_state(c, batch)
+        noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
         inp = first
         logits_all, tokens_all = [], []
         for t in range(steps):
             x = self._inputs(inp.unsqueeze(1), c)  # (B, 1, D + C)
             out, state = self.lstm(x, state)
             logits = self.output(out[:, 0])  # (B, D)
-            sampled = sample_tokens(logits, self.vocab_sizes, temperature, generator)  # (B, K)
+            sampled = pick_tokens(logits, self.vocab_sizes, None if noise is None else noise[t])  # (B, K)
             logits_all.append(logits)
             tokens_all.append(sampled)
             fed = sampled
@@ -123,6 +137,9 @@ class CoreDecoder(nn.Module):
             inp = one_hot(fed.unsqueeze(1), self.vocab_sizes)[:, 0]
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
 
+    def inference_path(self, targets: torch.Tensor | None = None) -> bool:
+        """Whether :meth:`unroll` takes the hand-written inference loop (free running, no grad, eval)."""
+        return targets is None and not torch.is_grad_enabled() and not self.lstm.training
 
     def _inference_weights(self):
         """The weights :meth:`_generate` reads, rearranged once and cached until a parameter changes.
@@ -130,10 +147,13 @@ class CoreDecoder(nn.Module):
         ``w_tok`` (D, 4H) is the one-hot part of the first layer's input weights, transposed
         and made contiguous: a row lookup in it is one contiguous read, where the same
         lookup in a transposed view gathers 4H strided floats (measured 47 us per step, a
-        tenth of a 16-bar sample). The cache key is every parameter's storage and version
-        counter, which in-place updates (optimiser steps, ``load_state_dict``) bump.
+        tenth of a 16-bar sample). The per-step products are :class:`FrozenLinear` maps (fp16
+        in L2 cache when lossless): the first layer's recurrent weights, each upper layer's
+        input and recurrent weights side by side (one product of ``[x, h]``), and the output
+        layer. The cache key is every parameter's storage and version counter, which in-place
+        updates (optimiser steps, ``load_state_dict``) bump.
         """
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.lstm.parameters())
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
         cached = getattr(self, "_fast_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -142,55 +162,68 @@ class CoreDecoder(nn.Module):
         w_hh = [getattr(lstm, f"weight_hh_l{i}").detach() for i in range(self.num_layers)]
         bias = [(getattr(lstm, f"bias_ih_l{i}") + getattr(lstm, f"bias_hh_l{i}")).detach()
                 for i in range(self.num_layers)]
-        w_tok = w_ih[0][:, :D].t().contiguous()  # (D, 4H): row d is the first layer's input weight of one-hot d
-        offsets = torch.tensor([0, *self.vocab_sizes[:-1]], device=w_tok.device).cumsum(0)  # (K,)
-        value = (w_ih, w_hh, bias, w_tok, offsets)
+        value = {
+            "w_tok": w_ih[0][:, :D].t().contiguous(),  # (D, 4H): row d is the first layer's input weight of one-hot d
+            "w_cond": w_ih[0][:, D:].contiguous(),  # (4H, C)
+            "bias0": bias[0],
+            "offsets": torch.tensor([0, *self.vocab_sizes[:-1]], device=w_ih[0].device).cumsum(0),  # (K,)
+            "layers": [FrozenLinear(w_hh[0])] + [FrozenLinear(torch.cat([w_ih[i], w_hh[i]], dim=1), bias[i])
+                                                 for i in range(1, self.num_layers)],
+            "output": FrozenLinear(self.output.weight, self.output.bias),
+        }
         self._fast_cache = (key, value)
         return value
 
-    def _generate(self, c, first, steps, temperature, generator):
+    def prepare(self, c: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the inference loop needs of ``c`` (B, C): initial (h, c), each (L, B, H), and the
+        constant part of the first layer's gates, ``W_c c + b`` (B, 4H). A hierarchical decoder
+        prepares all its segments in one call instead of one small product per segment."""
+        w = self._inference_weights()
+        h0, c0 = self.initial_state(c, batch)
+        if self.cond_size and c is not None:
+            const0 = F.linear(c, w["w_cond"], w["bias0"])  # (B, 4H)
+        else:
+            const0 = w["bias0"].expand(batch, -1)
+        return h0, c0, const0
+
+    def _generate(self, c, first, steps, temperature, generator, prepared=None):
         """Free-running inference, the same numbers as :meth:`unroll` at a fraction of the cost.
 
         The LSTM equations are written out so that (a) the constant conditioning part of
         the first layer's input, ``W_c c + b``, is computed once instead of every step,
-        and (b) the one-hot part becomes a row lookup instead of a matmul. At batch 1 the
-        step is a few matrix-vector products plus per-op overhead, so this is what makes
-        ``sample`` fast on a CPU. ``F.linear`` on the stored weights is used throughout:
-        ``addmm`` with a transposed view of them is twice as slow at batch 1 (measured).
+        (b) the one-hot part becomes a row lookup instead of a matmul, and (c) the three
+        per-step products read weights that stay in cache (:class:`FrozenLinear`). At batch 1
+        a step is these products plus per-op overhead, so this is what makes ``sample`` fast
+        on a CPU.
         """
-        batch, H, D = first.shape[0], self.hidden_size, self.depth
-        h0, c0 = self.initial_state(c, batch)
+        batch, H = first.shape[0], self.hidden_size
+        w = self._inference_weights()
+        h0, c0, const0 = prepared if prepared is not None else self.prepare(c, batch)
         hs, cs = list(h0.unbind(0)), list(c0.unbind(0))
-        w_ih, w_hh, bias, w_tok, offsets = self._inference_weights()
-        const0 = bias[0].expand(batch, 4 * H)
-        if self.cond_size and c is not None:
-            const0 = F.linear(c, w_ih[0][:, D:], bias[0])  # (B, 4H), once per sequence
+        noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
+        w_tok, offsets, layers, output = w["w_tok"], w["offsets"], w["layers"], w["output"]
         tok_part = first @ w_tok  # (B, 4H): the first input may be any one-hot (or zeros)
-        # At batch 1 the first layer's per-step input term is a vector, so it can ride in
-        # torch.lstm_cell's bias slot (with an empty input); one fused call per layer
-        # instead of ten small ops saves ~17% of a step (measured).
-        no_input, no_weight = first.new_zeros(batch, 0), first.new_zeros(4 * H, 0)
+        single = len(self.vocab_sizes) == 1
         logits_all, tokens_all = [], []
-        for _ in range(steps):
-            if batch == 1:
-                hs[0], cs[0] = torch.lstm_cell(no_input, (hs[0], cs[0]), no_weight, w_hh[0], (const0 + tok_part)[0])
-            else:
-                gates = F.linear(hs[0], w_hh[0]).add_(const0).add_(tok_part)  # (B, 4H)
-                act = torch.sigmoid(gates)  # i, f, (g), o in PyTorch's gate order
-                i, f, _, o = act.chunk(4, dim=1)
-                g = torch.tanh(gates[:, 2 * H : 3 * H])
-                cs[0] = torch.addcmul(f * cs[0], i, g)
-                hs[0] = o * torch.tanh(cs[0])
-            x = hs[0]
-            for layer in range(1, self.num_layers):
-                hs[layer], cs[layer] = torch.lstm_cell(x, (hs[layer], cs[layer]), w_ih[layer], w_hh[layer], bias[layer])
-                x = hs[layer]
-            logits = F.linear(x, self.output.weight, self.output.bias)  # (B, D)
-            sampled = sample_tokens(logits, self.vocab_sizes, temperature, generator)  # (B, K)
+        for t in range(steps):
+            x = None
+            for layer, lin in enumerate(layers):
+                if layer == 0:
+                    gates = lin(hs[0], const0 + tok_part)  # (B, 4H)
+                else:
+                    gates = lin(torch.cat([x, hs[layer]], dim=1))  # (B, 4H)
+                sig = torch.sigmoid(gates)  # i, f, (g), o in PyTorch's gate order
+                cs[layer] = torch.addcmul(sig[:, H : 2 * H] * cs[layer], sig[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
+                hs[layer] = x = sig[:, 3 * H :] * torch.tanh(cs[layer])  # (B, H)
+            logits = output(x)  # (B, D)
+            sampled = pick_tokens(logits, self.vocab_sizes, None if noise is None else noise[t])  # (B, K)
             logits_all.append(logits)
             tokens_all.append(sampled)
             # one-hot input @ weights == the sum of one weight row per stream
-            tok_part = w_tok[sampled + offsets].sum(dim=1)  # (B, K, 4H) -> (B, 4H)
+            if single:
+                tok_part = w_tok.index_select(0, sampled[:, 0])  # (B, 4H)
+            else:
+                tok_part = w_tok[sampled + offsets].sum(dim=1)  # (B, K, 4H) -> (B, 4H)
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
 
 

@@ -76,14 +76,17 @@ class HierarchicalDecoder(nn.Module):
         emb = self.conductor(z)  # (B, U, E)
         logits_out, tokens_out = [], []
         last = [core.output.weight.new_zeros(batch, core.depth) for core in self.cores]
+        # inference: every segment's initial state and constant gate input in one product per core
+        prepared = [self._prepare_segments(core, emb) if core.inference_path(targets) else None for core in self.cores]
         for u in range(U):
             seg = slice(u * S, (u + 1) * S)
             seg_logits, seg_tokens = [], []
             for g, (core, group) in enumerate(zip(self.cores, self.groups)):
                 tgt = targets[:, seg][..., group] if targets is not None else None
                 fs = feed_sample[:, seg] if feed_sample is not None else None
+                prep = None if prepared[g] is None else (prepared[g][0][:, :, u], prepared[g][1][:, :, u], prepared[g][2][:, u])
                 logits, tokens = core.unroll(emb[:, u], last[g], S, targets=tgt, feed_sample=fs,
-                                             temperature=temperature, generator=generator)
+                                             temperature=temperature, generator=generator, prepared=prep)
                 fed = tokens[:, -1]
                 if tgt is not None and fs is not None:
                     fed = torch.where(fs[:, -1:], tokens[:, -1], tgt[:, -1])
@@ -93,3 +96,11 @@ class HierarchicalDecoder(nn.Module):
             logits_out.append(torch.cat(seg_logits, dim=-1))
             tokens_out.append(torch.cat(seg_tokens, dim=-1))
         return torch.cat(logits_out, dim=1), torch.cat(tokens_out, dim=1)
+
+    @staticmethod
+    def _prepare_segments(core: CoreDecoder, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """emb (B, U, E) -> initial h and c (L, B, U, H) and constant gates (B, U, 4H) of every segment."""
+        B, U = emb.shape[:2]
+        h0, c0, const0 = core.prepare(emb.reshape(B * U, -1), B * U)
+        L = h0.shape[0]
+        return h0.view(L, B, U, -1), c0.view(L, B, U, -1), const0.reshape(B, U, -1)
