@@ -155,14 +155,15 @@ def test_config_errors():
     assert PRESETS["cat-mel_2bar_small"].train.batch_size == 512  # presets are not mutated
 
 
-@pytest.mark.parametrize("batch", [1, 3])  # batch 1 takes the fused-cell path
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 3])  # batch 1, one stream reads its input terms from a table
 @pytest.mark.parametrize("cond_size, vocab", [(8, (130,)), (0, (130,)), (8, (130, 130, 512))])
-def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab, batch):
+def test_fast_inference_path_matches_step_by_step_lstm(cond_size, vocab, batch, layers):
     """``CoreDecoder._generate`` (no grad, eval) writes the LSTM out by hand: same tokens and logits."""
     from musicvae.models.modules.decoders import CoreDecoder
 
     torch.manual_seed(0)
-    dec = CoreDecoder(vocab_sizes=vocab, hidden_size=16, num_layers=2, cond_size=cond_size).eval()
+    dec = CoreDecoder(vocab_sizes=vocab, hidden_size=16, num_layers=layers, cond_size=cond_size).eval()
     c = torch.randn(batch, cond_size) if cond_size else None
     first = torch.zeros(batch, sum(vocab))
     first[:, 0] = 1.0  # a non-zero first input exercises the one-hot lookup

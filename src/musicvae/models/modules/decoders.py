@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import one_hot
-from .matvec import FrozenLinear
+from .lstm_step import FrozenLinear, LSTMStepper
 
 
 def gumbel_noise(
@@ -196,34 +196,32 @@ class CoreDecoder(nn.Module):
         a step is these products plus per-op overhead, so this is what makes ``sample`` fast
         on a CPU.
         """
-        batch, H = first.shape[0], self.hidden_size
+        batch = first.shape[0]
         w = self._inference_weights()
         h0, c0, const0 = prepared if prepared is not None else self.prepare(c, batch)
-        hs, cs = list(h0.unbind(0)), list(c0.unbind(0))
+        lstm = LSTMStepper(w["layers"], h0, c0)
         noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
-        w_tok, offsets, layers, output = w["w_tok"], w["offsets"], w["layers"], w["output"]
-        tok_part = first @ w_tok  # (B, 4H): the first input may be any one-hot (or zeros)
-        single = len(self.vocab_sizes) == 1
+        noise_at = noise.unbind(0) if noise is not None else [None] * steps  # views made in one call
+        w_tok, offsets, output = w["w_tok"], w["offsets"], w["output"]
+        # batch 1, one stream: the first layer's input term of every token, bias included, as a
+        # table (D, 4H), so a step's input is a row view of it (no lookup op, no addition)
+        table = w_tok + const0 if batch == 1 and len(self.vocab_sizes) == 1 else None
+        # the first input may be any one-hot (or zeros): add its rows (a (B, D) @ (D, 4H) product
+        # reads all of w_tok and costs ~200 us at batch 1, per segment)
+        rows, cols = first.nonzero(as_tuple=True)
+        bias = const0.clone().index_add_(0, rows, w_tok[cols] * first[rows, cols].unsqueeze(1))  # (B, 4H)
         logits_all, tokens_all = [], []
         for t in range(steps):
-            x = None
-            for layer, lin in enumerate(layers):
-                if layer == 0:
-                    gates = lin(hs[0], const0 + tok_part)  # (B, 4H)
-                else:
-                    gates = lin(torch.cat([x, hs[layer]], dim=1))  # (B, 4H)
-                sig = torch.sigmoid(gates)  # i, f, (g), o in PyTorch's gate order
-                cs[layer] = torch.addcmul(sig[:, H : 2 * H] * cs[layer], sig[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
-                hs[layer] = x = sig[:, 3 * H :] * torch.tanh(cs[layer])  # (B, H)
+            x = lstm.step(bias)  # (B, H)
             logits = output(x)  # (B, D)
-            sampled = pick_tokens(logits, self.vocab_sizes, None if noise is None else noise[t])  # (B, K)
+            sampled = pick_tokens(logits, self.vocab_sizes, noise_at[t])  # (B, K)
             logits_all.append(logits)
             tokens_all.append(sampled)
             # one-hot input @ weights == the sum of one weight row per stream
-            if single:
-                tok_part = w_tok.index_select(0, sampled[:, 0])  # (B, 4H)
+            if table is not None:
+                bias = table[int(sampled)]  # (4H,)
             else:
-                tok_part = w_tok[sampled + offsets].sum(dim=1)  # (B, K, 4H) -> (B, 4H)
+                bias = const0 + w_tok[sampled + offsets].sum(dim=1)  # (B, K, 4H) -> (B, 4H)
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
 
 

@@ -1,7 +1,8 @@
-"""Frozen linear maps for batch-1 inference: fp16 weights where that loses nothing.
+"""The stacked LSTM's inference step: frozen weights (fp16 where lossless) and preallocated buffers.
 
-Place in the flow: a decoder's trained weights -> :class:`FrozenLinear` -> the step loop of
-:meth:`CoreDecoder._generate` (sampling, reconstruction, interpolation).
+Place in the flow: a decoder's trained weights -> :class:`FrozenLinear` maps ->
+:class:`LSTMStepper` -> the step loop of :meth:`CoreDecoder._generate` (sampling,
+reconstruction, interpolation).
 
 Sampling a 16-bar melody runs the bottom LSTM 256 times at batch 1, and each step reads
 its three 1024 x 256 weight matrices: 3 MB in fp32, more than this CPU's 2 MB L2 cache, so
@@ -67,3 +68,45 @@ class FrozenLinear:
         if self.fp16:
             return torch.fbgemm_linear_fp16_weight(x, self.weight, b)
         return F.linear(x, self.weight, b)
+
+
+class LSTMStepper:
+    """One step of a stacked LSTM at a fixed batch, in place on buffers made once.
+
+    Layer ``l >= 1`` reads ``[h_{l-1}, h_l]`` from one (B, 2H) buffer through one product
+    with its input and recurrent weights side by side, so each layer's new ``h`` is written
+    straight into the next layer's input buffer. PyTorch's gate order (i, f, g, o) is kept.
+    """
+
+    def __init__(self, layers: list[FrozenLinear], h0: torch.Tensor, c0: torch.Tensor):
+        L, B, H = h0.shape  # h0, c0: (L, B, H)
+        self.layers, self.H = layers, H
+        self.c = [c0[i].clone() for i in range(L)]  # (B, H) each, updated in place
+        # xh[l] = [h_{l-1} | h_l] for l >= 1; the first layer's own h lives in xh[1][:, :H]
+        self.xh = [None] + [torch.cat([h0[i - 1], h0[i]], dim=1) for i in range(1, L)]  # (B, 2H)
+        self.h = [self.xh[1][:, :H] if L > 1 else h0[0].clone()]
+        self.h += [self.xh[i][:, H:] for i in range(1, L)]
+        self.sig = [h0.new_empty(B, 4 * H) for _ in range(L)]
+        self.gate_views = [(s[:, :H], s[:, H : 2 * H], s[:, 3 * H :]) for s in self.sig]  # i, f, o
+        self.tanh_g = [h0.new_empty(B, H) for _ in range(L)]
+        self.tanh_c = [h0.new_empty(B, H) for _ in range(L)]
+
+    def step(self, bias0: torch.Tensor) -> torch.Tensor:
+        """Advance every layer once; ``bias0`` (4H,) or (B, 4H) is the first layer's input term
+        plus its bias. Returns the top layer's new ``h`` (B, H): a view, valid until the next step."""
+        H = self.H
+        for layer, lin in enumerate(self.layers):
+            if layer == 0:
+                gates = lin(self.h[0].contiguous(), bias0)  # (B, 4H)
+            else:
+                gates = lin(self.xh[layer])  # (B, 4H)
+            torch.sigmoid(gates, out=self.sig[layer])
+            i, f, o = self.gate_views[layer]
+            torch.tanh(gates[:, 2 * H : 3 * H], out=self.tanh_g[layer])
+            c = self.c[layer]
+            c.mul_(f).addcmul_(i, self.tanh_g[layer])
+            torch.tanh(c, out=self.tanh_c[layer])
+            torch.mul(o, self.tanh_c[layer], out=self.h[layer])
+            if 0 < layer < len(self.layers) - 1:
+                self.xh[layer + 1][:, :H].copy_(self.h[layer])
+        return self.h[-1]

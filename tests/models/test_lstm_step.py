@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from musicvae.models.modules import matvec
-from musicvae.models.modules.matvec import FrozenLinear, exactly_fp16
+from musicvae.models.modules import lstm_step as matvec
+from musicvae.models.modules.lstm_step import FrozenLinear, exactly_fp16
 
 needs_kernel = pytest.mark.skipif(not matvec._fp16_kernel_available(), reason="no fbgemm fp16 kernel in this build")
 
