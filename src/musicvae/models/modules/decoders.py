@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import one_hot
-from .lstm_step import FrozenLinear, LSTMStepper
+from .lstm_step import FrozenLinear, LSTMStepper, gate_scale
 
 
 def gumbel_noise(
@@ -162,6 +162,8 @@ class CoreDecoder(nn.Module):
         w_hh = [getattr(lstm, f"weight_hh_l{i}").detach() for i in range(self.num_layers)]
         bias = [(getattr(lstm, f"bias_ih_l{i}") + getattr(lstm, f"bias_hh_l{i}")).detach()
                 for i in range(self.num_layers)]
+        g2 = gate_scale(self.hidden_size, w_ih[0])  # (4H,): LSTMStepper reads the g gates doubled
+        w_ih, w_hh, bias = [w * g2[:, None] for w in w_ih], [w * g2[:, None] for w in w_hh], [b * g2 for b in bias]
         value = {
             "w_tok": w_ih[0][:, :D].t().contiguous(),  # (D, 4H): row d is the first layer's input weight of one-hot d
             "w_cond": w_ih[0][:, D:].contiguous(),  # (4H, C)
@@ -203,13 +205,18 @@ class CoreDecoder(nn.Module):
         noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
         noise_at = noise.unbind(0) if noise is not None else [None] * steps  # views made in one call
         w_tok, offsets, output = w["w_tok"], w["offsets"], w["output"]
-        # batch 1, one stream: the first layer's input term of every token, bias included, as a
-        # table (D, 4H), so a step's input is a row view of it (no lookup op, no addition)
-        table = w_tok + const0 if batch == 1 and len(self.vocab_sizes) == 1 else None
-        # the first input may be any one-hot (or zeros): add its rows (a (B, D) @ (D, 4H) product
-        # reads all of w_tok and costs ~200 us at batch 1, per segment)
-        rows, cols = first.nonzero(as_tuple=True)
-        bias = const0.clone().index_add_(0, rows, w_tok[cols] * first[rows, cols].unsqueeze(1))  # (B, 4H)
+        # batch 1, one stream: a token's input term is a row view of w_tok (no lookup op). A
+        # precomputed table w_tok + const0 would save the addition, but it is an op per segment
+        # large enough to run on every intra-op thread, and was slower at two threads (measured).
+        row_view = batch == 1 and len(self.vocab_sizes) == 1
+        const_row = const0[0]  # (4H,)
+        # the first input may be any one-hot (or zeros); a (B, D) @ (D, 4H) product reads all of
+        # w_tok and costs ~200 us at batch 1, once per segment
+        if row_view:
+            d = int(first[0].argmax())
+            bias = const_row + first[0, d] * w_tok[d]  # (4H,)
+        else:
+            bias = const0 + first @ w_tok  # (B, 4H)
         logits_all, tokens_all = [], []
         for t in range(steps):
             x = lstm.step(bias)  # (B, H)
@@ -218,8 +225,8 @@ class CoreDecoder(nn.Module):
             logits_all.append(logits)
             tokens_all.append(sampled)
             # one-hot input @ weights == the sum of one weight row per stream
-            if table is not None:
-                bias = table[int(sampled)]  # (4H,)
+            if row_view:
+                bias = const_row + w_tok[int(sampled)]  # (4H,)
             else:
                 bias = const0 + w_tok[sampled + offsets].sum(dim=1)  # (B, K, 4H) -> (B, 4H)
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
