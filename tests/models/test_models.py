@@ -45,21 +45,34 @@ def test_teacher_forcing_equals_unroll_fed_with_targets(name):
     torch.testing.assert_close(teacher, unrolled, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["hierdec-mel_16bar_tiny", "hierdec-trio_16bar_tiny"])
-def test_hierarchical_inference_path_samples_what_the_reference_loop_samples(name):
-    """Free-running decoding prepares every segment's state at once; the tokens do not change."""
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+@pytest.mark.parametrize("name", ["hierdec-mel_16bar_tiny", "hierdec-trio_16bar_tiny", "hierdec-mel_32bar_tiny"])
+def test_hierarchical_inference_path_samples_what_the_reference_loop_samples(name, temperature, monkeypatch):
+    """Free-running decoding decodes all segments at once from assumed first inputs and redoes
+    the wrong ones; the tokens are those of the segment-by-segment loop."""
+    from musicvae.models.modules.decoders import CoreDecoder
+
+    passes = []
+    decode = CoreDecoder.decode_prepared
+    monkeypatch.setattr(CoreDecoder, "decode_prepared", lambda self, first, *a: passes.append(len(first))
+                        or decode(self, first, *a))
     cfg = PRESETS[name]
     vocab = VOCAB[cfg.data.kind]
+    torch.manual_seed(0)
     model = build_model(cfg, vocab).eval()
     z = torch.randn(2, cfg.model.z_size)
     runs = []
     for fast in (True, False):
         gen = torch.Generator().manual_seed(7)
         with torch.set_grad_enabled(not fast):  # grad enabled forces the reference (nn.LSTM) path
-            logits, tokens = model.decoder.unroll(z, 2, temperature=0.8, generator=gen)
+            logits, tokens = model.decoder.unroll(z, 2, temperature=temperature, generator=gen)
         runs.append((logits.detach(), tokens))
     assert torch.equal(runs[0][1], runs[1][1])
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=1e-4, atol=1e-4)
+    U = model.decoder.segments
+    assert passes[0] == 2 * U  # the first pass decodes every segment of both sequences
+    if temperature > 0:  # an untrained decoder ends its bars anywhere: segments were decoded again
+        assert len(passes) > len(model.decoder.cores)
 
 
 def test_hierarchical_segments_reset_state_but_see_conductor():

@@ -100,7 +100,6 @@ class CoreDecoder(nn.Module):
         feed_sample: torch.Tensor | None = None,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
-        prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step-by-step decoding.
 
@@ -109,8 +108,6 @@ class CoreDecoder(nn.Module):
             targets: (B, S, K) true tokens, fed back where ``feed_sample`` is False.
             feed_sample: (B, S) bool, True where the model's own sample is fed back;
                 ``None`` means free running (always the sample).
-            prepared: :meth:`prepare` of ``c``, computed by the caller for many segments at once
-                (inference path only).
         Returns:
             logits (B, S, D) and the sampled tokens (B, S, K).
 
@@ -118,7 +115,7 @@ class CoreDecoder(nn.Module):
         paths, so the inference path draws the same tokens as this reference loop.
         """
         if self.inference_path(targets):
-            return self._generate(c, first, steps, temperature, generator, prepared)
+            return self._generate(c, first, steps, temperature, generator)
         batch = first.shape[0]
         state = self.initial_state(c, batch)
         noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
@@ -188,7 +185,7 @@ class CoreDecoder(nn.Module):
             const0 = w["bias0"].expand(batch, -1)
         return h0, c0, const0
 
-    def _generate(self, c, first, steps, temperature, generator, prepared=None):
+    def _generate(self, c, first, steps, temperature, generator):
         """Free-running inference, the same numbers as :meth:`unroll` at a fraction of the cost.
 
         The LSTM equations are written out so that (a) the constant conditioning part of
@@ -198,11 +195,20 @@ class CoreDecoder(nn.Module):
         a step is these products plus per-op overhead, so this is what makes ``sample`` fast
         on a CPU.
         """
+        prepared = self.prepare(c, first.shape[0])
+        noise = gumbel_noise((steps, first.shape[0], self.depth), temperature, generator, first.device)
+        return self.decode_prepared(first, steps, prepared, noise)
+
+    def decode_prepared(
+        self, first: torch.Tensor, steps: int, prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        noise: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inference loop of :meth:`_generate` on :meth:`prepare`'s output and Gumbel ``noise``
+        (S, B, D) drawn by the caller (None: argmax). first (B, D) -> logits (B, S, D), tokens (B, S, K)."""
         batch = first.shape[0]
         w = self._inference_weights()
-        h0, c0, const0 = prepared if prepared is not None else self.prepare(c, batch)
+        h0, c0, const0 = prepared
         lstm = LSTMStepper(w["layers"], h0, c0)
-        noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
         noise_at = noise.unbind(0) if noise is not None else [None] * steps  # views made in one call
         w_tok, offsets, output = w["w_tok"], w["offsets"], w["output"]
         # batch 1, one stream: a token's input term is a row view of w_tok (no lookup op). A

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .conductor import Conductor
-from .decoders import CoreDecoder, shift_right
+from .decoders import CoreDecoder, gumbel_noise, shift_right
 from .encoder import one_hot
 
 
@@ -71,22 +71,25 @@ class HierarchicalDecoder(nn.Module):
         return torch.cat(out, dim=-1)  # (B, T, D)
 
     def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None):
-        """Segment by segment; each core's first input is the token fed at the end of the last segment."""
+        """Segment by segment; each core's first input is the token fed at the end of the last segment.
+
+        Free-running inference (no targets, no grad, eval) takes :meth:`_generate` instead: the
+        same tokens, all segments at once.
+        """
+        if targets is None and all(core.inference_path() for core in self.cores):
+            return self._generate(z, batch, temperature, generator)
         U, S = self.segments, self.segment_steps
         emb = self.conductor(z)  # (B, U, E)
         logits_out, tokens_out = [], []
         last = [core.output.weight.new_zeros(batch, core.depth) for core in self.cores]
-        # inference: every segment's initial state and constant gate input in one product per core
-        prepared = [self._prepare_segments(core, emb) if core.inference_path(targets) else None for core in self.cores]
         for u in range(U):
             seg = slice(u * S, (u + 1) * S)
             seg_logits, seg_tokens = [], []
             for g, (core, group) in enumerate(zip(self.cores, self.groups)):
                 tgt = targets[:, seg][..., group] if targets is not None else None
                 fs = feed_sample[:, seg] if feed_sample is not None else None
-                prep = None if prepared[g] is None else (prepared[g][0][:, :, u], prepared[g][1][:, :, u], prepared[g][2][:, u])
                 logits, tokens = core.unroll(emb[:, u], last[g], S, targets=tgt, feed_sample=fs,
-                                             temperature=temperature, generator=generator, prepared=prep)
+                                             temperature=temperature, generator=generator)
                 fed = tokens[:, -1]
                 if tgt is not None and fs is not None:
                     fed = torch.where(fs[:, -1:], tokens[:, -1], tgt[:, -1])
@@ -97,10 +100,46 @@ class HierarchicalDecoder(nn.Module):
             tokens_out.append(torch.cat(seg_tokens, dim=-1))
         return torch.cat(logits_out, dim=1), torch.cat(tokens_out, dim=1)
 
-    @staticmethod
-    def _prepare_segments(core: CoreDecoder, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """emb (B, U, E) -> initial h and c (L, B, U, H) and constant gates (B, U, 4H) of every segment."""
-        B, U = emb.shape[:2]
-        h0, c0, const0 = core.prepare(emb.reshape(B * U, -1), B * U)
-        L = h0.shape[0]
-        return h0.view(L, B, U, -1), c0.view(L, B, U, -1), const0.reshape(B, U, -1)
+    def _generate(self, z, batch: int, temperature: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Free-running decoding of every segment at once, exactly as :meth:`unroll` would decode them.
+
+        A segment depends on the one before only through its first input, the last token of
+        that segment (the state is reset). So all segments are decoded as one batch from an
+        assumed first input ("no event"), and those whose assumption turns out wrong are decoded
+        again from the right one, until none changes: after pass k the first k segments are
+        final, so at most U passes; sampling mel_16bar at temperature 0.5 took one pass in 17
+        of 20 samples and two in the others (measured). Each segment uses the Gumbel noise the
+        segment-by-segment loop would draw for it (drawn here in that loop's order), so the
+        tokens are the same. At batch 1 a 16-bar melody is 16 steps of batch 16 instead of 256
+        steps of batch 1.
+        """
+        U, S, B = self.segments, self.segment_steps, batch
+        emb = self.conductor(z).reshape(B * U, -1)  # (B*U, E), row b*U + u
+        noise = [[gumbel_noise((S, B, core.depth), temperature, generator, z.device) for core in self.cores]
+                 for _ in range(U)]  # the reference loop's draws, segment-major
+        logits_out, tokens_out = [], []
+        for g, core in enumerate(self.cores):
+            h0, c0, const0 = core.prepare(emb, B * U)  # (L, B*U, H), (B*U, 4H)
+            nz = None
+            if noise[0][g] is not None:
+                nz = torch.stack([noise[u][g] for u in range(U)], dim=2).reshape(S, B * U, core.depth)  # (S, B*U, D)
+            logits = emb.new_zeros(B * U, S, core.depth)
+            tokens = torch.zeros(B * U, S, len(core.vocab_sizes), dtype=torch.long, device=emb.device)
+            # assumed first inputs: segment 0's (zeros) is right; the others get token 0 of each
+            # stream, "no event" in every representation here (hold for melodies, no hit for drums),
+            # the last token of 99.5 % of bars sampled from mel_16bar (T = 0.5)
+            first = one_hot(tokens.new_zeros(B, U, len(core.vocab_sizes)), core.vocab_sizes)  # (B, U, D)
+            first[:, 0] = 0.0
+            first = first.reshape(B * U, -1)
+            todo = torch.arange(B * U, device=emb.device)
+            while len(todo):
+                lg, tk = core.decode_prepared(first[todo], S, (h0[:, todo], c0[:, todo], const0[todo]),
+                                              None if nz is None else nz[:, todo])
+                logits[todo], tokens[todo] = lg, tk
+                last = one_hot(tokens.view(B, U, S, -1)[:, :-1, -1:], core.vocab_sizes)[:, :, 0]  # (B, U-1, D)
+                right = torch.cat([first.new_zeros(B, 1, core.depth), last], dim=1).reshape(B * U, -1)
+                todo = (right != first).any(dim=1).nonzero().flatten()
+                first = right
+            logits_out.append(logits.view(B, U * S, -1))
+            tokens_out.append(tokens.view(B, U * S, -1))
+        return torch.cat(logits_out, dim=-1), torch.cat(tokens_out, dim=-1)
