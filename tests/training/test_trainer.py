@@ -108,3 +108,18 @@ def test_two_process_ddp_with_gloo_trains_and_its_checkpoint_loads(mel_data, tmp
     assert all(torch.isfinite(p).all() for p in model.parameters())
     records = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
     assert len(records) == len({json.loads(r)["step"] for r in records if "loss" in json.loads(r)}) + 1  # rank 0 logs alone
+
+
+def test_eval_batches_are_spread_over_the_split(mel_data, tmp_path):
+    """The eval split is stored by source file; its first windows would all come from one or two tunes."""
+    from musicvae.data.dataset import PreparedDataset
+    from musicvae.training.batches import spread_indices
+
+    ds = PreparedDataset(mel_data, "eval")
+    cfg = get_preset(TINY, ["batch_size=4", "eval_batches=2", "device=cpu"])
+    t = Trainer(cfg, mel_data, tmp_path / "r")
+    picked = torch.cat(t.eval_batches)
+    assert len(ds) > 8 and picked.shape[0] == 8
+    expect = torch.from_numpy(ds.tokens[spread_indices(len(ds), 8)].astype("int64"))
+    assert torch.equal(picked, expect)
+    assert not torch.equal(picked, torch.from_numpy(ds.tokens[:8].astype("int64")))

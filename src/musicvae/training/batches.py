@@ -90,13 +90,6 @@ class BatchStream:
         return out
 
 
-def fixed_batches(dataset: WindowDataset, batch_size: int, count: int) -> list[torch.Tensor]:
-    """The first ``count`` batches of a split, untransposed (for evaluation)."""
-    n = min(len(dataset), batch_size * count)
-    tokens = torch.from_numpy(dataset.tokens[:n].astype(np.int64))
-    return [tokens[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
 def spread_indices(n_available: int, n: int) -> np.ndarray:
     """``min(n, n_available)`` indices evenly spaced over a split (windows are stored by source file,
     so the first ``n`` would come from a handful of files, and of one style)."""
