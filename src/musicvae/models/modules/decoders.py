@@ -8,10 +8,16 @@ initial (h, c) of every layer, and ``c`` is concatenated to every input step, wh
 other part is the one-hot of the previous step's tokens. With several streams (a flat
 trio) it has one softmax per stream over a shared LSTM ("split softmaxes").
 
-Three ways to run it:
+Ways to run it:
 * :meth:`teacher` - the whole sequence at once with the true previous tokens (fast);
 * :meth:`unroll` - step by step, feeding back either the true token or the model's
-  own sample where ``feed_sample`` says so (scheduled sampling; all-True = free running).
+  own sample where ``feed_sample`` says so (scheduled sampling; all-True = free running);
+* free running without gradients in eval mode, :meth:`unroll` hands over to a hand-written
+  loop (:meth:`decode_prepared`, :mod:`.lstm_step`) that samples the same tokens at a
+  fraction of the cost (what ``sample`` / ``decode`` use).
+
+Tokens are drawn by the Gumbel-max trick (:func:`gumbel_noise`, :func:`pick_tokens`), with
+all of a sequence's noise drawn before its first step, by every path alike.
 """
 
 from __future__ import annotations
