@@ -32,10 +32,23 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = {"tiny": "_tiny", "cpu": "_cpu", "full": ""}
-EXPERIMENT_NOTE = ("Different data from the papers: these models are trained on the folk melodies bundled with "
-                   "musicvae (Essen, O'Neill's and other folk collections from music21's corpus, a few thousand "
-                   "tunes), not on the papers' 1.5 million MIDI files from the web or Lakh MIDI, and for far "
-                   "fewer steps with smaller models; compare directions and gaps, not absolute figures.")
+#: what each bundled corpus is, for the reports' data caveat
+CORPORA = {
+    "folk": "the folk melodies bundled with musicvae (Essen, O'Neill's and other folk collections from "
+            "music21's corpus, a few thousand tunes)",
+    "games": "the game music bundled with musicvae (39 songs with melody, bass and drums from Debian's "
+             "planetblupi and openttd packages)",
+    "bach": "the Bach chorales bundled with musicvae (music21's corpus, 4 voices)",
+}
+
+
+def experiment_note(corpus: str = "folk") -> str:
+    return (f"Different data from the papers: these models are trained on {CORPORA[corpus]}, not on the papers' "
+            "1.5 million MIDI files from the web or Lakh MIDI, and for far fewer steps with smaller models; "
+            "compare directions and gaps, not absolute figures.")
+
+
+EXPERIMENT_NOTE = experiment_note("folk")
 # settings the trainer does not check on --resume, but which change what a run learns
 _RESUME_IGNORED = {"steps", "device", "precision", "num_workers", "log_every", "eval_every", "checkpoint_every",
                    "keep_last", "eval_batches"}
@@ -162,6 +175,7 @@ class Experiment:
         suffix = "" if mode.name == "cpu" else f"-{mode.name}"
         self.out = Path(args.out) if args.out else ROOT / "experiments" / "results" / f"{name}{suffix}"
         self.runs = Path(args.runs) / name
+        self.corpus = "folk"  # the data caveat of the report; scripts on another corpus set it
         self.device = self._device(args.device)
 
     # ---------------------------------------------------------------- helpers
@@ -340,7 +354,7 @@ class Experiment:
                 "seed": self.args.seed, "device": self.device, "checkpoint": self.args.checkpoint,
                 "started": self.started, "wall_seconds": round(time.perf_counter() - self.t0, 1),
                 "command": self.script_command, "commands": list(self.commands), "machine": machine(),
-                "note": EXPERIMENT_NOTE}
+                "note": experiment_note(self.corpus)}
 
     def write(self, results: dict, markdown: list[str], plots: dict[str, bytes | None]) -> Path:
         """``report.md`` (``markdown`` + how it was made), ``report.json`` and the PNGs into ``self.out``."""

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from common import EXPERIMENT_NOTE, Experiment, ExperimentError, duration, main_guard, parser, pick_mode, rel
+from common import Experiment, ExperimentError, duration, experiment_note, main_guard, parser, pick_mode, rel
 from plots import plot_bars, plot_curves
 
 NAME = "musae_priors"
@@ -105,7 +105,7 @@ def markdown(runs: dict, recs: dict, studies: dict, setup: dict) -> list[str]:
              "**Claim.** With the mixture prior (one component per style label, means on a circle), encoded codes "
              "of a style land on that style's component, so the latent space is organised by style, at a "
              "reconstruction accuracy close to the Gaussian prior's (Valenti et al., Sec. 5, Figs. 3 and 5).", "",
-             f"> {EXPERIMENT_NOTE} {PAPER_NOTE}", "",
+             f"> {experiment_note(setup['corpus'])} {PAPER_NOTE}", "",
              f"- data: {setup['data']} ({setup['kind']}, {setup['eval_windows']:,} held-out 2-bar windows, "
              f"{setup['n_used']} used; labels: {setup['labels']})"]
     for label, run in runs.items():
@@ -156,6 +156,7 @@ def run(exp: Experiment) -> None:
     from musicvae.evaluation.note_plots import UNKNOWN
 
     seed, corpus = exp.args.seed, exp.args.corpus
+    exp.corpus = corpus
     kind = KINDS[corpus]
     data = exp.ensure_data(kind, 2, corpus)
     ds = PreparedDataset(data, "eval")
