@@ -9,7 +9,8 @@ from bad_midi import make_bad_midi_dir
 from synth import write_song
 
 from musicvae.data.dataset import PreparedDataset, WindowDataset
-from musicvae.data.prepare import PrepareConfig, PrepareError, first_occurrences, is_eval_source, prepare
+from musicvae.data.prepare import PrepareConfig, PrepareError, prepare
+from musicvae.data.records import first_occurrences, is_eval_source
 from musicvae.data.sources import SourceError, resolve_source
 
 

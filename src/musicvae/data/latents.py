@@ -162,7 +162,7 @@ class LatentSet:
 
     def split(self, eval_fraction: float, seed: int = 0) -> tuple["LatentSet", "LatentSet"]:
         """(train, eval) by source item: all songs of one source land on the same side."""
-        from .prepare import is_eval_source
+        from .records import is_eval_source
 
         names = [str(int(s)) for s in self.sources]
         is_eval = [is_eval_source(n, eval_fraction, seed) for n in names]

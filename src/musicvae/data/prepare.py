@@ -14,6 +14,8 @@ How it runs:
    gives each window the style labels of every file it occurs in (``data.labels``:
    a bundled corpus's own, or ``--labels FILE``), writes shards and, last, ``manifest.json``.
 Bad files never stop the run: each is listed in the manifest with a one-line reason.
+The record-level helpers (packing, dedup keys, the split by file, shard writing) are in
+``data.records``.
 
 Kind ``notes`` (VRASH) keeps whole tracks, not windows: one record per pitched track that
 passes the converter's track filter (``NoteEventConverter.reject_reason``: two or more notes,
@@ -47,12 +49,13 @@ from ..representations import GRID_KINDS, KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from .corpora import load_corpus
 from .labels import LabelError, labels_manifest, source_labels, window_labels
+from .records import (concat_chunks, first_occurrences, is_eval_source, pack_chunk, record_count, record_keys,
+                      take, unit_hash, write_split)
 from .sources import Source, collection_of, resolve_source
 from .windows import WindowRules, grid_windows
 
 FORMAT = "musicvae-dataset"
 FORMAT_VERSION = 1
-SHARD_RECORDS = 50_000
 
 
 class PrepareError(ValueError):
@@ -160,14 +163,14 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
             rec = extract_records(seq, converter, cfg)
             track_rejects.extend([index, part, t, why, st] for t, why, st in rec.pop("track_rejects", []))
             entropies.extend(rec.pop("entropies", []))
-            count = _record_count(cfg.kind, rec)
+            count = record_count(cfg.kind, rec)
             for key, vals in rec.items():
                 acc.setdefault(key, []).extend(vals)
             if count:
                 items.append(np.full(count, index, dtype=np.int32))
             n_item += count
         per_item.append((index, n_item))
-    arrays = _pack_chunk(cfg.kind, acc, items)
+    arrays = pack_chunk(cfg.kind, acc, items)
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
     summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
@@ -175,39 +178,6 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
         summary.update(track_rejects=track_rejects, entropy_counts=entropy_counts(entropies).tolist())
     atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
     return summary
-
-
-def _record_count(kind: str, rec: dict) -> int:
-    if kind in GRID_KINDS:
-        return int(sum(len(w) for w in rec["tokens"]))
-    if kind == "bars":
-        return len(rec["songs"])
-    return len(rec["events"])
-
-
-def _pack_chunk(kind: str, acc: dict, items: list[np.ndarray]) -> dict[str, np.ndarray]:
-    item = np.concatenate(items) if items else np.zeros(0, np.int32)
-    if kind in GRID_KINDS:
-        tokens = acc.get("tokens", [])
-        return {
-            "item": item,
-            "tokens": np.concatenate(tokens).astype(np.int16) if tokens else np.zeros((0, 0, 0), np.int16),
-            "start_bar": np.concatenate(acc["start_bar"]).astype(np.int32) if tokens else np.zeros(0, np.int32),
-        }
-    if kind == "bars":
-        return {"item": item, **_ragged(acc.get("songs", []), (16,))}
-    metas = acc.get("metas", [])
-    meta_rows = np.array([_meta_row(m) for m in metas], dtype=np.int32).reshape(-1, 5)
-    return {
-        "item": item,
-        **_ragged(acc.get("events", []), (3,)),
-        "meta": meta_rows,
-        "start_bar": np.array(acc.get("start_bar", []), dtype=np.int32),
-    }
-
-
-def _meta_row(meta) -> list[int]:
-    return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.instrument_group)]
 
 
 ENTROPY_BIN = 0.1  # bits; the manifest's pitch-entropy histogram (tracks.pitch_entropy)
@@ -242,110 +212,6 @@ def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str],
             "filter": {"max_durations": converter.max_durations, "min_pitch_entropy": converter.min_pitch_entropy},
             "pitch_entropy": {"bin_bits": ENTROPY_BIN, "counts": counts.tolist(),
                               "threshold": converter.min_pitch_entropy}}
-
-
-def _ragged(parts: list[np.ndarray], tail: tuple[int, ...]) -> dict[str, np.ndarray]:
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    if parts:
-        offsets[1:] = np.cumsum([len(p) for p in parts])
-        data = np.concatenate(parts).astype(np.int16)
-    else:
-        data = np.zeros((0, *tail), np.int16)
-    return {"data": data, "offsets": offsets}
-
-
-# ----------------------------------------------------------------------- merge
-def is_eval_source(name: str, fraction: float, seed: int = 0) -> bool:
-    """Stable split: a file goes to eval iff its name hashes below ``fraction``."""
-    return _unit_hash(name, seed) < fraction
-
-
-def _unit_hash(name: str, seed: int) -> float:
-    digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64
-
-
-def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
-    """Indices of the first occurrence of each distinct row, in original order."""
-    if isinstance(rows, np.ndarray):
-        if len(rows) == 0:
-            return np.zeros(0, np.int64)
-        flat = np.ascontiguousarray(rows.reshape(len(rows), -1))
-        void = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
-        _, idx = np.unique(void, return_index=True)
-        return np.sort(idx)
-    seen: dict[bytes, int] = {}
-    for i, r in enumerate(rows):
-        seen.setdefault(r, i)
-    return np.array(sorted(seen.values()), dtype=np.int64)
-
-
-def _records(kind: str, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callable[[np.ndarray], dict]]:
-    """Dedup keys of a chunk's records and a function selecting records by index."""
-    if kind in GRID_KINDS:
-        tok = arrays["tokens"]
-        return tok, lambda idx: {"tokens": tok[idx], "start_bar": arrays["start_bar"][idx], "item": arrays["item"][idx]}
-    data, off = arrays["data"], arrays["offsets"]
-    parts = [data[off[i] : off[i + 1]] for i in range(len(off) - 1)]
-    if kind == "bars":
-        keys = [p.tobytes() for p in parts]
-    else:
-        keys = [p.tobytes() + arrays["meta"][i].tobytes() for i, p in enumerate(parts)]
-
-    def select(idx: np.ndarray) -> dict:
-        out = {"item": arrays["item"][idx], **_ragged([parts[i] for i in idx], data.shape[1:])}
-        if kind == "notes":
-            out["meta"] = arrays["meta"][idx]
-            out["start_bar"] = arrays["start_bar"][idx]
-        return out
-
-    return keys, select
-
-
-def _take(keys: list[bytes] | np.ndarray, idx: np.ndarray) -> list[bytes] | np.ndarray:
-    """Dedup keys at ``idx`` (array rows or a list of byte strings)."""
-    return keys[idx] if isinstance(keys, np.ndarray) else [keys[i] for i in idx]
-
-
-def _concat_chunks(kind: str, chunks: list[dict]) -> dict:
-    if not chunks:
-        return {}
-    if kind in GRID_KINDS:
-        nonempty = [c for c in chunks if len(c["tokens"])] or chunks[:1]
-        return {k: np.concatenate([c[k] for c in nonempty]) for k in ("tokens", "start_bar", "item")}
-    out = {"item": np.concatenate([c["item"] for c in chunks])}
-    datas, offs, base = [], [np.zeros(1, np.int64)], 0
-    for c in chunks:
-        datas.append(c["data"])
-        offs.append(c["offsets"][1:] + base)
-        base += len(c["data"])
-    out["data"] = np.concatenate(datas)
-    out["offsets"] = np.concatenate(offs)
-    if kind == "notes":
-        out["meta"] = np.concatenate([c["meta"] for c in chunks])
-        out["start_bar"] = np.concatenate([c["start_bar"] for c in chunks])
-    return out
-
-
-def _write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str]:
-    n = len(records["item"]) if records else 0
-    names = []
-    select = None if kind in GRID_KINDS or not records else _records(kind, records)[1]
-    for s, lo in enumerate(range(0, max(n, 1), SHARD_RECORDS)):
-        idx = np.arange(lo, min(lo + SHARD_RECORDS, n))
-        if select is None:
-            part = {k: records[k][idx] for k in ("tokens", "start_bar", "item")}
-        else:
-            part = select(idx)
-        if "labels" in records:
-            part["labels"] = records["labels"][idx]  # (n, M) int16 label ids, -1 = none
-        if "collection" in records:
-            part["collection"] = records["collection"][idx]  # (n,) int16 ids into manifest collections.names
-        part["source"] = part.pop("item")
-        rel = f"{split}/shard-{s:05d}.npz"
-        atomic_save_npz(out_dir / rel, **part)
-        names.append(rel)
-    return names
 
 
 # ------------------------------------------------------------------------ main
@@ -497,7 +363,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         arrays = load_npz(work / f"chunk-{c:05d}.npz")
         if len(arrays.get("item", [])):
             loaded.append(arrays)
-    allrec = _concat_chunks(kind, loaded)
+    allrec = concat_chunks(kind, loaded)
     n_found = len(allrec["item"]) if allrec else 0
 
     names = [source.name_of(i) for i in range(source.size)]
@@ -508,18 +374,18 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     item_ids = [[label_id[lab] for lab in labs if lab in label_id] for labs in item_labels]
     eval_items = {i for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
     if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
-        eval_items = {min(with_windows, key=lambda i: _unit_hash(names[i], cfg.seed))}
+        eval_items = {min(with_windows, key=lambda i: unit_hash(names[i], cfg.seed))}
 
     counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
     if allrec:
-        keys, select = _records(kind, allrec)
+        keys, select = record_keys(kind, allrec)
         is_eval = np.isin(allrec["item"], sorted(eval_items))
         tr_idx, ev_idx = np.flatnonzero(~is_eval), np.flatnonzero(is_eval)
-        tr_keep = tr_idx[first_occurrences(_take(keys, tr_idx))]
+        tr_keep = tr_idx[first_occurrences(take(keys, tr_idx))]
         both = np.concatenate([tr_keep, ev_idx])
-        first = first_occurrences(_take(keys, both))
+        first = first_occurrences(take(keys, both))
         ev_keep = both[first[first >= len(tr_keep)]]
-        ev_unique = len(first_occurrences(_take(keys, ev_idx)))
+        ev_unique = len(first_occurrences(take(keys, ev_idx)))
         train, evals = select(tr_keep), select(ev_keep)
         if label_names:
             per_record = window_labels(keys, allrec["item"], item_ids)  # (n_found, M)
@@ -556,7 +422,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     for split in ("train", "eval"):
         if (out / split).exists():
             shutil.rmtree(out / split)
-    shards = {"train": _write_split(kind, train, out, "train"), "eval": _write_split(kind, evals, out, "eval") if evals and len(evals["item"]) else []}
+    shards = {"train": write_split(kind, train, out, "train"), "eval": write_split(kind, evals, out, "eval") if evals and len(evals["item"]) else []}
     converter = get_converter(kind, **cfg.options)
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
