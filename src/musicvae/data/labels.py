@@ -47,6 +47,7 @@ import numpy as np
 
 from ..music.sequence import NoteSequence
 from .corpora import load_corpus
+from .records import duplicate_groups
 from .sources import Source
 
 LABEL_SEPARATORS = re.compile(r"[;|]")
@@ -180,18 +181,6 @@ def source_labels(source: Source, labels_file: str | os.PathLike | None = None) 
     return [[] for _ in names], {"from": None}
 
 
-def _duplicate_groups(keys: list[bytes] | np.ndarray) -> np.ndarray:
-    """``(n,)`` group id per record: records with equal keys (duplicate windows) share one."""
-    if isinstance(keys, np.ndarray):
-        if len(keys) == 0:
-            return np.zeros(0, np.int64)
-        flat = np.ascontiguousarray(keys.reshape(len(keys), -1))
-        void = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
-        return np.unique(void, return_inverse=True)[1].ravel().astype(np.int64)
-    ids: dict[bytes, int] = {}
-    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
-
-
 def window_labels(keys: list[bytes] | np.ndarray, items: np.ndarray, item_ids: list[list[int]]) -> np.ndarray:
     """``(n, M)`` int16 label ids per record (``-1`` padding): the union over all copies of the window.
 
@@ -199,7 +188,7 @@ def window_labels(keys: list[bytes] | np.ndarray, items: np.ndarray, item_ids: l
     ``item_ids`` each item's label ids. At most :data:`MAX_LABELS_PER_WINDOW` ids are kept
     (the lowest), so a pattern found in many files does not blow the array up.
     """
-    group = _duplicate_groups(keys)  # (n,)
+    group = duplicate_groups(keys)  # (n,)
     width = max(1, max((len(v) for v in item_ids), default=1))
     per_item = np.full((len(item_ids), width), -1, np.int64)
     for i, ids in enumerate(item_ids):

@@ -76,19 +76,24 @@ def unit_hash(name: str, seed: int) -> float:
     return int.from_bytes(digest, "little") / 2**64
 
 
+def duplicate_groups(keys: list[bytes] | np.ndarray) -> np.ndarray:
+    """``(n,)`` group id per record: records with equal keys (duplicate windows) share one.
+
+    ``keys``: array rows (compared as raw bytes) or a list of byte strings."""
+    if isinstance(keys, np.ndarray):
+        if len(keys) == 0:
+            return np.zeros(0, np.int64)
+        flat = np.ascontiguousarray(keys.reshape(len(keys), -1))
+        void = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+        return np.unique(void, return_inverse=True)[1].ravel().astype(np.int64)
+    ids: dict[bytes, int] = {}
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
+
+
 def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each distinct row, in original order."""
-    if isinstance(rows, np.ndarray):
-        if len(rows) == 0:
-            return np.zeros(0, np.int64)
-        flat = np.ascontiguousarray(rows.reshape(len(rows), -1))
-        void = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
-        _, idx = np.unique(void, return_index=True)
-        return np.sort(idx)
-    seen: dict[bytes, int] = {}
-    for i, r in enumerate(rows):
-        seen.setdefault(r, i)
-    return np.array(sorted(seen.values()), dtype=np.int64)
+    _, idx = np.unique(duplicate_groups(rows), return_index=True)
+    return np.sort(idx).astype(np.int64)
 
 
 def record_keys(kind: str, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callable[[np.ndarray], dict]]:

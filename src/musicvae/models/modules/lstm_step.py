@@ -1,7 +1,7 @@
 """The stacked LSTM's inference step: frozen weights (fp16 where lossless) and preallocated buffers.
 
 Place in the flow: a decoder's trained weights -> :class:`FrozenLinear` maps ->
-:class:`LSTMStepper` -> the step loop of :meth:`CoreDecoder._generate` (sampling,
+:class:`LSTMStepper` -> the step loop of :meth:`CoreDecoder.decode_prepared` (sampling,
 reconstruction, interpolation).
 
 Sampling a 16-bar melody runs the bottom LSTM 256 times at batch 1, and each step reads
@@ -43,8 +43,8 @@ class FrozenLinear:
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, *, fp16: bool | None = None):
         weight = weight.detach().float().contiguous()
         self.out_features = weight.shape[0]
-        self.bias = (bias.detach().float().contiguous() if bias is not None
-                     else weight.new_zeros(self.out_features))
+        self.zeros = weight.new_zeros(self.out_features)
+        self.bias = bias.detach().float().contiguous() if bias is not None else self.zeros
         if fp16 is None:
             fp16 = (USE_FP16_KERNEL and weight.device.type == "cpu" and _fp16_kernel_available()
                     and exactly_fp16(weight))
@@ -64,7 +64,7 @@ class FrozenLinear:
             if b.shape[0] == 1:
                 b = b[0]
             else:
-                return self(x, b.new_zeros(self.out_features)).add_(b)
+                return self(x, self.zeros).add_(b)
         if self.fp16:
             return torch.fbgemm_linear_fp16_weight(x, self.weight, b)
         return F.linear(x, self.weight, b)
