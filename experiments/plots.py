@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from musicvae.evaluation.report import _figure, _png
+from musicvae.training.losses import upgrade_accuracy_names
 
 
 def plot_curves(curves: dict[str, dict], panels: Sequence[tuple[str, str, str]]) -> bytes:
@@ -55,9 +56,16 @@ def bar_groups(ax, groups: dict[str, dict[str, float]], title: str, ylabel: str 
 
 
 def accuracy_groups(recs: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Reconstruction study results by label -> teacher-forced / sampled / argmax accuracy by label."""
-    return {label: {"teacher-forced": r["tf_accuracy"], "sampled (T=1)": r["sampled_accuracy"],
-                    "argmax": r["argmax_accuracy"]} for label, r in recs.items()}
+    """Reconstruction study results by label -> teacher-forced / sampled (magenta) / free-running / argmax.
+
+    Results written before free-running accuracy had its own name lack magenta's sampled accuracy."""
+    names = {"tf_accuracy": "teacher-forced", "sampled_accuracy": "sampled (magenta)",
+             "free_running_accuracy": "free-running (T=1)", "argmax_accuracy": "argmax"}
+    out = {}
+    for label, r in recs.items():
+        r = upgrade_accuracy_names(r)
+        out[label] = {name: r[key] for key, name in names.items() if key in r}
+    return out
 
 
 def plot_bars(groups: dict[str, dict[str, float]], title: str) -> bytes:

@@ -19,6 +19,7 @@ from musicvae.cli.generate import compute_attributes
 from musicvae.generation import TrainedModel, export_model
 from musicvae.models.builders import count_parameters
 from musicvae.training.checkpoint import resolve_checkpoint
+from musicvae.training.losses import upgrade_accuracy_names
 
 
 def _cpu() -> str:
@@ -29,9 +30,13 @@ def _cpu() -> str:
         return f"{platform.machine()} CPU"
 
 
+def _f(x) -> str:
+    return "-" if x is None else f"{float(x):.3f}"
+
+
 def _evals(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return [r for r in rows if "tf_accuracy" in r]
+    return [upgrade_accuracy_names(r) for r in rows if "tf_accuracy" in r]
 
 
 def main() -> None:
@@ -53,10 +58,11 @@ def main() -> None:
     evals = _evals(args.run_dir)
     step = model.files.info.get("step")
     at = next((r for r in evals if r["step"] == step), evals[-1] if evals else {})
-    keep = ("tf_accuracy", "sampled_accuracy", "argmax_accuracy", "eval_kl_bits", "eval_elbo")
+    keep = ("tf_accuracy", "sampled_accuracy", "free_running_accuracy", "argmax_accuracy", "eval_kl_bits", "eval_elbo")
     metrics = {k: round(float(at[k]), 4) for k in keep if k in at}
-    if "sampled_accuracy_per_segment" in at:
-        metrics["sampled_accuracy_per_segment"] = at["sampled_accuracy_per_segment"]
+    for key in ("sampled_accuracy_per_segment", "free_running_accuracy_per_segment"):
+        if key in at:
+            metrics[key] = at[key]
     counts = manifest["counts"]
     data = f"{manifest['source']} ({manifest['bars']}-bar {manifest['kind']}, {counts['windows_train']:,} train windows)"
     attrs = compute_attributes(model, args.data_dir, args.limit)
@@ -64,8 +70,8 @@ def main() -> None:
             "parameters": count_parameters(model.model)}
 
     curve = "\n".join(
-        f"| {r['step']:,} | {r['tf_accuracy']:.3f} | {r['sampled_accuracy']:.3f} | {r['argmax_accuracy']:.3f} | "
-        f"{r['eval_kl_bits']:.0f} |" for r in evals)
+        f"| {r['step']:,} | {r['tf_accuracy']:.3f} | {_f(r.get('sampled_accuracy'))} | "
+        f"{_f(r.get('free_running_accuracy'))} | {r['argmax_accuracy']:.3f} | {r['eval_kl_bits']:.0f} |" for r in evals)
     cfg = model.config
     augment = ("transposition augmentation in training" if cfg.data.augment and manifest["kind"] != "drums"
                else "no transposition (drum classes have no pitch)" if manifest["kind"] == "drums"
@@ -91,11 +97,12 @@ on {_cpu()}, step {step:,} exported
 
 ## Held-out figures at the exported step
 teacher-forced accuracy {metrics.get('tf_accuracy', float('nan')):.3f}, sampled accuracy
-(temperature 1.0) {metrics.get('sampled_accuracy', float('nan')):.3f}, argmax
+(magenta's definition: argmax while fed its own temperature-1 samples) {_f(metrics.get('sampled_accuracy'))},
+free-running (the temperature-1 samples scored) {_f(metrics.get('free_running_accuracy'))}, argmax
 {metrics.get('argmax_accuracy', float('nan')):.3f}, KL {metrics.get('eval_kl_bits', float('nan')):.0f} bits.
 
-| step | teacher-forced | sampled (T=1) | argmax | KL bits |
-|---:|---:|---:|---:|---:|
+| step | teacher-forced | sampled (magenta) | free-running (T=1) | argmax | KL bits |
+|---:|---:|---:|---:|---:|---:|
 {curve}
 
 ## Attribute vectors

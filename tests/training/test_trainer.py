@@ -67,7 +67,7 @@ def test_refusals(mel_data, tmp_path):
 def test_eval_metrics_and_checkpoint_contents(mel_data, tmp_path):
     cfg = get_preset(TINY, FAST + ["steps=10", "device=cpu"])
     final = Trainer(cfg, mel_data, tmp_path / "run").fit()
-    for key in ("tf_accuracy", "sampled_accuracy", "argmax_accuracy", "eval_kl", "eval_elbo"):
+    for key in ("tf_accuracy", "sampled_accuracy", "free_running_accuracy", "argmax_accuracy", "eval_kl", "eval_elbo"):
         assert key in final
     assert 0.0 <= final["tf_accuracy"] <= 1.0
     state = load_checkpoint(tmp_path / "run")

@@ -166,7 +166,8 @@ def _summary(results: dict, out: Path) -> None:
     """The headline figures, one line per study."""
     r = results.get("reconstruction")
     if r and "skipped" not in r:
-        console.print(f"reconstruction: teacher-forced {r['tf_accuracy']:.3f}, sampled {r['sampled_accuracy']:.3f}, "
+        console.print(f"reconstruction: teacher-forced {r['tf_accuracy']:.3f}, sampled (magenta) "
+                      f"{r['sampled_accuracy']:.3f}, free-running {r['free_running_accuracy']:.3f}, "
                       f"argmax {r['argmax_accuracy']:.3f}, KL {r['kl_bits']:.1f} bits, ELBO {r['elbo_nats']:.1f} nats",
                       highlight=False)
     r = results.get("interpolation")

@@ -297,17 +297,19 @@ def models() -> None:
     """List the bundled models: what they were trained on and how well they reconstruct held-out music."""
     from ..generation import bundled_models
     from ..generation.store import BUNDLED_DIR, load_model_files
+    from ..training.losses import upgrade_accuracy_names
 
     table = Table(title="Bundled models (musicvae sample --model NAME)")
-    for col in ("name", "music", "trained on", "held-out acc\nteacher / sampled"):
+    for col in ("name", "music", "trained on", "held-out acc: teacher /\nsampled (magenta) / free-running"):
         table.add_column(col)
     attributes = set()
     for name in bundled_models():
         with _user_errors():
             files = load_model_files(name)
         info = files.info
-        m = info.get("metrics", {})
-        acc = f"{m.get('tf_accuracy', float('nan')):.3f} / {m.get('sampled_accuracy', float('nan')):.3f}" if m else "-"
+        m = upgrade_accuracy_names(info.get("metrics", {}))  # older cards: their "sampled" was free-running
+        acc = " / ".join(f"{m[k]:.3f}" if k in m else "-" for k in
+                         ("tf_accuracy", "sampled_accuracy", "free_running_accuracy")) if m else "-"
         music = f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}\n{files.config.model.decoder} decoder"
         table.add_row(name, music, str(info.get("data", "-")), acc)
         attributes.update(files.attributes)

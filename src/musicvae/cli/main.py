@@ -223,7 +223,8 @@ def train(
                 info = (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} W {rec['wasserstein']:.2f} "
                         f"beta {rec['beta']:.1f} {rec['seq_per_s']:.0f} seq/s")
             else:
-                info = f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f}"
+                info = (f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f} "
+                        f"free-running {rec.get('free_running_accuracy', float('nan')):.3f}")
                 if "component_accuracy" in rec:
                     info += f" nearest-component {rec['component_accuracy']:.3f}"
                 bar.console.print(f"step {step}: {info}", highlight=False)
@@ -235,7 +236,8 @@ def train(
                       f"(bound {final['eval_bound']:.3f}) -> {out}")
     elif main_rank:
         console.print(f"[green]done[/]: step {trainer.step}, teacher-forced accuracy {final.get('tf_accuracy', 0):.3f}, "
-                      f"sampled {final.get('sampled_accuracy', 0):.3f} -> {out}")
+                      f"sampled (magenta's definition) {final.get('sampled_accuracy', 0):.3f}, "
+                      f"free-running {final.get('free_running_accuracy', 0):.3f} -> {out}")
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..training.losses import upgrade_accuracy_names
 from ..utils.io import atomic_write_bytes, atomic_write_json
 
 #: ICML 2018 Table 1 (teacher-forced, sampled), flat / hierarchical decoders (see /work/shared/FACTS.md)
@@ -93,7 +94,8 @@ def plot_reconstruction(res: dict) -> bytes | None:
         return None
     fig = _figure(6, 3.2)
     ax = fig.add_subplot(1, 1, 1)
-    labels = {"tf": "teacher-forced", "sampled": "sampled (T=1)", "argmax": "argmax"}
+    labels = {"tf": "teacher-forced", "sampled": "sampled (magenta)", "free_running": "free-running (T=1)",
+              "argmax": "argmax"}
     for key, values in res["per_bar"].items():
         ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=labels.get(key, key))
     ax.set_xlabel("bar")
@@ -171,16 +173,27 @@ def plot_samples(res: dict) -> bytes:
 
 
 # ------------------------------------------------------------------ markdown
+_COL = {"tf": "teacher-forced", "sampled": "sampled (magenta)", "free_running": "free-running", "argmax": "argmax"}
+
+
 def _md_reconstruction(res: dict, meta: dict) -> list[str]:
-    how = ("sampled = free-running decoding at temperature 1.0 from the posterior sample z; argmax = temperature 0 "
-           "from the same z" if res.get("has_latent", True) else
-           "a language model (no z, KL 0): sampled = free-running at temperature 1.0; argmax = temperature 0")
+    res = upgrade_accuracy_names(res)
+    how = ("sampled = magenta's definition, the argmax at each step while the decoder is fed its own "
+           "temperature-1 samples (each segment of a hierarchical decoder starts from the true previous token), "
+           "the figure the paper's sampled column reports; free-running = the temperature-1 samples themselves "
+           "scored against the data; argmax = temperature 0; all from the posterior sample z"
+           if res.get("has_latent", True) else
+           "a language model (no z, KL 0): sampled = magenta's definition (argmax while fed its own "
+           "temperature-1 samples); free-running = those samples scored; argmax = temperature 0")
     lines = ["## Reconstruction (ICML 2018 Table 1)", "",
              f"{res['n']} held-out windows; {how}; ELBO in nats per sequence.", ""]
-    rows = [["teacher-forced accuracy", _f(res["tf_accuracy"])], ["sampled accuracy", _f(res["sampled_accuracy"])],
-            ["argmax accuracy", _f(res["argmax_accuracy"])], ["KL (nats)", _f(res["kl_nats"], 2)],
-            ["KL (bits)", _f(res["kl_bits"], 2)], ["reconstruction loss (nats)", _f(res["r_loss_nats"], 2)],
-            ["ELBO (nats per sequence)", _f(res["elbo_nats"], 2)]]
+    kinds = [k for k in ("tf", "sampled", "free_running", "argmax") if f"{k}_accuracy" in res]
+    names = {"tf": "teacher-forced accuracy", "sampled": "sampled accuracy (magenta's definition)",
+             "free_running": "free-running accuracy (T=1 samples)", "argmax": "argmax accuracy"}
+    rows = [[names[k], _f(res[f"{k}_accuracy"])] for k in kinds]
+    rows += [["KL (nats)", _f(res["kl_nats"], 2)],
+             ["KL (bits)", _f(res["kl_bits"], 2)], ["reconstruction loss (nats)", _f(res["r_loss_nats"], 2)],
+             ["ELBO (nats per sequence)", _f(res["elbo_nats"], 2)]]
     lines += _table(["metric", "value"], rows)
     ref = PAPER_TABLE1.get((meta.get("kind", ""), int(meta.get("bars", 0)), res.get("decoder", "flat")))
     if ref:
@@ -192,14 +205,15 @@ def _md_reconstruction(res: dict, meta: dict) -> list[str]:
     if "per_stream" in res:
         names = list(res["per_stream"]["tf"])
         lines += ["Per instrument:", ""]
-        lines += _table(["stream", "teacher-forced", "sampled", "argmax"],
-                        [[s, *(_f(res["per_stream"][k][s]) for k in ("tf", "sampled", "argmax"))] for s in names])
+        ks = [k for k in ("tf", "sampled", "free_running", "argmax") if k in res["per_stream"]]
+        lines += _table(["stream", *(_COL[k] for k in ks)],
+                        [[s, *(_f(res["per_stream"][k][s]) for k in ks)] for s in names])
     if "per_bar" in res:
         pb = res["per_bar"]
         lines += ["Per bar:", ""]
-        lines += _table(["bar", "teacher-forced", "sampled", "argmax"],
-                        [[str(i + 1), _f(pb["tf"][i]), _f(pb["sampled"][i]), _f(pb["argmax"][i])]
-                         for i in range(len(pb["tf"]))])
+        ks = [k for k in ("tf", "sampled", "free_running", "argmax") if k in pb]
+        lines += _table(["bar", *(_COL[k] for k in ks)],
+                        [[str(i + 1), *(_f(pb[k][i]) for k in ks)] for i in range(len(pb["tf"]))])
         lines += ["![accuracy per bar](reconstruction.png)", ""]
     return lines
 

@@ -5,9 +5,10 @@ Place in the flow: a :class:`~musicvae.generation.TrainedModel` + token windows 
 studies -> dicts of figures (JSON-ready floats and lists) -> :mod:`.report`
 (``report.md``, ``report.json``, PNG plots) -> ``musicvae evaluate``.
 
-* :func:`reconstruction_study` - Table 1: teacher-forced, sampled (temperature 1 from
-  the posterior sample z) and argmax accuracy, per stream and per bar; KL and ELBO. The
-  same computation as ``Trainer.evaluate``, on any number of windows.
+* :func:`reconstruction_study` - Table 1: teacher-forced, sampled (magenta's definition:
+  argmax while fed the model's own temperature-1 samples, the figure beside the paper's),
+  free-running (the temperature-1 samples themselves) and argmax accuracy, per stream and
+  per bar; KL and ELBO. The same computation as ``Trainer.evaluate``, on any number of windows.
 * :func:`interpolation_study` - Fig. 3: latent slerp between posterior means of two
   held-out windows vs. the data baseline (each step taken from B with probability alpha):
   Hamming distance to A and relative 5-gram cost ``C_alpha / (alpha C_B + (1 - alpha) C_A)``.
@@ -30,7 +31,7 @@ import torch
 
 from ..generation import latent
 from ..generation.model import TrainedModel
-from ..training.losses import accuracy, elbo_loss, predicted_tokens, segment_accuracy, token_accuracy
+from ..training.losses import ACCURACY_KINDS, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
 from .metrics import ATTRIBUTES, hamming_distance, measure_many, relative_change
 from .ngram import NGramLM, symbols
 
@@ -118,26 +119,19 @@ def reconstruction_study(model: TrainedModel, tokens: np.ndarray, seed: int = 0,
         out = net(x, generator=gen)
         logits = out["logits"].float()  # (B, T, sum V)
         losses = elbo_loss(logits, x, vocab, out["mu"], out["sigma"], 1.0, 0.0)
-        tf_acc, tf_streams = accuracy(logits, x, vocab)
-        if out["z"] is not None:
-            _, sampled = net.decoder.unroll(out["z"], b, temperature=1.0, generator=gen)  # (B, T, K)
-            _, greedy = net.decoder.unroll(out["z"], b, temperature=0.0)
-        else:  # a language model: free running from the start token
-            feed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (B, T)
-            _, sampled = net.decoder.unroll(None, b, targets=x, feed_sample=feed, temperature=1.0, generator=gen)
-            _, greedy = net.decoder.unroll(None, b, targets=x, feed_sample=feed, temperature=0.0)
-        preds = {"tf": predicted_tokens(logits, vocab), "sampled": sampled, "argmax": greedy}
-        accs = {"tf": (tf_acc, tf_streams), "sampled": token_accuracy(sampled, x), "argmax": token_accuracy(greedy, x)}
-        values = {"tf_accuracy": accs["tf"][0], "sampled_accuracy": accs["sampled"][0],
-                  "argmax_accuracy": accs["argmax"][0], "r_loss_nats": losses["r_loss"], "kl_nats": losses["kl"],
-                  "kl_bits": losses["kl_bits"], "elbo_nats": losses["elbo"]}
+        preds = reconstruction_predictions(net, x, out, gen)  # tf, sampled, free_running, argmax
+        accs = {key: token_accuracy(pred, x) for key, pred in preds.items()}
+        values = {f"{key}_accuracy": acc[0] for key, acc in accs.items()}
+        values.update({"r_loss_nats": losses["r_loss"], "kl_nats": losses["kl"], "kl_bits": losses["kl_bits"],
+                       "elbo_nats": losses["elbo"]})
         for key, value in values.items():
             totals[key] = totals.get(key, 0.0) + float(value) * b
         for key, pred in preds.items():
             streams[key] = streams.get(key, 0.0) + accs[key][1].cpu().numpy() * b  # (K,)
             per_bar[key] = per_bar.get(key, 0.0) + segment_accuracy(pred, x, bar_steps).cpu().numpy() * b  # (bars,)
         ticks(b)
-    res: dict = {"n": int(n), "seed": int(seed), "sampling_temperature": 1.0}
+    res: dict = {"n": int(n), "seed": int(seed), "sampling_temperature": 1.0,
+                 "accuracy_definitions": {f"{k}_accuracy": v for k, v in ACCURACY_KINDS.items()}}
     res.update({k: v / max(n, 1) for k, v in totals.items()})
     res["has_latent"] = model.has_latent
     names = list(model.converter.stream_names) or [f"stream {k}" for k in range(len(vocab))]

@@ -134,6 +134,11 @@ class MultiTrackDecoder(nn.Module):
         logits = self(z)
         return logits, tokens_from_logits(logits, self.vocab_sizes, temperature, generator)
 
+    def eval_unroll(self, z: torch.Tensor, targets: torch.Tensor, *, temperature: float = 1.0,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """magenta's evaluation decoding; nothing is fed back here, so it is :meth:`unroll`."""
+        return self.unroll(z, targets.shape[0], temperature=temperature, generator=generator)
+
 
 class MusAE(nn.Module):
     def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module):

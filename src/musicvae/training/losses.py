@@ -128,6 +128,54 @@ def segment_accuracy(
     return correct.sum(dim=(0, 2, 3)) / n_valid.clamp(min=1.0)  # (U,)
 
 
+ACCURACY_KINDS: dict[str, str] = {
+    "tf": "teacher-forced: argmax at each step with the true previous tokens as inputs",
+    "sampled": "magenta's sampled accuracy (beside the papers' figures): argmax at each step while the "
+               "decoder is fed its own temperature-1 samples (a hierarchical decoder's segments each "
+               "start from the true previous token)",
+    "free_running": "ours: the temperature-1 samples themselves scored against the data",
+    "argmax": "greedy decoding (temperature 0) scored against the data",
+}
+
+
+@torch.no_grad()
+def reconstruction_predictions(model, tokens: torch.Tensor, out: dict, generator: torch.Generator | None
+                               ) -> dict[str, torch.Tensor]:
+    """The four predictions of :data:`ACCURACY_KINDS` for windows ``tokens`` (B, T, K), each (B, T, K).
+
+    ``out`` is ``model(tokens)``'s output (its ``logits`` and posterior sample ``z``; ``z`` is
+    None for a language model). magenta scores ``sampled`` in ``BaseLstmDecoder.reconstruction_loss``
+    at eval time, where ``get_sampling_probability`` sets the probability to 1: the metric
+    ``metrics/accuracy`` is then the argmax of the logits computed on the model's own samples.
+    """
+    decoder, vocab, b = model.decoder, tuple(model.vocab_sizes), tokens.shape[0]
+    z = out["z"]
+    logits_s, tokens_s = decoder.eval_unroll(z, tokens, temperature=1.0, generator=generator)
+    if getattr(decoder, "segment_steps", decoder.steps) != decoder.steps:
+        # hierarchical: free running differs from eval_unroll at the segment starts
+        _, free = decoder.unroll(z, b, temperature=1.0, generator=generator)
+    else:
+        free = tokens_s
+    _, greedy = decoder.unroll(z, b, temperature=0.0)
+    return {"tf": predicted_tokens(out["logits"].float(), vocab), "sampled": predicted_tokens(logits_s.float(), vocab),
+            "free_running": free, "argmax": greedy}
+
+
+def upgrade_accuracy_names(metrics: dict) -> dict:
+    """Metrics written before ``free_running_accuracy`` existed named it ``sampled_accuracy``.
+
+    Such records (no ``free_running_accuracy`` key) get their ``sampled_accuracy*`` keys renamed
+    to ``free_running_accuracy*``, so an old figure is never read as magenta's definition;
+    newer records are returned as they are. Returns a new dict.
+    """
+    out = dict(metrics)
+    if "free_running_accuracy" in out or "sampled_accuracy" not in out:
+        return out
+    for key in [k for k in out if k.startswith("sampled_accuracy")]:
+        out["free_running_accuracy" + key[len("sampled_accuracy"):]] = out.pop(key)
+    return out
+
+
 # --------------------------------------------------------------------------- KL
 
 

@@ -11,8 +11,9 @@ the trainer saves :attr:`MusAEObjective.optimizer` like any optimiser.
 * Style labels (ids into the dataset's label names) become flower petals through
   :func:`~musicvae.models.modules.priors.label_components`; ``-1`` (unlabelled) stays ``-1``.
 * Evaluation: the decoder is not autoregressive, so teacher-forced and free-running
-  argmax decoding coincide (``tf_accuracy == argmax_accuracy``); ``sampled_accuracy`` draws
-  each step at temperature 1. Per-track (and per-bar) accuracy, the critic's Wasserstein
+  argmax decoding coincide (``tf_accuracy == argmax_accuracy``), and so does magenta's
+  ``sampled_accuracy`` (argmax while fed its own samples: nothing is fed back);
+  ``free_running_accuracy`` scores tokens drawn at temperature 1. Per-track (and per-bar) accuracy, the critic's Wasserstein
   estimate on held-out codes and, with labels and the flower prior, the nearest-component
   accuracy: the share of labelled windows whose code lies nearest (highest prior density,
   :meth:`~musicvae.models.modules.priors.FlowerPrior.nearest_component`) to one of its labels' petals.
@@ -120,7 +121,8 @@ class MusAEObjective:
             real = model.prior.sample(w, petals, generator=gen).to(z)  # (b, Z)
             wasserstein = _score(model.critic, real, petals).mean() - _score(model.critic, z, petals).mean()
             for key, value in (("eval_loss", r_loss.mean()), ("eval_r_loss", r_loss.mean()), ("tf_accuracy", acc),
-                               ("argmax_accuracy", acc), ("sampled_accuracy", s_acc),
+                               ("argmax_accuracy", acc), ("sampled_accuracy", acc),
+                               ("free_running_accuracy", s_acc),
                                ("eval_wasserstein", wasserstein)):
                 sums[key] = sums.get(key, 0.0) + float(value) * w
             per_stream_arg = per_stream_arg + acc_streams.cpu().numpy() * w
@@ -131,7 +133,7 @@ class MusAEObjective:
             n, offset = n + w, offset + w
         out: dict[str, Any] = {k: v / max(n, 1) for k, v in sums.items()}
         out["tf_accuracy_per_stream"] = dict(zip(self.stream_names, (per_stream_arg / max(n, 1)).round(4).tolist()))
-        out["sampled_accuracy_per_stream"] = dict(zip(self.stream_names, (per_stream_s / max(n, 1)).round(4).tolist()))
+        out["free_running_accuracy_per_stream"] = dict(zip(self.stream_names, (per_stream_s / max(n, 1)).round(4).tolist()))
         if model.steps > 16:
             out["argmax_accuracy_per_bar"] = (per_bar / max(n, 1)).round(4).tolist()
         if label_sets is not None and self.petals and codes:

@@ -40,6 +40,11 @@ class FlatDecoder(nn.Module):
         return self.core.unroll(z, first, self.steps, targets=targets, feed_sample=feed_sample,
                                 temperature=temperature, generator=generator)
 
+    def eval_unroll(self, z, targets, *, temperature=1.0, generator=None):
+        """magenta's evaluation decoding (see :meth:`HierarchicalDecoder.eval_unroll`): for a flat
+        decoder it is plain free running from the start token. -> logits (B, T, D), tokens (B, T, K)."""
+        return self.unroll(z, targets.shape[0], temperature=temperature, generator=generator)
+
 
 class HierarchicalDecoder(nn.Module):
     def __init__(self, conductor: Conductor, cores: list[CoreDecoder], stream_groups: list[list[int]], steps: int):
@@ -99,6 +104,40 @@ class HierarchicalDecoder(nn.Module):
             logits_out.append(torch.cat(seg_logits, dim=-1))
             tokens_out.append(torch.cat(seg_tokens, dim=-1))
         return torch.cat(logits_out, dim=1), torch.cat(tokens_out, dim=1)
+
+    def eval_unroll(self, z, targets, *, temperature=1.0, generator=None):
+        """magenta's evaluation decoding, what its "sampled accuracy" is the argmax accuracy of.
+
+        In evaluation magenta's ``get_sampling_probability`` turns a scheduled-sampling model's
+        schedule to probability 1, and ``ScheduledOutputTrainingHelper`` then feeds every step
+        the model's own sample of the step before, except the first step of a helper call,
+        which reads its given input. The hierarchical decoder calls the helper once per
+        segment, so each segment starts from the *true* last token of the segment before
+        (zeros for the first), then runs on its own samples. targets (B, T, K) ->
+        logits (B, T, D), tokens (B, T, K). In eval mode without gradients all segments are
+        decoded at once by the inference loop; otherwise by :meth:`unroll` with a feed mask
+        that is False at the last step of every segment (the same numbers).
+        """
+        B, U, S = targets.shape[0], self.segments, self.segment_steps
+        if torch.is_grad_enabled() or not all(core.inference_path() for core in self.cores):
+            feed = torch.ones(targets.shape[:2], dtype=torch.bool, device=targets.device)  # (B, T)
+            feed[:, S - 1::S] = False
+            return self.unroll(z, B, targets=targets, feed_sample=feed, temperature=temperature, generator=generator)
+        emb = self.conductor(z).reshape(B * U, -1)  # (B*U, E), row b*U + u
+        noise = [[gumbel_noise((S, B, core.depth), temperature, generator, z.device) for core in self.cores]
+                 for _ in range(U)]  # the reference loop's draws, segment-major
+        logits_out, tokens_out = [], []
+        for g, (core, group) in enumerate(zip(self.cores, self.groups)):
+            prepared = core.prepare(emb, B * U)
+            nz = None
+            if noise[0][g] is not None:
+                nz = torch.stack([noise[u][g] for u in range(U)], dim=2).reshape(S, B * U, core.depth)  # (S, B*U, D)
+            prev = shift_right(one_hot(targets[..., group], core.vocab_sizes))  # (B, T, Dg)
+            first = prev.reshape(B, U, S, -1)[:, :, 0].reshape(B * U, -1)  # (B*U, Dg): true previous tokens
+            logits, tokens = core.decode_prepared(first, S, prepared, nz)
+            logits_out.append(logits.reshape(B, U * S, -1))
+            tokens_out.append(tokens.reshape(B, U * S, -1))
+        return torch.cat(logits_out, dim=-1), torch.cat(tokens_out, dim=-1)
 
     def _generate(self, z, batch: int, temperature: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running decoding of every segment at once, exactly as :meth:`unroll` would decode them.
