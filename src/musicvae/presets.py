@@ -8,8 +8,11 @@ bidirectional encoder of 2048 units, z of 512, a 3-layer 2048-unit flat decoder 
 a 2-layer 1024-unit conductor over 2-layer 1024-unit bottom decoders; 2-bar models
 use a 1-layer 512-unit encoder and 2 x 256 decoder (``_small``). Free bits: 0 for
 2-bar melodies, 48 for 2-bar drums, 256 for 16-bar models; max beta 0.2 (0.5 for
-``cat-mel_2bar_big``); beta rate 0.99999; 2-bar models train with inverse-sigmoid
-scheduled sampling (rate 1000).
+``cat-mel_2bar_big``), annealed (beta rate 0.99999) only for the 2-bar melody models and
+constant from the first step for the others (magenta's default beta rate 0); 2-bar models
+train with inverse-sigmoid scheduled sampling (rate 1000); 2-bar melodies are transposed by
+-5..+5 semitones, the 16-bar and trio models are not augmented. Every full preset is pinned
+to these published values, field by field with its source, in tests/test_presets_published.py.
 
 MusAE (Valenti, Carta, Bacciu, ECAI 2020), ``musae-{gauss,gmm}_{2,16}bar``: the paper's
 sizes as far as its text gives them: a 3-layer bidirectional LSTM encoder, z of 512, one
@@ -31,31 +34,54 @@ from __future__ import annotations
 from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig, apply_overrides
 
 
-def _base(kind: str, bars: int, model: dict, train: dict) -> Config:
-    return Config(model=ModelConfig(**model), data=DataConfig(kind=kind, bars=bars), train=TrainConfig(**train))
+def _base(kind: str, bars: int, model: dict, train: dict, data: dict | None = None) -> Config:
+    return Config(model=ModelConfig(**model), data=DataConfig(kind=kind, bars=bars, **(data or {})),
+                  train=TrainConfig(**train))
 
 
+# Every full MusicVAE preset's numbers are magenta's configs.py (pinned, field by field, with their
+# sources in tests/test_presets_published.py). Defaults there (lstm_models / base_model
+# get_default_hparams): learning rate 1e-3 decaying by 0.9999 per step to 1e-5, gradient clip 1.0 (global
+# norm), beta_rate 0 (beta constant at max_beta), free bits 0, no scheduled sampling, no dropout.
 SS = dict(sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)
+CONST_BETA = dict(beta_rate=0.0)  # magenta's default: beta = max_beta from the first step
+ANNEAL = dict(beta_rate=0.99999)  # only the 2-bar melody models anneal beta in magenta
+MEL_2BAR_DATA = dict(transpose_low=-5, transpose_high=5)  # NoteSequenceAugmenter(transpose_range=(-5, 5)), inclusive
+NO_AUGMENT = dict(augment=False)  # magenta's 16-bar and trio configs have no augmenter
 _SMALL_2BAR = dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=256)
 _BIG_2BAR = dict(encoder_hidden=2048, encoder_layers=1, decoder_hidden=2048, decoder_layers=3, z_size=512)
 _ENC_16 = dict(encoder_hidden=2048, encoder_layers=2, z_size=512)
 _FLAT_16 = dict(_ENC_16, decoder_hidden=2048, decoder_layers=3)
 _HIER_16 = dict(_ENC_16, decoder="hierarchical", conductor_hidden=1024, conductor_layers=2, decoder_hidden=1024, decoder_layers=2)
+_KL_16 = dict(max_beta=0.2, free_bits=256, **CONST_BETA)
 
 FULL: dict[str, Config] = {
-    "cat-mel_2bar_small": _base("melody", 2, _SMALL_2BAR, dict(batch_size=512, max_beta=0.2, free_bits=0, **SS)),
-    "cat-mel_2bar_big": _base("melody", 2, _BIG_2BAR, dict(batch_size=512, max_beta=0.5, free_bits=0, **SS)),
-    "cat-drums_2bar_small": _base("drums", 2, _SMALL_2BAR, dict(batch_size=512, max_beta=0.2, free_bits=48, **SS)),
-    "cat-drums_2bar_big": _base("drums", 2, _BIG_2BAR, dict(batch_size=512, max_beta=0.2, free_bits=48, **SS)),
-    "flat-mel_16bar": _base("melody", 16, _FLAT_16, dict(batch_size=512, max_beta=0.2, free_bits=256)),
-    "hierdec-mel_16bar": _base("melody", 16, dict(_HIER_16, segments=16), dict(batch_size=512, max_beta=0.2, free_bits=256)),
-    # workshop paper: 32 bars as 16 two-bar segments
-    "hierdec-mel_32bar": _base("melody", 32, dict(_HIER_16, segments=16), dict(batch_size=256, max_beta=0.2, free_bits=256)),
-    "flat-trio_16bar": _base("trio", 16, _FLAT_16, dict(batch_size=256, max_beta=0.2, free_bits=256)),
+    "cat-mel_2bar_small": _base("melody", 2, _SMALL_2BAR, dict(batch_size=512, max_beta=0.2, free_bits=0, **ANNEAL, **SS),
+                                MEL_2BAR_DATA),
+    "cat-mel_2bar_big": _base("melody", 2, _BIG_2BAR, dict(batch_size=512, max_beta=0.5, free_bits=0, **ANNEAL, **SS),
+                              MEL_2BAR_DATA),
+    "cat-drums_2bar_small": _base("drums", 2, _SMALL_2BAR,
+                                  dict(batch_size=512, max_beta=0.2, free_bits=48, **CONST_BETA, **SS), NO_AUGMENT),
+    "cat-drums_2bar_big": _base("drums", 2, _BIG_2BAR,
+                                dict(batch_size=512, max_beta=0.2, free_bits=48, **CONST_BETA, **SS), NO_AUGMENT),
+    "flat-mel_16bar": _base("melody", 16, _FLAT_16, dict(batch_size=512, **_KL_16), NO_AUGMENT),
+    "hierdec-mel_16bar": _base("melody", 16, dict(_HIER_16, segments=16), dict(batch_size=512, **_KL_16), NO_AUGMENT),
+    # workshop paper (Roberts et al., NIPS 2017 workshop): 32 bars as 16 two-bar segments, beta 1,
+    # 256 free bits, inverse-sigmoid scheduled sampling (rate 1000), a 1-layer encoder, sigma = exp(2 pre);
+    # widths as the 16-bar model (the paper does not give them), batch 256 (ours: 512 windows of 512
+    # steps do not fit one accelerator of that time either)
+    "hierdec-mel_32bar": _base("melody", 32, dict(_HIER_16, segments=16, encoder_layers=1, sigma_activation="exp"),
+                               dict(batch_size=256, max_beta=1.0, free_bits=256, **CONST_BETA, **SS), NO_AUGMENT),
+    # magenta's flat-trio_16bar leaves max_beta and free_bits at the library defaults (1.0 and 0);
+    # the paper's flat baseline differs from the hierarchical model only in the decoder, so we use
+    # hierdec-trio_16bar's 0.2 and 256 (README, "Where we differ from the papers")
+    "flat-trio_16bar": _base("trio", 16, _FLAT_16, dict(batch_size=256, **_KL_16), NO_AUGMENT),
     "hierdec-trio_16bar": _base(
-        "trio", 16, dict(_HIER_16, segments=16, split_streams=True), dict(batch_size=256, max_beta=0.2, free_bits=256)
+        "trio", 16, dict(_HIER_16, segments=16, split_streams=True), dict(batch_size=256, **_KL_16), NO_AUGMENT
     ),
-    "lm-mel_2bar": _base("melody", 2, dict(family="lm", decoder_hidden=2048, decoder_layers=3), dict(batch_size=512, **SS)),
+    # the workshop paper's decoder-only baseline, sized as cat-mel_2bar_big's decoder
+    "lm-mel_2bar": _base("melody", 2, dict(family="lm", decoder_hidden=2048, decoder_layers=3),
+                         dict(batch_size=512, **SS), MEL_2BAR_DATA),
 }
 
 _TINY_MODEL = dict(encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1, z_size=16,
@@ -77,6 +103,9 @@ def _variant(name: str, suffix: str) -> Config:
         setattr(cfg.model, key, value)
     for key, value in (_TINY_TRAIN if suffix == "tiny" else _CPU_TRAIN).items():
         setattr(cfg.train, key, value)
+    # our small corpora: every pitched _cpu/_tiny model trains with transpositions -5..+6 (the
+    # bundled models were built so); the full presets keep magenta's augmentation
+    cfg.data = DataConfig(kind=base.data.kind, bars=base.data.bars)
     if suffix == "tiny":
         # sampled schedules would make tiny runs slow and noisy; free bits scale with z
         cfg.train.sampling_schedule, cfg.train.sampling_rate = "constant", 0.0

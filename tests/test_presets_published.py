@@ -1,0 +1,108 @@
+"""Every full preset's hyper-parameters pinned to their published values, each with its source.
+
+Sources:
+  M  = magenta/models/music_vae/configs.py (the reference code of the ICML 2018 paper; its defaults
+       are lstm_models.get_default_hparams and base_model.get_default_hparams: learning rate 1e-3,
+       decay 0.9999 per step, min 1e-5, grad clip 1.0, beta_rate 0, free bits 0, no sampling)
+  W  = Roberts et al., "Hierarchical Variational Autoencoders for Music", NIPS 2017 workshop
+  P  = ICML 2018 paper (Roberts et al.), section 5 / Table 1: the flat baseline differs from the
+       hierarchical model only in its decoder
+  ours = not given by any source (README, "Where we differ from the papers")
+Sizes: encoder_hidden is per direction (magenta's enc_rnn_size), decoder_hidden the bottom decoder's
+(dec_rnn_size); magenta's conductor uses dec_rnn_size too.
+"""
+
+import pytest
+
+from musicvae.presets import FULL
+
+# magenta's library defaults, shared by every MusicVAE config unless a row says otherwise (M)
+DEFAULTS = dict(learning_rate=1e-3, decay_rate=0.9999, min_learning_rate=1e-5, grad_clip=1.0, dropout=0.0,
+                sampling_mode="per_step")
+
+#: preset -> {field: (value, source)}
+PUBLISHED: dict[str, dict[str, tuple]] = {
+    "cat-mel_2bar_small": dict(
+        batch_size=(512, "M"), z_size=(256, "M"), encoder_hidden=(512, "M"), encoder_layers=(1, "M"),
+        decoder_hidden=(256, "M"), decoder_layers=(2, "M"), decoder=("flat", "M"), free_bits=(0, "M"),
+        max_beta=(0.2, "M"), beta_rate=(0.99999, "M"), sampling_schedule=("inverse_sigmoid", "M"),
+        sampling_rate=(1000, "M"), augment=(True, "M"), transpose_low=(-5, "M"), transpose_high=(5, "M"),
+        sigma_activation=("softplus", "M")),
+    "cat-mel_2bar_big": dict(
+        batch_size=(512, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(1, "M"),
+        decoder_hidden=(2048, "M"), decoder_layers=(3, "M"), decoder=("flat", "M"), free_bits=(0, "M"),
+        max_beta=(0.5, "M"), beta_rate=(0.99999, "M"), sampling_schedule=("inverse_sigmoid", "M"),
+        sampling_rate=(1000, "M"), augment=(True, "M"), transpose_low=(-5, "M"), transpose_high=(5, "M"),
+        sigma_activation=("softplus", "M")),
+    "cat-drums_2bar_small": dict(
+        batch_size=(512, "M"), z_size=(256, "M"), encoder_hidden=(512, "M"), encoder_layers=(1, "M"),
+        decoder_hidden=(256, "M"), decoder_layers=(2, "M"), decoder=("flat", "M"), free_bits=(48, "M"),
+        max_beta=(0.2, "M"), beta_rate=(0.0, "M"), sampling_schedule=("inverse_sigmoid", "M"),
+        sampling_rate=(1000, "M"), augment=(False, "M"), sigma_activation=("softplus", "M")),
+    "cat-drums_2bar_big": dict(
+        batch_size=(512, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(1, "M"),
+        decoder_hidden=(2048, "M"), decoder_layers=(3, "M"), decoder=("flat", "M"), free_bits=(48, "M"),
+        max_beta=(0.2, "M"), beta_rate=(0.0, "M"), sampling_schedule=("inverse_sigmoid", "M"),
+        sampling_rate=(1000, "M"), augment=(False, "M"), sigma_activation=("softplus", "M")),
+    "flat-mel_16bar": dict(
+        batch_size=(512, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(2, "M"),
+        decoder_hidden=(2048, "M"), decoder_layers=(3, "M"), decoder=("flat", "M"), free_bits=(256, "M"),
+        max_beta=(0.2, "M"), beta_rate=(0.0, "M"), sampling_schedule=("constant", "M"), sampling_rate=(0, "M"),
+        augment=(False, "M"), sigma_activation=("softplus", "M")),
+    "hierdec-mel_16bar": dict(
+        batch_size=(512, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(2, "M"),
+        decoder=("hierarchical", "M"), segments=(16, "M"), conductor_hidden=(1024, "M"),
+        conductor_layers=(2, "M"), decoder_hidden=(1024, "M"), decoder_layers=(2, "M"), free_bits=(256, "M"),
+        max_beta=(0.2, "M"), beta_rate=(0.0, "M"), sampling_schedule=("constant", "M"), sampling_rate=(0, "M"),
+        augment=(False, "M"), sigma_activation=("softplus", "M")),
+    "hierdec-mel_32bar": dict(
+        batch_size=(256, "ours"), z_size=(512, "ours"), encoder_hidden=(2048, "ours"), encoder_layers=(1, "W"),
+        decoder=("hierarchical", "W"), segments=(16, "W"), conductor_hidden=(1024, "ours"),
+        conductor_layers=(2, "ours"), decoder_hidden=(1024, "ours"), decoder_layers=(2, "ours"),
+        free_bits=(256, "W"), max_beta=(1.0, "W"), beta_rate=(0.0, "W"),
+        sampling_schedule=("inverse_sigmoid", "W"), sampling_rate=(1000, "W"), augment=(False, "ours"),
+        sigma_activation=("exp", "W")),
+    "flat-trio_16bar": dict(
+        batch_size=(256, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(2, "M"),
+        decoder_hidden=(2048, "M"), decoder_layers=(3, "M"), decoder=("flat", "M"), free_bits=(256, "P"),
+        max_beta=(0.2, "P"), beta_rate=(0.0, "M"), sampling_schedule=("constant", "M"), sampling_rate=(0, "M"),
+        augment=(False, "M"), split_streams=(False, "M"), sigma_activation=("softplus", "M")),
+    "hierdec-trio_16bar": dict(
+        batch_size=(256, "M"), z_size=(512, "M"), encoder_hidden=(2048, "M"), encoder_layers=(2, "M"),
+        decoder=("hierarchical", "M"), segments=(16, "M"), conductor_hidden=(1024, "M"),
+        conductor_layers=(2, "M"), decoder_hidden=(1024, "M"), decoder_layers=(2, "M"), split_streams=(True, "M"),
+        free_bits=(256, "M"), max_beta=(0.2, "M"), beta_rate=(0.0, "M"), sampling_schedule=("constant", "M"),
+        sampling_rate=(0, "M"), augment=(False, "M"), sigma_activation=("softplus", "M")),
+    "lm-mel_2bar": dict(
+        batch_size=(512, "ours"), decoder_hidden=(2048, "ours"), decoder_layers=(3, "ours"),
+        sampling_schedule=("inverse_sigmoid", "ours"), sampling_rate=(1000, "ours"),
+        transpose_low=(-5, "M"), transpose_high=(5, "M")),
+}
+
+
+def _value(cfg, field):
+    for section in (cfg.model, cfg.data, cfg.train):
+        if hasattr(section, field):
+            return getattr(section, field)
+    raise KeyError(field)
+
+
+def test_every_full_preset_has_a_published_row():
+    assert set(PUBLISHED) == set(FULL)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_full_preset_matches_its_published_values(name):
+    cfg = FULL[name]
+    for field, (value, source) in {**{k: (v, "M") for k, v in DEFAULTS.items()}, **PUBLISHED[name]}.items():
+        assert source in ("M", "W", "P", "ours")
+        assert _value(cfg, field) == pytest.approx(value) if isinstance(value, float) else _value(cfg, field) == value, \
+            f"{name}.{field} = {_value(cfg, field)!r}, published {value!r} ({source})"
+
+
+def test_16bar_beta_is_constant_and_2bar_melody_anneals():
+    from musicvae.training.schedules import beta
+
+    assert float(beta(50_000, FULL["hierdec-mel_16bar"].train.max_beta, FULL["hierdec-mel_16bar"].train.beta_rate)) \
+        == pytest.approx(0.2)
+    assert float(beta(50_000, 0.2, FULL["cat-mel_2bar_small"].train.beta_rate)) < 0.1
