@@ -137,16 +137,20 @@ def test_distinct_pitches_counts_octaves_apart():
 
 # ------------------------------------------------------------- rhythm metrics
 def test_syncopated_rhythm():
+    """ICML 2018 Appendix C: an onset on an odd 16th (8th) position with none on the 16th (8th) before."""
     seq = NoteSequence.from_tuples([
         (60, 0, 3),    # on the beat: neither
-        (62, 3, 6),    # odd 16th, held past the 8th boundary at 4: 16th-syncopated
-        (64, 6, 10),   # off-beat 8th, held past the beat at 8: 8th-syncopated
-        (65, 10, 12),  # off-beat 8th ending on the beat: neither
-        (67, 13, 14),  # odd 16th ending on the 8th boundary: neither
-        (69, 15, 18),  # odd 16th held across the bar line: 16th-syncopated
+        (62, 3, 6),    # odd 16th, no onset at 2: 16th-syncopated
+        (64, 6, 10),   # odd 8th (6 = 3 eighths), no onset at 4: 8th-syncopated
+        (65, 10, 12),  # odd 8th, no onset at 8: 8th-syncopated (its length does not matter)
+        (67, 13, 14),  # odd 16th, no onset at 12: 16th-syncopated
+        (69, 15, 18),  # odd 16th, no onset at 14: 16th-syncopated
+        (71, 16, 17),  # on the bar line: neither
+        (72, 17, 18),  # odd 16th after an onset at 16: not syncopated
+        (74, 18, 20),  # odd 8th, but 16 (the 8th before) has an onset: not 8th-syncopated
     ], total_steps=32)
-    assert syncopation_16th(seq) == 2 / 6
-    assert syncopation_8th(seq) == 1 / 6
+    assert syncopation_16th(seq) == 3 / 9
+    assert syncopation_8th(seq) == 2 / 9
 
 
 def test_straight_rhythms_are_not_syncopated():

@@ -163,16 +163,15 @@ def note_density(seq: NoteSequence) -> float:
 
 
 def _syncopation(seq: NoteSequence, unit: int) -> float:
-    """Fraction of pitched notes starting halfway through a ``2 * unit``-step span and
-    sounding past the end of that span."""
+    """Fraction of pitched notes with an onset on an odd position of a ``unit``-step grid and no
+    pitched onset one position (``unit`` steps) earlier (ICML 2018, Appendix C)."""
     notes = pitched_notes(seq)
     if len(notes) == 0:
         return NAN
-    span = 2 * unit
-    start = notes[:, START]
-    offbeat = start % span == unit
-    held = notes[:, END] > start + unit  # start + unit is the next span boundary
-    return float(np.count_nonzero(offbeat & held)) / len(notes)
+    start = notes[:, START].astype(np.int64)
+    odd = (start % unit == 0) & ((start // unit) % 2 == 1)
+    previous_empty = ~np.isin(start - unit, start)
+    return float(np.count_nonzero(odd & previous_empty)) / len(notes)
 
 
 def _units(seq: NoteSequence) -> tuple[int, int]:
@@ -184,29 +183,28 @@ def _units(seq: NoteSequence) -> tuple[int, int]:
 
 
 def syncopation_16th(seq: NoteSequence) -> float:
-    """Fraction of pitched notes that start on an off-beat 16th and are held across the next 8th boundary.
+    """Fraction of pitched notes starting on an odd 16th position with no onset on the 16th before.
 
-    The paper's "16th Note Syncopation" (its figures mark 8th-note boundaries and
-    colour the syncopated notes). At 4 steps per quarter: the onset step is odd
-    (``start % 2 == 1``) and ``end > start + 1``, i.e. the note still sounds after
-    the 8th-note boundary that follows its onset. A 16th note on an odd step is *not*
-    syncopated (it ends on the boundary). Steps count from the start of the
-    sequence, which is a bar line. Every pitched note counts (chord notes too).
-    Edge cases: no pitched notes -> NaN. Raises ValueError if ``steps_per_quarter``
-    is not a multiple of 4.
+    The paper's "16th Note Syncopation" (ICML 2018, Appendix C): a note is syncopated when
+    its onset falls on an odd 16th-note position (counting from 0 at the start of the
+    sequence, a bar line) and no note starts at the previous 16th position. At 4 steps per
+    quarter: ``start % 2 == 1`` and no pitched onset at ``start - 1``. The note's length
+    does not matter. Straight 16ths (an onset on every step) are not syncopated; 16ths on
+    odd steps only are. Every pitched note counts (chord notes too), and an onset of any
+    pitched track fills the previous position. Edge cases: no pitched notes -> NaN.
+    Raises ValueError if ``steps_per_quarter`` is not a multiple of 4.
     """
     sixteenth, _ = _units(seq)
     return _syncopation(seq, sixteenth)
 
 
 def syncopation_8th(seq: NoteSequence) -> float:
-    """Fraction of pitched notes that start on an off-beat 8th and are held across the next quarter boundary.
+    """Fraction of pitched notes starting on an odd 8th position with no onset on the 8th before.
 
-    The paper's "8th Note Syncopation" (its figures mark quarter-note boundaries). At
-    4 steps per quarter: ``start % 4 == 2`` and ``end > start + 2``, i.e. the note
-    still sounds after the beat that follows its onset. Notes starting on odd 16th
-    steps never count here, whatever their length. Edge cases: no pitched notes ->
-    NaN. Raises ValueError if ``steps_per_quarter`` is not a multiple of 4.
+    The paper's "8th Note Syncopation" (ICML 2018, Appendix C), on the 8th-note grid: at 4
+    steps per quarter ``start % 4 == 2`` and no pitched onset at ``start - 2``. Notes on odd
+    16th steps are never on the 8th grid and never count here. Edge cases: no pitched notes
+    -> NaN. Raises ValueError if ``steps_per_quarter`` is not a multiple of 4.
     """
     _, eighth = _units(seq)
     return _syncopation(seq, eighth)
