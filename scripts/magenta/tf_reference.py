@@ -19,11 +19,12 @@ magenta's package ``__init__`` imports note_seq's audio and plotting stack (libr
 pandas...); those modules are replaced by empty stand-ins here: the configs and the model code
 never call them.
 
-Usage: ``.tf-venv/bin/python scripts/magenta/tf_reference.py OUT [NAME ...]``
+Usage: ``.tf-venv/bin/python scripts/magenta/tf_reference.py [--fixture] OUT [NAME ...]``
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -85,6 +86,8 @@ def load_magenta():
 SUPPORTED = ["cat-mel_2bar_small", "cat-mel_2bar_big", "cat-drums_2bar_small", "cat-drums_2bar_big",
              "flat-mel_16bar", "hierdec-mel_16bar", "flat-trio_16bar", "hierdec-trio_16bar"]
 ENC, DEC, Z, BATCH = 12, 10, 6, 3  # tiny sizes: all different, so a transposed mapping cannot pass
+FIXTURE = dict(ENC=4, DEC=3, Z=2, BATCH=2)  # --fixture: checkpoints small enough to commit (tests/fixtures/magenta)
+FIXTURE_LOGITS = 3072  # --fixture keeps the logits of the first steps only (at most 32, about 3072 values a row)
 
 
 def tiny_hparams(config):
@@ -125,7 +128,7 @@ def encoder_input(tokens, depths, converter):
     return np.concatenate([bits, (bits.sum(-1, keepdims=True) == 0).astype(np.float32)], -1)
 
 
-def build_one(configs, name, out_dir, seed):
+def build_one(configs, name, out_dir, seed, fixture=False):
     import numpy as np
     import tensorflow.compat.v1 as tf
 
@@ -181,21 +184,37 @@ def build_one(configs, name, out_dir, seed):
     shapes = reader.get_variable_to_shape_map()
     ref = {f"var/{k}": reader.get_tensor(k) for k in shapes}
     sample_tokens = np.stack([part.argmax(-1) for part in np.split(samples_v, np.cumsum(depths)[:-1], axis=-1)], -1)
-    np.savez(os.path.join(out_dir, "reference.npz"), tokens=tokens, mu=mu_v, sigma=sigma_v, z=z_feed,
-             logits=logits_v, sample_tokens=sample_tokens, **ref)
+    if fixture:  # small: no copies of the variables, only their digests; the first steps' logits
+        np.savez_compressed(os.path.join(out_dir, "reference.npz"), tokens=tokens.astype(np.int16), mu=mu_v,
+                            sigma=sigma_v, z=z_feed, logits=logits_v[:, :max(1, min(32, FIXTURE_LOGITS // logits_v.shape[-1]))],
+                            sample_tokens=sample_tokens.astype(np.int16))
+    else:
+        np.savez(os.path.join(out_dir, "reference.npz"), tokens=tokens, mu=mu_v, sigma=sigma_v, z=z_feed,
+                 logits=logits_v, sample_tokens=sample_tokens, **ref)
+    digests = {k[4:]: {"shape": list(v.shape), "dtype": str(v.dtype),
+                       "sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()}
+               for k, v in sorted(ref.items())}
     with open(os.path.join(out_dir, "variables.json"), "w") as f:
-        json.dump({k: list(v) for k, v in sorted(shapes.items())}, f, indent=1)
+        json.dump(digests, f, indent=1)
+    for extra in ("checkpoint",):  # TF's state file names an absolute path: not needed
+        if fixture and os.path.exists(os.path.join(out_dir, extra)):
+            os.remove(os.path.join(out_dir, extra))
     return prefix
 
 
 def main(argv):
+    global ENC, DEC, Z, BATCH
+    fixture = "--fixture" in argv
+    argv = [a for a in argv if a != "--fixture"]
     if not argv:
         print(__doc__.strip().splitlines()[-1])
         return 2
+    if fixture:
+        ENC, DEC, Z, BATCH = FIXTURE["ENC"], FIXTURE["DEC"], FIXTURE["Z"], FIXTURE["BATCH"]
     out, names = argv[0], argv[1:] or SUPPORTED
     configs = load_magenta()
     for i, name in enumerate(names):
-        prefix = build_one(configs, name, os.path.join(out, name), seed=i)
+        prefix = build_one(configs, name, os.path.join(out, name), seed=i, fixture=fixture)
         print(f"{name}: {prefix}")
     return 0
 
