@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow test-magenta tf-venv bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,21 @@ test-slow: $(STAMP)
 bench: $(STAMP) .bench-venv/bin/python
 	$(BIN)/python benchmarks/prepare_throughput.py --repeat 10 --write-results
 
+# magenta's own MusicVAE graph (TensorFlow) lives in its own environment, used only by test-magenta
+.tf-venv/bin/python:
+	$(PYTHON) -m venv .tf-venv
+	.tf-venv/bin/pip install -q -r scripts/magenta/requirements-tf.txt
+	.tf-venv/bin/pip install -q --no-deps magenta==2.1.4 note-seq==0.0.5
+
+tf-venv: .tf-venv/bin/python
+
+# parity with magenta: every supported config built by magenta's code at a tiny size (random
+# weights), saved, imported with `musicvae import-magenta` and compared output by output
+MAGENTA_REF ?= runs/magenta-ref
+test-magenta: $(STAMP) .tf-venv/bin/python
+	.tf-venv/bin/python scripts/magenta/tf_reference.py $(MAGENTA_REF) 2>$(MAGENTA_REF).log || \
+		{ tail -20 $(MAGENTA_REF).log; exit 1; }
+	MUSICVAE_MAGENTA_REF=$(MAGENTA_REF) $(BIN)/python -m pytest -m magenta tests/magenta_parity -q -s
+
 clean:
-	rm -rf $(VENV) .bench-venv demo .pytest_cache
+	rm -rf $(VENV) .bench-venv .tf-venv demo .pytest_cache
