@@ -31,8 +31,11 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error and exit (file names that are not UTF-8 print as ``\\xNN``)."""
+    from ..utils.names import printable
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -89,8 +92,11 @@ def prepare(
     """Turn MIDI into deduplicated training windows (notes: whole tracks), split train/eval by source file."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from rich.markup import escape
+
     from ..data.prepare import PrepareConfig, PrepareError, prepare as run_prepare
     from ..data.sources import SourceError
+    from ..utils.names import printable
 
     options: dict = {}
     if kind in ("melody", "trio"):
@@ -125,7 +131,7 @@ def prepare(
             console=err_console,
             transient=False,
         ) as bar:
-            task = bar.add_task(f"{source} -> {kind} x {bars} bars", total=None)
+            task = bar.add_task(f"{escape(printable(source))} -> {kind} x {bars} bars", total=None)
 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
@@ -239,6 +245,9 @@ def train(
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:
+    from ..utils.names import printable
+
+    out = printable(out)
     c = manifest["counts"]
     reused = " (already prepared; reused)" if manifest.get("reused") else ""
     unit = f"{manifest['bars']}-bar {manifest['kind']} windows" if "tracks" not in manifest else "note tracks"
