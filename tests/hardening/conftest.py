@@ -1,28 +1,31 @@
-"""Helpers of the hardening tests (issue 20): run the real ``musicvae`` command in a subprocess,
-where the file system's bytes, signals and resource limits behave as for a user."""
+"""Fixtures of the hardening tests (issue 20)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args, cwd=None, preexec_fn=None, timeout=300, env=None) -> subprocess.CompletedProcess:
-    """``python -m musicvae ARGS`` with bytes arguments allowed; output decoded leniently."""
-    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "COLUMNS": "200", **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), full_env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-m", "musicvae", *args], capture_output=True, cwd=cwd,
-                          preexec_fn=preexec_fn, timeout=timeout, env=full_env)
-    proc.out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-    return proc
+from cli_run import run_cli
 
 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def mel_data(tmp_path_factory) -> Path:
+    """Ten synthetic songs prepared as 2-bar melody windows (the tiny preset's data)."""
+    from synth import write_song
+
+    from musicvae.data.prepare import PrepareConfig, prepare
+
+    root = tmp_path_factory.mktemp("hard_mel")
+    src = root / "midi"
+    src.mkdir()
+    for i in range(10):
+        write_song(src / f"s{i}.mid", [55 + (i * 5 + j * (1 + i % 3)) % 20 for j in range(32)], step=2 + i % 3)
+    prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.2))
+    return root / "data"
+
+
