@@ -96,6 +96,7 @@ def prepare(
 
     from ..data.prepare import PrepareConfig, PrepareError, prepare as run_prepare
     from ..data.sources import SourceError
+    from ..utils.lock import LockError, folder_lock
     from ..utils.names import printable
 
     options: dict = {}
@@ -136,8 +137,10 @@ def prepare(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress, labels=labels)
-    except (PrepareError, SourceError, FileNotFoundError, KeyError) as exc:
+            with folder_lock(out, "musicvae prepare"):  # one writer per --out
+                manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
+                                       labels=labels)
+    except (PrepareError, SourceError, FileNotFoundError, KeyError, LockError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
         fail(str(exc))
@@ -185,12 +188,15 @@ def train(
         None, "--vae", help="MCVAE composer presets: the trained 1-bar VAE (run, checkpoint or model dir) it learns over."),
 ) -> None:
     """Train a MusicVAE, LSTM LM or MusAE on prepared windows, with checkpoints and metrics."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    import os
+    from contextlib import ExitStack
 
     from ..config import ConfigError
     from ..presets import get_preset
     from ..training.trainer import Trainer, TrainError, check_config
+    from ..utils.lock import LockError, folder_lock
 
+    lock = ExitStack()  # one writer per run folder (rank 0 only under torchrun)
     try:
         extra = [f"train.device={device}", f"train.precision={precision}"]
         if batch_size is not None:
@@ -199,6 +205,8 @@ def train(
             extra.append(f"train.steps={steps}")
         config = get_preset(preset, [*overrides, *extra])
         check_config(config)
+        if int(os.environ.get("RANK", "0")) == 0:
+            lock.enter_context(folder_lock(out, "musicvae train"))
         if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
             from .compose import train_composer_command
 
@@ -206,8 +214,15 @@ def train(
         from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
         trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
-    except (ConfigError, TrainError) as exc:
+    except (ConfigError, TrainError, LockError) as exc:
         fail(str(exc))
+    with lock:
+        _fit(trainer, config, out)
+
+
+def _fit(trainer, config, out: Path) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     main_rank = trainer.dist.is_main
     for notice in trainer.notices if main_rank else []:
         err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
