@@ -282,7 +282,7 @@ def render(
 
     with _user_errors():
         for path in inputs:
-            if not path.is_file():
+            if not path.exists():
                 raise InputError(f"{path}: no such file")
             try:
                 seqs = load_sequences(path)
