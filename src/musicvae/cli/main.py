@@ -196,27 +196,26 @@ def train(
     from ..training.trainer import Trainer, TrainError, check_config
     from ..utils.lock import LockError, folder_lock
 
-    lock = ExitStack()  # one writer per run folder (rank 0 only under torchrun)
-    try:
-        extra = [f"train.device={device}", f"train.precision={precision}"]
-        if batch_size is not None:
-            extra.append(f"train.batch_size={batch_size}")
-        if steps is not None:
-            extra.append(f"train.steps={steps}")
-        config = get_preset(preset, [*overrides, *extra])
-        check_config(config)
-        if int(os.environ.get("RANK", "0")) == 0:
-            lock.enter_context(folder_lock(out, "musicvae train"))
-        if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
-            from .compose import train_composer_command
+    with ExitStack() as lock:  # one writer per run folder (rank 0 only under torchrun); released on any exit
+        try:
+            extra = [f"train.device={device}", f"train.precision={precision}"]
+            if batch_size is not None:
+                extra.append(f"train.batch_size={batch_size}")
+            if steps is not None:
+                extra.append(f"train.steps={steps}")
+            config = get_preset(preset, [*overrides, *extra])
+            check_config(config)
+            if int(os.environ.get("RANK", "0")) == 0:
+                lock.enter_context(folder_lock(out, "musicvae train"))
+            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
+                from .compose import train_composer_command
 
-            return train_composer_command(config, vae, data, out, resume)
-        from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
+                return train_composer_command(config, vae, data, out, resume)
+            from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
-        trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
-    except (ConfigError, TrainError, LockError) as exc:
-        fail(str(exc))
-    with lock:
+            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
+        except (ConfigError, TrainError, LockError) as exc:
+            fail(str(exc))
         _fit(trainer, config, out)
 
 
