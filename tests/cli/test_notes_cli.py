@@ -76,7 +76,7 @@ def test_resume_continues_the_same_curve(notes_data, vrash_run, tmp_path):
     a = load_file(str(straight / "checkpoints" / "step-000000010" / "model.safetensors"))
     b = load_file(str(run / "checkpoints" / "step-000000010" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
-    curve = lambda r: [{k: v for k, v in json.loads(x).items() if k != "seq_per_s"}  # noqa: E731 (timing)
+    curve = lambda r: [{k: v for k, v in json.loads(x).items() if k not in ("seq_per_s", "run")}  # noqa: E731 (timing, run id)
                        for x in (r / "metrics.jsonl").read_text().splitlines()]
     assert [x for x in curve(run) if x["step"] == 10] == [x for x in curve(straight) if x["step"] == 10]
     res, text = _cli("train", "--preset", "lm-notes_tiny", "--data", notes_data, "--out", run, "--steps", 12, *FAST,

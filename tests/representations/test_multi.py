@@ -21,8 +21,9 @@ def _song():
 
 
 def test_trio_takes_every_melody_bass_combination():
-    cands = TrioConverter().candidates(_song())
+    cands = list(TrioConverter().candidates(_song()))
     assert len(cands) == 4  # 2 melody tracks x 2 bass tracks
+    assert len(list(TrioConverter(max_parts=1).candidates(_song()))) == 1  # bounded: first melody x first bass
     assert all(c.shape == (16, 3) for c in cands)
     assert TrioConverter().vocab_sizes == (130, 130, 512) and TrioConverter().depth == 772
     assert TrioConverter(21, 108).vocab_sizes == (90, 90, 512)
@@ -30,7 +31,7 @@ def test_trio_takes_every_melody_bass_combination():
 
 def test_trio_needs_all_three_parts():
     seq = NoteSequence.from_tracks([(TrackInfo(0), [(72, 0, 4)]), (TrackInfo(33), [(36, 0, 8)])])
-    assert TrioConverter().candidates(seq) == []
+    assert list(TrioConverter().candidates(seq)) == []
 
 
 def test_trio_random_round_trip_and_transpose_leaves_drums():

@@ -33,7 +33,7 @@ def mel_data(tmp_path_factory):
 
 def _train_records(run_dir):
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "seq_per_s"} for r in lines]
+    return [{k: v for k, v in r.items() if k not in ("seq_per_s", "run")} for r in lines]
 
 
 def test_resume_after_kill_reproduces_the_curve(mel_data, tmp_path):

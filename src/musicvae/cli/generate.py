@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from ..music.sequence import NoteSequence
+from ..utils.names import printable
 from .main import app, console, fail
 
 MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
@@ -90,7 +91,7 @@ def _pick(model, path: Path, window: int):
         raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {window} is past the end")
     chosen = wins[window - 1]
     if len(wins) > 1:
-        console.print(f"[dim]{path.name}: using {chosen.describe(with_source=False)}, window {window} of {len(wins)} "
+        console.print(f"[dim]{printable(path.name)}: using {chosen.describe(with_source=False)}, window {window} of {len(wins)} "
                       f"(choose with --window)[/]", highlight=False)
     return chosen
 
@@ -126,7 +127,8 @@ def _report(written: list[Path], what: str) -> None:
     mids = [p for p in written if p.suffix == ".mid"]
     folder = mids[0].parent if mids else Path(".")
     kinds = sorted({p.suffix for p in written})
-    console.print(f"[green]wrote[/] {what}: {len(mids)} MIDI file(s) ({', '.join(kinds)}) in {folder}/", highlight=False)
+    console.print(f"[green]wrote[/] {printable(what)}: {len(mids)} MIDI file(s) ({', '.join(kinds)}) in "
+                  f"{printable(folder)}/", highlight=False)
 
 
 @app.command()
@@ -280,7 +282,7 @@ def render(
 
     with _user_errors():
         for path in inputs:
-            if not path.is_file():
+            if not path.exists():
                 raise InputError(f"{path}: no such file")
             try:
                 seqs = load_sequences(path)
@@ -289,7 +291,7 @@ def render(
             written = write_outputs(seqs, out, path.stem, wav=wav, png=png)
             for p in [p for p in written if p.suffix == ".mid"]:
                 p.unlink()  # the input is the MIDI; keep only the renderings
-            console.print(f"[green]rendered[/] {path.name} -> {out}/", highlight=False)
+            console.print(f"[green]rendered[/] {printable(path.name)} -> {printable(out)}/", highlight=False)
 
 
 @app.command()

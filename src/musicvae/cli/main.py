@@ -31,8 +31,11 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error and exit (file names that are not UTF-8 print as ``\\xNN``)."""
+    from ..utils.names import printable
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -89,8 +92,12 @@ def prepare(
     """Turn MIDI into deduplicated training windows (notes: whole tracks), split train/eval by source file."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from rich.markup import escape
+
     from ..data.prepare import PrepareConfig, PrepareError, prepare as run_prepare
     from ..data.sources import SourceError
+    from ..utils.lock import LockError, folder_lock
+    from ..utils.names import printable
 
     options: dict = {}
     if kind in ("melody", "trio"):
@@ -125,13 +132,15 @@ def prepare(
             console=err_console,
             transient=False,
         ) as bar:
-            task = bar.add_task(f"{source} -> {kind} x {bars} bars", total=None)
+            task = bar.add_task(f"{escape(printable(source))} -> {kind} x {bars} bars", total=None)
 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress, labels=labels)
-    except (PrepareError, SourceError, FileNotFoundError, KeyError) as exc:
+            with folder_lock(out, "musicvae prepare"):  # one writer per --out
+                manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
+                                       labels=labels)
+    except (PrepareError, SourceError, FileNotFoundError, KeyError, LockError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
         fail(str(exc))
@@ -179,29 +188,40 @@ def train(
         None, "--vae", help="MCVAE composer presets: the trained 1-bar VAE (run, checkpoint or model dir) it learns over."),
 ) -> None:
     """Train a MusicVAE, LSTM LM or MusAE on prepared windows, with checkpoints and metrics."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    import os
+    from contextlib import ExitStack
 
     from ..config import ConfigError
     from ..presets import get_preset
     from ..training.trainer import Trainer, TrainError, check_config
+    from ..utils.lock import LockError, folder_lock
 
-    try:
-        extra = [f"train.device={device}", f"train.precision={precision}"]
-        if batch_size is not None:
-            extra.append(f"train.batch_size={batch_size}")
-        if steps is not None:
-            extra.append(f"train.steps={steps}")
-        config = get_preset(preset, [*overrides, *extra])
-        check_config(config)
-        if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
-            from .compose import train_composer_command
+    with ExitStack() as lock:  # one writer per run folder (rank 0 only under torchrun); released on any exit
+        try:
+            extra = [f"train.device={device}", f"train.precision={precision}"]
+            if batch_size is not None:
+                extra.append(f"train.batch_size={batch_size}")
+            if steps is not None:
+                extra.append(f"train.steps={steps}")
+            config = get_preset(preset, [*overrides, *extra])
+            check_config(config)
+            if int(os.environ.get("RANK", "0")) == 0:
+                lock.enter_context(folder_lock(out, "musicvae train"))
+            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
+                from .compose import train_composer_command
 
-            return train_composer_command(config, vae, data, out, resume)
-        from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
+                return train_composer_command(config, vae, data, out, resume)
+            from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
-        trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
-    except (ConfigError, TrainError) as exc:
-        fail(str(exc))
+            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
+        except (ConfigError, TrainError, LockError) as exc:
+            fail(str(exc))
+        _fit(trainer, config, out)
+
+
+def _fit(trainer, config, out: Path) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     main_rank = trainer.dist.is_main
     for notice in trainer.notices if main_rank else []:
         err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
@@ -241,6 +261,9 @@ def train(
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:
+    from ..utils.names import printable
+
+    out = printable(out)
     c = manifest["counts"]
     reused = " (already prepared; reused)" if manifest.get("reused") else ""
     unit = f"{manifest['bars']}-bar {manifest['kind']} windows" if "tracks" not in manifest else "note tracks"

@@ -47,6 +47,7 @@ from ..music.midi_io import MidiError
 from ..music.quantize import load_sequences
 from ..representations import GRID_KINDS, KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
+from ..utils.names import printable
 from .corpora import load_corpus
 from .labels import LabelError, labels_manifest, source_labels, window_labels
 from .records import (concat_chunks, first_occurrences, is_eval_source, pack_chunk, record_count, record_keys,
@@ -446,7 +447,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         "musicvae_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "fingerprint": fingerprint,
-        "source": source.spec,
+        "source": printable(source.spec),
         "kind": kind,
         "bars": cfg.bars,
         "steps": cfg.bars * 16,

@@ -72,7 +72,8 @@ def is_eval_source(name: str, fraction: float, seed: int = 0) -> bool:
 
 
 def unit_hash(name: str, seed: int) -> float:
-    digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=8).digest()
+    # surrogateescape: a name holding bytes that are not UTF-8 hashes as those bytes
+    digest = hashlib.blake2b(f"{seed}:{name}".encode("utf-8", "surrogateescape"), digest_size=8).digest()
     return int.from_bytes(digest, "little") / 2**64
 
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..utils.names import printable
 from .corpora import is_corpus_name, load_corpus
 
 MIDI_EXTENSIONS = frozenset({".mid", ".midi", ".kar", ".rmi", ".smf"})
@@ -30,16 +31,17 @@ class Source:
         return len(load_corpus(self.corpus)) if self.corpus else len(self.files)
 
     def name_of(self, index: int) -> str:
-        """Stable name of item ``index`` (relative path, or the corpus item's source)."""
+        """Stable name of item ``index`` (relative path, or the corpus item's source); bytes that
+        are not UTF-8 appear as ``\\xNN`` (:func:`~musicvae.utils.names.printable`)."""
         if self.corpus:
             return load_corpus(self.corpus)[index].source or f"{self.corpus}#{index}"
         path = self.files[index]
         if self.root is not None:
             try:
-                return str(path.relative_to(self.root))
+                return printable(path.relative_to(self.root))
             except ValueError:
                 pass
-        return str(path)
+        return printable(path)
 
 
 def collection_of(name: str) -> str:

@@ -8,6 +8,9 @@ An exported model is a directory with
 * ``model.json`` - format, name, the resolved config, the representation, what it was
   trained on and its held-out figures, and (MusAE) its style labels with their petals;
 * ``attributes.safetensors`` - attribute vectors (optional);
+* ``model.json``'s ``files`` holds the size and sha256 of both safetensors files (exports made
+  before it have none and load unchecked); every value is checked before a model is built
+  (``generation.model_check``);
 * ``CARD.md`` - the model card (how it was trained, on what, how well it does).
 No pickle anywhere: loading a model from the internet cannot run code.
 """
@@ -22,13 +25,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file as load_numpy, save as save_numpy
+from safetensors.numpy import load as load_numpy_bytes, save as save_numpy
+from safetensors.torch import load as load_safetensors_bytes
 
-from ..config import Config, ConfigError
+from ..config import Config
 from ..models.builders import build_model
 from ..training.checkpoint import load_checkpoint, resolve_checkpoint
-from ..training.state_io import CheckpointError, load_weights, read_json, save_weights
+from ..training.state_io import (CheckpointError, _read_bytes, file_record, load_state_into_model, read_json,
+                                  weights_bytes)
 from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.names import safe_component
+from .model_check import check_config, check_fits, check_representation, check_vocab, header_shapes
 from .windows import InputError
 
 MODEL_FORMAT = "musicvae-model"
@@ -57,12 +64,26 @@ def bundled_models() -> dict[str, Path]:
 
 
 def _config(raw: Any, where: Path) -> Config:
-    if not isinstance(raw, dict) or not raw:
-        raise InputError(f"{where}: no model config stored with these weights")
+    return check_config(raw, where)
+
+
+def _read(path: Path, record: Any = None) -> bytes:
+    """A model file's bytes, checked against its recorded size and sha256 when there is a record."""
     try:
-        return Config.from_dict(raw)
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise InputError(f"{where}: unreadable config ({exc})") from None
+        return _read_bytes(path, record if isinstance(record, dict) else None, verify=True)
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _weights(model: torch.nn.Module, data: bytes, path: Path) -> None:
+    try:
+        state = load_safetensors_bytes(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise InputError(f"{path}: corrupt safetensors file ({' '.join(str(exc).split())[:120]})") from None
+    try:
+        load_state_into_model(model, state, path)
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _from_export(path: Path) -> ModelFiles:
@@ -70,26 +91,41 @@ def _from_export(path: Path) -> ModelFiles:
         meta = read_json(path / "model.json")
     except CheckpointError as exc:
         raise InputError(str(exc)) from None
+    where = path / "model.json"
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise InputError(f"{path / 'model.json'}: not a {MODEL_FORMAT} file")
+        raise InputError(f"{where}: not a {MODEL_FORMAT} file")
     if meta.get("version") != MODEL_VERSION:
-        raise InputError(f"{path / 'model.json'}: unsupported model version {meta.get('version')!r}")
-    config = _config(meta.get("config"), path / "model.json")
+        raise InputError(f"{where}: unsupported model version {meta.get('version')!r}")
+    files = meta.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise InputError(f"{where}: invalid 'files' table")
+    if not isinstance(meta.get("info", {}), dict) or not isinstance(meta.get("name", ""), str):
+        raise InputError(f"{where}: 'info' must be a JSON object and 'name' a string")
+    # everything is checked before the model is built: config values, vocabulary, representation,
+    # the weights' checksum and their shapes against the config (model_check)
+    config = _config(meta.get("config"), where)
     rep = meta.get("representation") or {}
-    model = build_model(config, tuple(rep.get("vocab_sizes", ())))
-    try:
-        load_weights(model, path / "model.safetensors")
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
+    vocab = check_vocab(rep.get("vocab_sizes") if isinstance(rep, dict) else None, where)
+    check_representation(rep, vocab, where)
+    weights = _read(path / "model.safetensors", files.get("model.safetensors"))
+    check_fits(config, vocab, header_shapes(weights, path / "model.safetensors"), path / "model.safetensors")
+    model = build_model(config, vocab)
+    _weights(model, weights, path / "model.safetensors")
     model.float()
     attributes = {}
-    if (path / "attributes.safetensors").is_file():
+    attr_path = path / "attributes.safetensors"
+    if attr_path.is_file() or "attributes.safetensors" in files:
+        data = _read(attr_path, files.get("attributes.safetensors"))
         try:
-            attributes = dict(load_numpy(str(path / "attributes.safetensors")))
+            attributes = dict(load_numpy_bytes(data))
         except Exception as exc:  # safetensors raises its own error types
-            raise InputError(f"{path / 'attributes.safetensors'}: unreadable ({exc})") from None
+            raise InputError(f"{attr_path}: unreadable ({exc})") from None
+        z = int(config.model.z_size)
+        for name, vec in attributes.items():
+            if vec.shape != (z,) or vec.dtype.kind != "f" or not np.isfinite(vec).all():
+                raise InputError(f"{attr_path}: attribute {safe_component(name)!r} is not {z} finite numbers")
     return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
-                      _labels(meta.get("labels"), path / "model.json"))
+                      _labels(meta.get("labels"), where))
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
@@ -98,11 +134,18 @@ def _from_checkpoint(path: Path) -> ModelFiles:
         trainer = read_json(step_dir / "trainer.json")
     except CheckpointError as exc:
         raise InputError(str(exc)) from None
-    config = _config(trainer.get("config"), step_dir / "trainer.json")
+    where = step_dir / "trainer.json"
+    if not isinstance(trainer, dict):
+        raise InputError(f"{where}: not a checkpoint description (expected a JSON object)")
+    config = _config(trainer.get("config"), where)
     rep = trainer.get("representation") or {}
-    vocab = tuple(trainer.get("vocab_sizes") or rep.get("vocab_sizes") or ())
+    vocab = trainer.get("vocab_sizes") or (rep.get("vocab_sizes") if isinstance(rep, dict) else None)
     if not vocab:
-        raise InputError(f"{step_dir / 'trainer.json'}: no vocabulary recorded with the checkpoint")
+        raise InputError(f"{where}: no vocabulary recorded with the checkpoint")
+    vocab = check_vocab(vocab, where)
+    files = trainer.get("files") if isinstance(trainer.get("files"), dict) else {}
+    weights = _read(step_dir / "model.safetensors", files.get("model.safetensors"))
+    check_fits(config, vocab, header_shapes(weights, step_dir / "model.safetensors"), step_dir / "model.safetensors")
     model = build_model(config, vocab)
     try:
         load_checkpoint(step_dir, model)
@@ -112,7 +155,7 @@ def _from_checkpoint(path: Path) -> ModelFiles:
     info = {"step": trainer.get("step"), "metrics": trainer.get("metrics", {}), "checkpoint": str(step_dir)}
     if isinstance(trainer.get("notes"), dict):  # VRASH family: collections and decoding defaults (kept by export)
         info["notes"] = trainer["notes"]
-    return ModelFiles(name, model, config, rep, {}, info, step_dir, _labels(trainer.get("labels"), step_dir / "trainer.json"))
+    return ModelFiles(name, model, config, rep, {}, info, step_dir, _labels(trainer.get("labels"), where))
 
 
 def _labels(raw: Any, where: Path) -> dict[str, Any]:
@@ -122,8 +165,10 @@ def _labels(raw: Any, where: Path) -> dict[str, Any]:
     if (not isinstance(raw, dict) or not isinstance(raw.get("names", []), list)
             or not isinstance(raw.get("components", {}), dict)):
         raise InputError(f"{where}: unreadable 'labels' entry")
-    return {"names": [str(n) for n in raw.get("names", [])],
-            "components": {str(k): int(v) for k, v in raw.get("components", {}).items()}}
+    comps = raw.get("components", {})
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 16 for v in comps.values()):
+        raise InputError(f"{where}: 'labels' components must be petal numbers")
+    return {"names": [str(n) for n in raw.get("names", [])], "components": {str(k): int(v) for k, v in comps.items()}}
 
 
 def load_model_files(name_or_path: str | os.PathLike) -> ModelFiles:
@@ -155,17 +200,23 @@ def export_model(
     files = load_model_files(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_weights(files.model, out / "model.safetensors", dtype=dtype)
+    weights = weights_bytes(files.model, dtype)
+    atomic_write_bytes(out / "model.safetensors", weights)
+    checksums = {"model.safetensors": file_record(weights)}  # flipped bits are refused on load
     attrs = dict(files.attributes)
     attrs.update(attributes or {})
     if attrs:
         blob = save_numpy({k: np.asarray(v, dtype=np.float32) for k, v in attrs.items()})
         atomic_write_bytes(out / "attributes.safetensors", blob)
+        checksums["attributes.safetensors"] = file_record(blob)
+    elif (out / "attributes.safetensors").exists():
+        (out / "attributes.safetensors").unlink()  # a stale file from an earlier export
     merged = dict(files.info)
     merged.update(info or {})
     meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name or out.name,
             "config": files.config.to_dict(), "representation": files.representation,
-            "weights_dtype": str(dtype).replace("torch.", ""), "info": json.loads(json.dumps(merged, default=str))}
+            "weights_dtype": str(dtype).replace("torch.", ""), "info": json.loads(json.dumps(merged, default=str)),
+            "files": checksums}
     if files.labels:
         meta["labels"] = files.labels
     atomic_write_json(out / "model.json", meta)

@@ -10,6 +10,7 @@ so callers (``prepare``, the CLI) can list the file instead of printing a traceb
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,15 @@ def read_midi(path: str | os.PathLike) -> Score:
     """Read a MIDI file whatever its extension; raise :class:`MidiError` with a reason."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_MIDI_BYTES:
-            raise MidiError(p, f"file too large ({size / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
-        data = p.read_bytes()
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):  # a FIFO blocks and /dev/zero never ends: never read them
+            raise MidiError(p, f"not a regular file (a {_file_kind(st.st_mode)})")
+        if st.st_size > MAX_MIDI_BYTES:
+            raise MidiError(p, f"file too large ({st.st_size / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
+        with open(p, "rb") as fh:  # bounded even if the file grows after the check
+            data = fh.read(MAX_MIDI_BYTES + 1)
     except MidiError:
         raise
     except FileNotFoundError:
@@ -81,6 +87,14 @@ def read_midi(path: str | os.PathLike) -> Score:
     except OSError as exc:
         raise MidiError(p, f"cannot read ({exc.strerror or exc})") from None
     return read_midi_bytes(data, p)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def sequence_to_score(seq: NoteSequence, ticks_per_quarter: int = 480) -> Score:

@@ -64,6 +64,9 @@ SOUNDFONT_NAME = "TimGM6mb.sf2"
 SOUNDFONT_PACKAGE = "pretty_midi"
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 192000
 MAX_SOUNDFONT_BYTES = 1 << 30
+# Longest audio rendered: 20 minutes (~210 MB of float32 stereo at 22,050 Hz). A 45-byte MIDI file
+# can span 60,000 bars (hours of audio, tens of GB); such a file is refused with its length.
+MAX_RENDER_SECONDS = 20 * 60
 CLIP_PEAK = 10 ** (-1 / 20)  # -1 dBFS: where a clipping render is scaled to
 _TAIL_CONTROLLER = 110  # an undefined MIDI CC: only marks the end of the file
 _TICKS_PER_QUARTER = 480
@@ -142,6 +145,10 @@ def _check_args(seq: NoteSequence, sample_rate: int, tail: float) -> None:
         raise RenderError(f"tempo must be positive, got qpm={seq.qpm!r}")
     if seq.total_steps < 0:
         raise RenderError(f"negative sequence length ({seq.total_steps} steps)")
+    seconds = sequence_seconds(seq, tail)
+    if seconds > MAX_RENDER_SECONDS:
+        raise RenderError(f"{seconds / 60:,.0f} minutes of audio ({seq.total_steps // 16:,} bars at {seq.qpm:g} qpm); "
+                          f"audio is rendered up to {MAX_RENDER_SECONDS // 60} minutes (--no-wav skips audio)")
 
 
 def _synthesize(seq: NoteSequence, sf_path: Path, sf_data: bytes, seconds: float) -> tuple[np.ndarray, int]:
@@ -281,5 +288,9 @@ def render_wav(
     """Write the sequence's audio (see :func:`render_audio`) as a 16-bit PCM WAV, atomically."""
     from ..utils.io import atomic_write_bytes
 
+    try:
+        _check_args(seq, sample_rate, tail)
+    except RenderError as exc:
+        raise RenderError(f"{path}: {exc}") from None
     audio = render_audio(seq, sample_rate, soundfont, tail=tail, stereo=stereo)
     return atomic_write_bytes(path, wav_bytes(audio, sample_rate))

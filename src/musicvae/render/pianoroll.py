@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from ..music.sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
+from ..utils.names import printable
 from .audio import RenderError
 
 __all__ = ["piano_roll_image", "piano_roll_strip", "piano_roll_size", "pitch_range", "GM_DRUM_NAMES"]
@@ -296,8 +297,8 @@ def piano_roll_image(
     lay = _layout([seq], pixels_per_step, pixels_per_pitch, min_width)
     W, H = lay.width, TOP + lay.band + BOTTOM
     fig = _figure(W, H)
-    if title:
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, title, ha="left", va="center", fontsize=9)
+    if title:  # titles often hold a file name: any bytes must draw
+        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
     _legend(fig, [seq], W, H)
     _draw_roll(fig, seq, lay, TOP, H, show_bars=True)
     return _save(fig, path)
@@ -329,11 +330,11 @@ def piano_roll_strip(
     W, H = lay.width, TOP + n * (ROW_HEAD + lay.band) + (n - 1) * ROW_GAP + BOTTOM
     fig = _figure(W, H)
     if title:
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, title, ha="left", va="center", fontsize=9)
+        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
     _legend(fig, seqs, W, H)
     y = TOP
     for i, (seq, label) in enumerate(zip(seqs, labels)):
-        fig.text(LEFT / W, 1 - (y + ROW_HEAD / 2) / H, label, ha="left", va="center", fontsize=8)
+        fig.text(LEFT / W, 1 - (y + ROW_HEAD / 2) / H, printable(label), ha="left", va="center", fontsize=8)
         _draw_roll(fig, seq, lay, y + ROW_HEAD, H, show_bars=i == n - 1)
         y += ROW_HEAD + lay.band + ROW_GAP
     return _save(fig, path)

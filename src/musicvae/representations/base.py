@@ -75,10 +75,10 @@ class GridConverter(ABC):
     # ----------------------------------------------------------------- shared
     def encode(self, seq: NoteSequence) -> np.ndarray:
         """The first candidate grid of ``seq``; ValueError if it yields none."""
-        cands = self.candidates(seq)
-        if not cands:
+        first = next(iter(self.candidates(seq)), None)  # candidates may be a lazy iterator (trio)
+        if first is None:
             raise ValueError(f"{seq.source or 'sequence'}: nothing to extract as {self.kind}")
-        return cands[0]
+        return first
 
     def as_grid(self, tokens: np.ndarray) -> np.ndarray:
         """``(T,)`` -> ``(T, 1)``; checks the stream count."""

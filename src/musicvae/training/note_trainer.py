@@ -138,6 +138,8 @@ class NoteTrainer(Trainer):
             self._resume()
         elif find_latest(self.run_dir) is not None:
             raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
+        else:
+            self.log_start()
         self.tb = self._tensorboard()
 
     # ------------------------------------------------------------------ setup
@@ -223,7 +225,7 @@ class NoteTrainer(Trainer):
     def save(self, metrics: dict) -> None:
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
-            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes),
+            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes), "run_id": self._run_id(),
                    "representation": self.manifest["representation"],
                    "parameters": count_parameters(self.model), "notes": self.note_info},
             keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,

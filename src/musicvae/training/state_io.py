@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import stat
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -152,9 +153,20 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], kind: str) -> bytes:
     return st_save_bytes(tensors, metadata={"format": "pt", "musicvae": kind})
 
 
+MAX_FILE_BYTES = 16 << 30  # a checkpoint or model file larger than this is refused unread
+
+
 def _read_bytes(path: Path, record: Mapping[str, Any] | None, verify: bool) -> bytes:
     try:
-        data = path.read_bytes()
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never end
+            raise fail(path, "not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise fail(path, f"too large ({st.st_size / 2**30:.1f} GiB)")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except CheckpointError:
+        raise
     except FileNotFoundError:
         raise fail(path, "missing file") from None
     except OSError as exc:
@@ -162,7 +174,7 @@ def _read_bytes(path: Path, record: Mapping[str, Any] | None, verify: bool) -> b
     if record and verify:
         expected = record.get("bytes")
         if isinstance(expected, int) and expected != len(data):
-            raise fail(path, f"truncated or altered: {len(data)} bytes, trainer.json says {expected}")
+            raise fail(path, f"truncated or altered: {len(data)} bytes, its record says {expected}")
         digest = record.get("sha256")
         if isinstance(digest, str) and hashlib.sha256(data).hexdigest() != digest:
             raise fail(path, "checksum mismatch (file corrupted or altered)")
@@ -190,6 +202,8 @@ def read_json(path: Path, record: Mapping[str, Any] | None = None, verify: bool 
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise fail(path, "invalid JSON", exc) from exc
+    except RecursionError:
+        raise fail(path, "invalid JSON (nested too deeply)") from None
 
 
 # --------------------------------------------------------------------------- weights

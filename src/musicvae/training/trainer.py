@@ -19,7 +19,6 @@ runs on one process (no torchrun) in fp32 or bf16.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -41,6 +40,7 @@ from .batches import BatchStream, spread_batches
 from .checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
 from .losses import accuracy, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
 from .musae_objective import MusAEObjective
+from .runlog import MetricsLog
 
 
 class TrainError(ValueError):
@@ -174,6 +174,8 @@ class Trainer:
             self._resume()
         elif self.dist.is_main and find_latest(self.run_dir) is not None:
             raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
+        elif self.dist.is_main:
+            self.log_start()
         self.tb = self._tensorboard() if self.dist.is_main else None
 
     # ------------------------------------------------------------------ setup
@@ -190,6 +192,7 @@ class Trainer:
             raise TrainError(f"{latest}: was trained with another model or data config; start a new run dir")
         self.step = int(state["step"])
         self.best_eval = float(state.get("best_eval", math.inf))
+        self.run_id = state.get("run_id") if isinstance(state.get("run_id"), str) else None
         self._truncate_log(self.step)
 
     def _tensorboard(self):
@@ -200,12 +203,14 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def _truncate_log(self, step: int) -> None:
-        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-        path.write_text("".join(line + "\n" for line in keep))
+        """Keep this run's log lines up to the checkpoint we resume from (later ones are redone;
+        torn lines and another run's lines are dropped): ``training.runlog``."""
+        self.metrics_log = MetricsLog(self.run_dir, getattr(self, "run_id", None))
+        self.run_id = self.metrics_log.run_id
+        if self.dist.is_main:
+            notice = self.metrics_log.resume(step)
+            if notice:
+                self.notices.append(notice)
 
     def autocast(self):
         p = self.config.train.precision
@@ -315,9 +320,9 @@ class Trainer:
     def log(self, record: dict) -> None:
         if not self.dist.is_main:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if getattr(self, "metrics_log", None) is None:  # a fresh run: the log starts empty (training.runlog)
+            self.log_start()
+        self.metrics_log.append(record)
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "step":
@@ -325,12 +330,25 @@ class Trainer:
         if self.on_log:
             self.on_log(record)
 
+    def _run_id(self) -> str:
+        """The id every metrics line and checkpoint of this run carries (``training.runlog``)."""
+        if getattr(self, "metrics_log", None) is None:
+            self.log_start()
+        return self.metrics_log.run_id
+
+    def log_start(self) -> None:
+        self.metrics_log = MetricsLog(self.run_dir)
+        self.run_id = self.metrics_log.run_id
+        notice = self.metrics_log.start_fresh()
+        if notice:
+            self.notices.append(notice)
+
     def save(self, metrics: dict) -> None:
         if not self.dist.is_main:
             return
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
-            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes),
+            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes), "run_id": self._run_id(),
                    "representation": self.train_set.data.manifest["representation"],
                    "parameters": count_parameters(self.model),
                    **({"labels": {"names": self.label_names, "components": self.objective.petals}}
