@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .modules.encoder import BidirectionalEncoder, one_hot
+from .modules.hierarchical import scheduled_logits
 
 
 class MusicVAE(nn.Module):
@@ -42,7 +43,7 @@ class MusicVAE(nn.Module):
         if feed_sample is None or not bool(feed_sample.any()):
             logits = self.decoder.teacher(z, tokens)
         else:
-            logits, _ = self.decoder.unroll(z, tokens.shape[0], targets=tokens, feed_sample=feed_sample, generator=generator)
+            logits = scheduled_logits(self.decoder, z, tokens, feed_sample, generator)
         return {"logits": logits, "mu": mu, "sigma": sigma, "z": z}
 
     @torch.no_grad()
@@ -72,7 +73,7 @@ class MusicLM(nn.Module):
         if feed_sample is None or not bool(feed_sample.any()):
             logits = self.decoder.teacher(None, tokens)
         else:
-            logits, _ = self.decoder.unroll(None, tokens.shape[0], targets=tokens, feed_sample=feed_sample, generator=generator)
+            logits = scheduled_logits(self.decoder, None, tokens, feed_sample, generator)
         return {"logits": logits, "mu": None, "sigma": None, "z": None}
 
     @torch.no_grad()

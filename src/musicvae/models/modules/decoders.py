@@ -106,6 +106,7 @@ class CoreDecoder(nn.Module):
         feed_sample: torch.Tensor | None = None,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        noise_rows: tuple[torch.Tensor, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step-by-step decoding.
 
@@ -114,6 +115,10 @@ class CoreDecoder(nn.Module):
             targets: (B, S, K) true tokens, fed back where ``feed_sample`` is False.
             feed_sample: (B, S) bool, True where the model's own sample is fed back;
                 ``None`` means free running (always the sample).
+            noise_rows: ``(rows, n)``: these B rows are rows ``rows`` of a batch of ``n``; the noise
+                is drawn for all n rows and these rows' part used, so the tokens (and the generator's
+                state after) are those of decoding the whole batch (scheduled sampling decodes only
+                the rows that sample, :func:`~.hierarchical.scheduled_logits`).
         Returns:
             logits (B, S, D) and the sampled tokens (B, S, K).
 
@@ -124,7 +129,11 @@ class CoreDecoder(nn.Module):
             return self._generate(c, first, steps, temperature, generator)
         batch = first.shape[0]
         state = self.initial_state(c, batch)
-        noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
+        if noise_rows is None:
+            noise = gumbel_noise((steps, batch, self.depth), temperature, generator, first.device)
+        else:
+            noise = gumbel_noise((steps, noise_rows[1], self.depth), temperature, generator, first.device)
+            noise = None if noise is None else noise[:, noise_rows[0]]
         inp = first
         logits_all, tokens_all = [], []
         for t in range(steps):

@@ -35,10 +35,11 @@ class FlatDecoder(nn.Module):
         prev = shift_right(one_hot(targets, self.vocab_sizes))  # (B, T, D)
         return self.core.teacher(z, prev)
 
-    def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None):
+    def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None,
+               noise_rows=None):
         first = self.core.output.weight.new_zeros(batch, self.core.depth)
         return self.core.unroll(z, first, self.steps, targets=targets, feed_sample=feed_sample,
-                                temperature=temperature, generator=generator)
+                                temperature=temperature, generator=generator, noise_rows=noise_rows)
 
     def eval_unroll(self, z, targets, *, temperature=1.0, generator=None):
         """magenta's evaluation decoding (see :meth:`HierarchicalDecoder.eval_unroll`): for a flat
@@ -75,7 +76,8 @@ class HierarchicalDecoder(nn.Module):
             out.append(logits.reshape(B, U * S, -1))
         return torch.cat(out, dim=-1)  # (B, T, D)
 
-    def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None):
+    def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None,
+               noise_rows=None):
         """Segment by segment; each core's first input is the token fed at the end of the last segment.
 
         Free-running inference (no targets, no grad, eval) takes :meth:`_generate` instead: the
@@ -94,7 +96,7 @@ class HierarchicalDecoder(nn.Module):
                 tgt = targets[:, seg][..., group] if targets is not None else None
                 fs = feed_sample[:, seg] if feed_sample is not None else None
                 logits, tokens = core.unroll(emb[:, u], last[g], S, targets=tgt, feed_sample=fs,
-                                             temperature=temperature, generator=generator)
+                                             temperature=temperature, generator=generator, noise_rows=noise_rows)
                 fed = tokens[:, -1]
                 if tgt is not None and fs is not None:
                     fed = torch.where(fs[:, -1:], tokens[:, -1], tgt[:, -1])
@@ -182,3 +184,32 @@ class HierarchicalDecoder(nn.Module):
             logits_out.append(logits.view(B, U * S, -1))
             tokens_out.append(tokens.view(B, U * S, -1))
         return torch.cat(logits_out, dim=-1), torch.cat(tokens_out, dim=-1)
+
+
+def scheduled_logits(decoder: nn.Module, z: torch.Tensor | None, targets: torch.Tensor, feed_sample: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Scheduled sampling's logits (B, T, D): only the rows that feed back a sample are unrolled.
+
+    A row whose ``feed_sample`` is all False is fed the true tokens at every step, which is
+    teacher forcing: it goes through :meth:`teacher` (one LSTM call over the sequence) with the
+    other such rows, and only the rows with a sampled position go through the step-by-step
+    :meth:`unroll`. Early in an inverse-sigmoid schedule (probability ~0.001-0.01 per step) that is
+    a few rows of 64 instead of all. The sampling noise is drawn for the whole batch, as before, so
+    the sampled rows get the tokens they got when the whole batch was unrolled (the same losses
+    up to float rounding; tested).
+    """
+    B = targets.shape[0]
+    rows = feed_sample.any(dim=1)  # (B,)
+    if bool(rows.all()):
+        return decoder.unroll(z, B, targets=targets, feed_sample=feed_sample, generator=generator)[0]
+    sampled = rows.nonzero().flatten()
+    forced = (~rows).nonzero().flatten()
+    parts, order = [decoder.teacher(None if z is None else z[forced], targets[forced])], [forced]
+    if len(sampled):
+        logits, _ = decoder.unroll(None if z is None else z[sampled], len(sampled), targets=targets[sampled],
+                                   feed_sample=feed_sample[sampled], generator=generator, noise_rows=(sampled, B))
+        parts.append(logits)
+        order.append(sampled)
+    inverse = torch.empty_like(rows, dtype=torch.long)
+    inverse[torch.cat(order)] = torch.arange(B, device=rows.device)
+    return torch.cat(parts)[inverse]  # back in batch order (a gather: gradients flow to both parts)
