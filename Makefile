@@ -12,7 +12,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[test,analysis]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,analysis,studio,studio-test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(BIN)/musicvae attribute $(EXAMPLES)/bog_blossom.mid --model mel_2bar --attribute note_density --amount 2 \
 		--seed 1 --out demo/attribute --wav --png
 	@echo "Listen to demo/*/*.wav, open demo/*/*.mid in any MIDI editor, look at demo/*/*.png."
+	@echo "Make music in the browser: $(BIN)/musicvae studio   (then open http://127.0.0.1:8765/; Ctrl-C stops it)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -49,6 +49,20 @@ def _opt_window():
     return typer.Option(1, "--window", min=1, help="Which window of a long input to use (1 = first).")
 
 
+def _opt_key():
+    return typer.Option(None, "--key", "-k", help="Only notes of this key/scale, e.g. 'D minor', C:major, "
+                                                  "'F# dorian' (melody models; masks other notes while decoding).")
+
+
+def _key(m, key: Optional[str]) -> dict:
+    """``key=`` for a decoding call (nothing when not asked for, so note models keep working without it)."""
+    if key is None:
+        return {}
+    if not hasattr(m, "keyed"):
+        fail(f"--key: {m.name} is a note-event model; the key constraint works with MusicVAE-style models")
+    return {"key": key}
+
+
 def _opt_qpm():
     return typer.Option(120.0, "--qpm", min=20.0, max=400.0, help="Tempo of the output in quarter notes per minute.")
 
@@ -137,6 +151,7 @@ def sample(
     n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("samples"),
     wav: bool = _opt_wav(),
@@ -148,7 +163,7 @@ def sample(
     """Sample new music from the model's prior (note models: whole melodies of variable length)."""
     with _user_errors():
         m = _load(model, notes=True)
-        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label)
+        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label, **_key(m, key))
         what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "")
         _report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
 
@@ -160,6 +175,7 @@ def reconstruct(
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("reconstructions"),
     wav: bool = _opt_wav(),
@@ -169,7 +185,7 @@ def reconstruct(
     with _user_errors():
         m = _load(model)
         wins = [_pick(m, p, window) for p in inputs]
-        for path, seq in zip(inputs, m.reconstruct(wins, temperature, seed=seed, qpm=qpm)):
+        for path, seq in zip(inputs, m.reconstruct(wins, temperature, seed=seed, qpm=qpm, **_key(m, key))):
             _report(write_outputs([seq], out, f"{path.stem}-recon", wav=wav, png=png), f"reconstruction of {path.name}")
 
 
@@ -184,6 +200,7 @@ def interpolate(
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("interpolation"),
     wav: bool = _opt_wav(),
@@ -195,7 +212,8 @@ def interpolate(
             fail(f"--method must be slerp or lerp, got {method!r}")
         m = _load(model)
         method = method or ("lerp" if m.family == "musae" else "slerp")
-        seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm)
+        seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm,
+                              **_key(m, key))
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
         written = write_outputs(seqs, out, f"{a.stem}-to-{b.stem}", wav=wav, png=png, titles=titles, strip=True)
         _report(written, f"{steps}-step {method} interpolation")
@@ -210,6 +228,7 @@ def attribute(
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("attribute"),
     wav: bool = _opt_wav(),
@@ -220,7 +239,7 @@ def attribute(
         m = _load(model)
         win = _pick(m, input, window)
         amounts = [0.0, amount]
-        seqs = [m.apply_attribute(win, name, a, temperature, seed=seed, qpm=qpm) for a in amounts]
+        seqs = [m.apply_attribute(win, name, a, temperature, seed=seed, qpm=qpm, **_key(m, key)) for a in amounts]
         titles = [f"{name} {a:+g}" for a in amounts]
         written = write_outputs(seqs, out, f"{input.stem}-{name}", wav=wav, png=png, titles=titles, strip=True)
         _report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
@@ -233,6 +252,7 @@ def average(
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("average"),
     wav: bool = _opt_wav(),
@@ -243,7 +263,7 @@ def average(
         if len(inputs) < 2:
             fail("average needs at least two MIDI files")
         m = _load(model)
-        seq = m.average([_pick(m, p, window) for p in inputs], temperature, seed=seed, qpm=qpm)
+        seq = m.average([_pick(m, p, window) for p in inputs], temperature, seed=seed, qpm=qpm, **_key(m, key))
         _report(write_outputs([seq], out, "average", wav=wav, png=png), f"average of {len(inputs)} pieces")
 
 
@@ -256,6 +276,7 @@ def similar(
     temperature: float = _opt_temperature(),
     seed: Optional[int] = _opt_seed(),
     window: int = _opt_window(),
+    key: Optional[str] = _opt_key(),
     qpm: float = _opt_qpm(),
     out: Path = _opt_out("similar"),
     wav: bool = _opt_wav(),
@@ -264,7 +285,7 @@ def similar(
     """Variations on a piece: codes near its own."""
     with _user_errors():
         m = _load(model)
-        seqs = m.similar(_pick(m, input, window), n, similarity, temperature, seed=seed, qpm=qpm)
+        seqs = m.similar(_pick(m, input, window), n, similarity, temperature, seed=seed, qpm=qpm, **_key(m, key))
         _report(write_outputs(seqs, out, f"{input.stem}-similar", wav=wav, png=png), f"{n} variations of {input.name}")
 
 

@@ -300,6 +300,7 @@ from . import evaluate as _evaluate  # noqa: E402,F401
 from . import analyze as _analyze  # noqa: E402,F401
 from . import compose as _compose  # noqa: E402,F401
 from . import magenta as _magenta  # noqa: E402,F401
+from . import studio as _studio  # noqa: E402,F401
 
 
 def main() -> None:

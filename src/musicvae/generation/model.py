@@ -30,6 +30,7 @@ from ..data.dataset import converter_from_config
 from ..music.sequence import NoteSequence
 from ..representations.base import GridConverter
 from . import latent
+from .keys import constrained
 from .store import ModelFiles, load_model_files
 from .windows import InputError, Window, extract_windows
 
@@ -103,6 +104,14 @@ class TrainedModel:
         if not found:
             raise InputError(f"{self.name}: unknown label {label!r}; known labels: {', '.join(self.labels)}")
         return found
+
+    def keyed(self, key: str | None):
+        """Context manager: decodes inside it use only notes of ``key`` ("D minor", "C:major"; None: any).
+
+        Melody (and trio) models mask the logits of note-ons outside the scale; note-offs and
+        holds stay free, drums are untouched. Every decoding method also takes ``key=``.
+        """
+        return constrained(self.model, self.converter.streams, key, self.name)
 
     def _need_latent(self, what: str) -> None:
         if not self.has_latent:
@@ -179,11 +188,13 @@ class TrainedModel:
         return self.encode(music)[1]
 
     @torch.no_grad()
-    def decode_tokens(self, z: np.ndarray, temperature: float = 0.5, seed: int | None = None) -> np.ndarray:
-        """Codes ``(B, Z)`` -> tokens ``(B, T, K)`` (temperature 0 = argmax)."""
+    def decode_tokens(self, z: np.ndarray, temperature: float = 0.5, seed: int | None = None,
+                      key: str | None = None) -> np.ndarray:
+        """Codes ``(B, Z)`` -> tokens ``(B, T, K)`` (temperature 0 = argmax; ``key``: notes of that scale only)."""
         self._need_latent("decoding")
         zt = torch.as_tensor(np.atleast_2d(np.asarray(z, dtype=np.float32)), device=self.device)
-        tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), temperature, self._generator(seed))
+        with self.keyed(key):
+            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), temperature, self._generator(seed))
         return tokens.cpu().numpy()
 
     def to_sequences(self, tokens: np.ndarray, qpm: float = 120.0, bars: int | None = None) -> list[NoteSequence]:
@@ -200,35 +211,36 @@ class TrainedModel:
         return out
 
     def decode(self, z: np.ndarray, temperature: float = 0.5, length: int | None = None,
-               seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+               seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """Codes ``(B, Z)`` -> NoteSequences; ``length`` in bars cuts the output short."""
-        return self.to_sequences(self.decode_tokens(z, temperature, seed), qpm, length)
+        return self.to_sequences(self.decode_tokens(z, temperature, seed, key), qpm, length)
 
     @torch.no_grad()
     def sample_tokens(self, n: int, temperature: float = 0.5, seed: int | None = None,
-                      label: str | None = None) -> np.ndarray:
+                      label: str | None = None, key: str | None = None) -> np.ndarray:
         """``n`` token grids ``(n, T, K)`` from the prior (MusAE: of ``label``'s petals), or the language model."""
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}")
         if self.family == "musae":
             z = self.prior_codes(n, seed, label)
-            return self.decode_tokens(z, temperature, None if seed is None else seed + 1)
+            return self.decode_tokens(z, temperature, None if seed is None else seed + 1, key)
         if label is not None:
             self.label_petals(label)  # raises: a VAE has no style labels
-        return self.model.sample(n, temperature, self._generator(seed)).cpu().numpy()
+        with self.keyed(key):
+            return self.model.sample(n, temperature, self._generator(seed)).cpu().numpy()
 
     def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0,
-               label: str | None = None) -> list[NoteSequence]:
-        """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style."""
-        return self.to_sequences(self.sample_tokens(n, temperature, seed, label), qpm)
+               label: str | None = None, key: str | None = None) -> list[NoteSequence]:
+        """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style; ``key``: a scale."""
+        return self.to_sequences(self.sample_tokens(n, temperature, seed, label, key), qpm)
 
     def reconstruct(self, music: Music | Sequence[Music], temperature: float = 0.5, seed: int | None = None,
-                    qpm: float = 120.0) -> list[NoteSequence]:
+                    qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """Encode then decode: how the model hears the input."""
-        return self.decode(self.codes(music), temperature, seed=seed, qpm=qpm)
+        return self.decode(self.codes(music), temperature, seed=seed, qpm=qpm, key=key)
 
     def interpolate(self, a: Music, b: Music, steps: int = 5, method: str | None = None, temperature: float = 0.5,
-                    seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+                    seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """``steps`` pieces from ``a`` to ``b``, endpoints included (their reconstructions).
 
         ``method``: ``slerp`` or ``lerp``; by default slerp for MusicVAE (its paper) and
@@ -236,19 +248,19 @@ class TrainedModel:
         """
         method = method or ("lerp" if self.family == "musae" else "slerp")
         za, zb = self.codes([a, b])
-        return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm)
+        return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm, key=key)
 
     def similar(self, music: Music, n: int = 4, similarity: float = 0.8, temperature: float = 0.5,
-                seed: int | None = None, qpm: float = 120.0) -> list[NoteSequence]:
+                seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """``n`` variations whose codes correlate with the input's by ``similarity`` (0-1)."""
         z = self.codes(music)[0]
         codes = latent.neighbours(z, n, similarity, np.random.default_rng(seed))
-        return self.decode(codes, temperature, seed=seed, qpm=qpm)
+        return self.decode(codes, temperature, seed=seed, qpm=qpm, key=key)
 
     def average(self, music: Sequence[Music], temperature: float = 0.5, seed: int | None = None,
-                qpm: float = 120.0) -> NoteSequence:
+                qpm: float = 120.0, key: str | None = None) -> NoteSequence:
         """One piece from the mean code of several (latent averaging)."""
-        return self.decode(latent.average(self.codes(music))[None], temperature, seed=seed, qpm=qpm)[0]
+        return self.decode(latent.average(self.codes(music))[None], temperature, seed=seed, qpm=qpm, key=key)[0]
 
     # ------------------------------------------------------ attribute vectors
     def attribute_vector(self, name: str, data: Music | Sequence[Music] | np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -265,14 +277,14 @@ class TrainedModel:
         return self.attributes[name]
 
     def apply_attribute(self, music: Music, name: str, amount: float = 1.0, temperature: float = 0.5,
-                        seed: int | None = None, qpm: float = 120.0) -> NoteSequence:
+                        seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> NoteSequence:
         """The input moved ``amount`` attribute vectors along ``name`` (negative: less of it)."""
         if name not in self.attributes:
             known = ", ".join(sorted(self.attributes)) or "none"
             raise InputError(f"{self.name} has no attribute vector {name!r} (known: {known}); "
                              "compute one with attribute_vector(name, data)")
         z = self.codes(music)[0] + amount * self.attributes[name]
-        return self.decode(z[None], temperature, seed=seed, qpm=qpm)[0]
+        return self.decode(z[None], temperature, seed=seed, qpm=qpm, key=key)[0]
 
     def describe(self) -> dict:
         """What the model is and was trained on (for ``musicvae models`` and reports)."""

@@ -56,6 +56,10 @@ def pick_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...], noise: torch
 
 
 class CoreDecoder(nn.Module):
+    #: optional (D,) logit bias added while free-running (0 or -inf per token: the key constraint,
+    #: set by ``generation.keys.constrained``); not a parameter, never saved, None = no constraint
+    token_bias: torch.Tensor | None = None
+
     def __init__(
         self,
         *,
@@ -134,6 +138,7 @@ class CoreDecoder(nn.Module):
         else:
             noise = gumbel_noise((steps, noise_rows[1], self.depth), temperature, generator, first.device)
             noise = None if noise is None else noise[:, noise_rows[0]]
+        noise = self.biased(noise, steps, batch)
         inp = first
         logits_all, tokens_all = [], []
         for t in range(steps):
@@ -148,6 +153,15 @@ class CoreDecoder(nn.Module):
                 fed = torch.where(feed_sample[:, t : t + 1], sampled, targets[:, t])
             inp = one_hot(fed.unsqueeze(1), self.vocab_sizes)[:, 0]
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
+
+    def biased(self, noise: torch.Tensor | None, steps: int, batch: int) -> torch.Tensor | None:
+        """Gumbel ``noise`` (S, B, D) (or None: argmax) plus :attr:`token_bias`, the key constraint's hook:
+        ``argmax(logits + noise + bias)`` never picks a token whose bias is -inf, at no per-step cost."""
+        bias = self.token_bias
+        if bias is None:
+            return noise
+        bias = bias.to(self.output.weight.device, torch.float32)
+        return bias.expand(steps, batch, -1) if noise is None else noise + bias
 
     def inference_path(self, targets: torch.Tensor | None = None) -> bool:
         """Whether :meth:`unroll` takes the hand-written inference loop (free running, no grad, eval)."""
@@ -221,6 +235,7 @@ class CoreDecoder(nn.Module):
         """The inference loop of :meth:`_generate` on :meth:`prepare`'s output and Gumbel ``noise``
         (S, B, D) drawn by the caller (None: argmax). first (B, D) -> logits (B, S, D), tokens (B, S, K)."""
         batch = first.shape[0]
+        noise = self.biased(noise, steps, batch)
         w = self._inference_weights()
         h0, c0, const0 = prepared
         lstm = LSTMStepper(w["layers"], h0, c0)

@@ -1,0 +1,83 @@
+"""The key constraint: decode only notes of a scale (mask the logits of the other note-ons).
+
+Place in the flow: ``music.scales`` (a key's pitch classes) + a model's representation ->
+per-stream logit biases (0 or -inf per token) -> set on the model's ``CoreDecoder`` s
+(:attr:`~musicvae.models.modules.decoders.CoreDecoder.token_bias`) for the duration of one
+decode -> tokens whose note-ons all lie in the scale.
+
+Only note-ons of melodic streams are masked: "no event" (hold / rest) and note-off stay
+allowed, drum streams are untouched. A representation with no melodic stream (drums) or a
+decoder without ``CoreDecoder`` s (MusAE's multitrack decoder, VRASH) refuses a key with one
+line rather than silently ignoring it.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..models.modules.decoders import CoreDecoder
+from ..music.scales import Key, ScaleError, parse_key
+from ..representations.streams import FIRST_NOTE_ON, MelodyStream
+from .windows import InputError
+
+_LOCK = threading.RLock()  # the bias lives on shared modules: one keyed decode at a time per process
+
+
+def read_key(key: str | Key | None) -> Key | None:
+    """``--key`` text -> :class:`Key` (None stays None); a bad name is an :class:`InputError`."""
+    if key is None or (isinstance(key, str) and not key.strip()):
+        return None
+    try:
+        return parse_key(key)
+    except ScaleError as exc:
+        raise InputError(str(exc)) from None
+
+
+def stream_biases(streams, key: Key) -> list[np.ndarray]:
+    """One ``(V_k,)`` float32 bias per stream: -inf on note-ons outside ``key``, 0 elsewhere."""
+    out = []
+    for stream in streams:
+        bias = np.zeros(stream.vocab_size, dtype=np.float32)
+        if isinstance(stream, MelodyStream):
+            pitches = np.arange(stream.min_pitch, stream.max_pitch + 1)
+            outside = ~np.isin(pitches % 12, sorted(key.pitch_classes))
+            bias[FIRST_NOTE_ON + np.flatnonzero(outside)] = -np.inf
+        out.append(bias)
+    return out
+
+
+def _core_biases(model: torch.nn.Module, biases: list[np.ndarray]) -> list[tuple[CoreDecoder, torch.Tensor]]:
+    """Which bias each of the model's core decoders gets (a hierarchical decoder's cores: their stream groups)."""
+    decoder = getattr(model, "decoder", None)
+    groups = getattr(decoder, "groups", None)
+    if groups is not None and hasattr(decoder, "cores"):
+        return [(core, torch.from_numpy(np.concatenate([biases[k] for k in g]))) for core, g in zip(decoder.cores, groups)]
+    full = torch.from_numpy(np.concatenate(biases))
+    return [(m, full) for m in model.modules() if isinstance(m, CoreDecoder) and m.depth == full.numel()]
+
+
+@contextmanager
+def constrained(model: torch.nn.Module, streams, key: str | Key | None, name: str = "model") -> Iterator[Key | None]:
+    """Within the block, ``model`` decodes only notes of ``key`` (None: no constraint, nothing changes)."""
+    parsed = read_key(key)
+    if parsed is None:
+        yield None
+        return
+    if not any(isinstance(s, MelodyStream) for s in streams):
+        raise InputError(f"{name}: a key constrains melodic notes; this model has none (drums)")
+    pairs = _core_biases(model, stream_biases(streams, parsed))
+    if not pairs:
+        raise InputError(f"{name}: --key works with MusicVAE-style decoders; this model's decoder takes no key")
+    with _LOCK:
+        try:
+            for core, bias in pairs:
+                core.token_bias = bias
+            yield parsed
+        finally:
+            for core, _ in pairs:
+                core.token_bias = None
