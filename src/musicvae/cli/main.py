@@ -274,6 +274,7 @@ from . import generate as _generate  # noqa: E402,F401
 from . import evaluate as _evaluate  # noqa: E402,F401
 from . import analyze as _analyze  # noqa: E402,F401
 from . import compose as _compose  # noqa: E402,F401
+from . import prior as _prior  # noqa: E402,F401
 
 
 def main() -> None:

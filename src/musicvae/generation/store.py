@@ -8,6 +8,8 @@ An exported model is a directory with
 * ``model.json`` - format, name, the resolved config, the representation, what it was
   trained on and its held-out figures, and (MusAE) its style labels with their petals;
 * ``attributes.safetensors`` - attribute vectors (optional);
+* ``prior.safetensors`` - a prior fitted to the training codes (optional, ``musicvae
+  fit-prior``; :mod:`.prior`), which sampling uses by default;
 * ``CARD.md`` - the model card (how it was trained, on what, how well it does).
 No pickle anywhere: loading a model from the internet cannot run code.
 """
@@ -29,6 +31,7 @@ from ..models.builders import build_model
 from ..training.checkpoint import load_checkpoint, resolve_checkpoint
 from ..training.state_io import CheckpointError, load_weights, read_json, save_weights
 from ..utils.io import atomic_write_bytes, atomic_write_json
+from .prior import PRIOR_FILE, FittedPrior
 from .windows import InputError
 
 MODEL_FORMAT = "musicvae-model"
@@ -47,6 +50,7 @@ class ModelFiles:
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     labels: dict[str, Any] = field(default_factory=dict)  # MusAE: {"names": [...], "components": {name: petal}}
+    prior: Any = None  # a FittedPrior (generation/prior.py) from prior.safetensors, or None
 
 
 def bundled_models() -> dict[str, Path]:
@@ -88,8 +92,11 @@ def _from_export(path: Path) -> ModelFiles:
             attributes = dict(load_numpy(str(path / "attributes.safetensors")))
         except Exception as exc:  # safetensors raises its own error types
             raise InputError(f"{path / 'attributes.safetensors'}: unreadable ({exc})") from None
+    prior = None
+    if (path / PRIOR_FILE).is_file():
+        prior = FittedPrior.load(path / PRIOR_FILE, int(getattr(model, "z_size", 0)))
     return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
-                      _labels(meta.get("labels"), path / "model.json"))
+                      _labels(meta.get("labels"), path / "model.json"), prior)
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
@@ -171,4 +178,6 @@ def export_model(
     atomic_write_json(out / "model.json", meta)
     if card is not None:
         atomic_write_bytes(out / "CARD.md", card.encode("utf-8"))
+    if files.prior is not None:
+        files.prior.save(out / PRIOR_FILE)
     return out
