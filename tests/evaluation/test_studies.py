@@ -127,3 +127,24 @@ def test_hamming_helper_matches_metric():
     grids, ref = rng.integers(0, 3, (2, 4, 16, 2)), rng.integers(0, 3, (2, 16, 2))
     expected = [[hamming_distance(g, r) for g in row] for row, r in zip(grids, ref)]
     np.testing.assert_allclose(st._hamming_to(grids, ref), expected)
+
+
+def test_samples_study_realism_figures(tiny):
+    model, ev, train = tiny
+    lm, _ = st.fit_lm(train, model.model.vocab_sizes)
+    res = st.samples_study(model, ev, n=16, lm=lm)
+    assert res["prior"] == "standard" and 0.0 <= res["ood_rate"] <= 1.0 and "c_diatonic" not in res["ood_attributes"]
+    assert "key_fit" in res["attributes"] and res["attributes"]["note_density"]["wasserstein"] >= 0.0
+    assert 0.0 <= res["melodic_outlier_rate"] <= 1.0 and 0.0 < res["unique_fraction"] <= 1.0
+    assert res["relative_5gram_cost"] == pytest.approx(res["cost_nats_samples"] / res["cost_nats_data"])
+    # the held-out windows scored as if they were the samples: no distance, cost ratio 1
+    same = st.sample_realism(model, ev, ev, lm)
+    assert same["relative_5gram_cost"] == pytest.approx(1.0) and same["ood_rate"] == 0.0
+    assert all(a["wasserstein"] == 0.0 for a in same["attributes"].values() if a["wasserstein"] is not None)
+
+
+def test_diversity_helpers_by_hand():
+    grids = np.array([[[0], [1]], [[0], [1]], [[1], [1]], [[0], [0]]])
+    assert st.unique_fraction(grids) == 0.75
+    assert st.mean_pairwise_hamming(np.repeat(grids[:1], 3, axis=0)) == 0.0
+    assert math.isnan(st.unique_fraction(grids[:0])) and math.isnan(st.mean_pairwise_hamming(grids[:1]))

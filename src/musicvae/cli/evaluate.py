@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
@@ -80,6 +81,8 @@ def evaluate(
     studies: str = typer.Option("reconstruction,interpolation,attributes,samples", "--studies",
                                 help="Comma-separated: reconstruction, interpolation, attributes, samples."),
     n: int = typer.Option(1024, "--n", "-n", min=2, help="Held-out windows (and interpolation pairs, samples)."),
+    prior: Optional[str] = typer.Option(None, "--prior", help="samples study: fitted or standard (N(0, I)); "
+                                        "default: the model's fitted prior when it has one."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same report)."),
 ) -> None:
     """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
@@ -154,7 +157,14 @@ def evaluate(
                         res["source"] = source
                         results[name] = res
                 else:
-                    results[name] = st.samples_study(m, tokens, len(tokens), seed, progress=progress)
+                    lm = None
+                    train = train if train is not None else _load_split(data, "train")
+                    if len(train):
+                        bar.update(task, description=f"{name} (fitting the 5-gram model)")
+                        lm, _ = st.fit_lm(train.tokens, m.model.vocab_sizes, seed)
+                        bar.update(task, description=name)
+                    results[name] = st.samples_study(m, tokens, len(tokens), seed, progress=progress, lm=lm,
+                                                     prior=prior)
                 if "skipped" in results[name]:
                     bar.update(task, description=f"{name} (skipped)", total=1, completed=1)
                 results[name]["seconds"] = round(time.perf_counter() - t0, 2)
@@ -184,6 +194,12 @@ def _summary(results: dict, out: Path) -> None:
         if diag:
             console.print(f"attributes: adding a vector changes its own attribute by {np.mean(diag):+.0f} % on average",
                           highlight=False)
+    r = results.get("samples")
+    if r and "skipped" not in r and r.get("ood_rate") is not None:
+        cost = r.get("relative_5gram_cost")
+        console.print(f"samples ({r.get('prior') or 'language model'} prior, T={r['temperature']}): out-of-distribution "
+                      f"{100 * r['ood_rate']:.1f} % (data {100 * (r.get('ood_rate_data') or 0):.1f} %)"
+                      + (f", relative 5-gram cost {cost:.3f}" if cost is not None else ""), highlight=False)
     for name, res in results.items():
         if "skipped" in res:
             console.print(f"[yellow]skipped[/] {name}: {res['skipped']}", highlight=False)

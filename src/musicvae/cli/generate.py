@@ -159,12 +159,22 @@ def sample(
     label: Optional[str] = typer.Option(
         None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish); "
                                     "note models (VRASH family): sample tracks of this source collection."),
+    prior: Optional[str] = typer.Option(
+        None, "--prior", help="fitted (the prior fitted to the training codes, prior.safetensors) or standard "
+                              "(N(0, I)); default: fitted when the model has one."),
 ) -> None:
     """Sample new music from the model's prior (note models: whole melodies of variable length)."""
+    from ..generation import InputError, TrainedModel
+
     with _user_errors():
         m = _load(model, notes=True)
-        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label, **_key(m, key))
-        what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "")
+        if prior is not None and not isinstance(m, TrainedModel):
+            raise InputError(f"{m.name}: --prior applies to MusicVAE models, not note-level models")
+        extra = {"prior": prior} if prior is not None else {}
+        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label, **_key(m, key), **extra)
+        used = m.prior_name(prior) if isinstance(m, TrainedModel) and m.has_latent else None
+        what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "") + (
+            f" ({used} prior)" if used in ("fitted", "standard") else "")
         _report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
 
 
@@ -323,7 +333,8 @@ def models() -> None:
     from ..training.losses import upgrade_accuracy_names
 
     table = Table(title="Bundled models (musicvae sample --model NAME)")
-    for col in ("name", "music", "trained on", "held-out acc: teacher /\nsampled (magenta) / free-running"):
+    for col in ("name", "music", "trained on", "held-out acc: teacher /\nsampled (magenta) / free-running",
+                "prior samples\nout of distribution"):
         table.add_column(col)
     attributes = set()
     for name in bundled_models():
@@ -334,13 +345,27 @@ def models() -> None:
         acc = " / ".join(f"{m[k]:.3f}" if k in m else "-" for k in
                          ("tf_accuracy", "sampled_accuracy", "free_running_accuracy")) if m else "-"
         music = f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}\n{files.config.model.decoder} decoder"
-        table.add_row(name, music, str(info.get("data", "-")), acc)
+        table.add_row(name, music, str(info.get("data", "-")), acc, ood_cell(info, files.prior is not None))
         attributes.update(files.attributes)
     console.print(table)
     if attributes:
         console.print(f"attribute vectors (musicvae attribute --attribute NAME): {', '.join(sorted(attributes))}",
                       highlight=False)
     console.print(f"how each was trained: {BUNDLED_DIR}/NAME/CARD.md", highlight=False, soft_wrap=True)
+
+
+def ood_cell(info: dict, has_prior: bool) -> str:
+    """``musicvae models``' cell: the stored out-of-distribution rate of the prior sampling uses by default."""
+    figures = info.get("samples") if isinstance(info.get("samples"), dict) else {}
+    key = "fitted" if has_prior else "standard"
+    r = figures.get(key)
+    if not isinstance(r, dict) or not isinstance(r.get("ood_rate"), (int, float)):
+        return "-"
+    line = f"{100 * r['ood_rate']:.1f} % ({key} prior)"
+    other = figures.get("standard") if key == "fitted" else None
+    if isinstance(other, dict) and isinstance(other.get("ood_rate"), (int, float)):
+        line += f"\nN(0, I): {100 * other['ood_rate']:.1f} %"
+    return line
 
 
 @app.command("export")

@@ -301,6 +301,7 @@ from . import analyze as _analyze  # noqa: E402,F401
 from . import compose as _compose  # noqa: E402,F401
 from . import magenta as _magenta  # noqa: E402,F401
 from . import studio as _studio  # noqa: E402,F401
+from . import prior as _prior  # noqa: E402,F401
 
 
 def main() -> None:

@@ -251,16 +251,38 @@ def _md_attributes(res: dict) -> list[str]:
     return lines + ["![attribute vectors](attributes.png)", ""]
 
 
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
 def _md_samples(res: dict) -> list[str]:
+    prior = f" (prior: {res['prior']})" if res.get("prior") else ""
     lines = ["## Prior samples vs. data", "",
-             f"{res['n_samples']} prior samples at temperature {res['temperature']} vs. {res['n_data']} held-out "
-             "windows; normalised difference = (mean samples − mean data) / std data.", ""]
+             f"{res['n_samples']} prior samples{prior} at temperature {res['temperature']} vs. {res['n_data']} held-out "
+             "windows; normalised difference = (mean samples − mean data) / std data; W1 = 1-D Wasserstein "
+             "distance in the attribute's unit (÷ std data in brackets); out of range = share of samples outside "
+             "the data's 0.1–99.9 percentile range.", ""]
+    if "ood_rate" in res:
+        lines += [f"- **out-of-distribution rate: {_pct(res['ood_rate'])}** (samples out of range in any of "
+                  f"{', '.join(res.get('ood_attributes', []))}; held-out data against itself: "
+                  f"{_pct(res.get('ood_rate_data'))})"]
+        if "melodic_outlier_rate" in res:
+            lines += [f"- melodic outliers (range > 24 semitones or average leap > 7): "
+                      f"{_pct(res['melodic_outlier_rate'])} (data {_pct(res.get('melodic_outlier_rate_data'))})"]
+        if res.get("relative_5gram_cost") is not None:
+            lines += [f"- relative 5-gram cost (samples / data): {res['relative_5gram_cost']:.3f} "
+                      f"({res['cost_nats_samples']:.3f} / {res['cost_nats_data']:.3f} nats per step)"]
+        lines += [f"- diversity: {_pct(res.get('unique_fraction'))} distinct samples; mean Hamming distance between "
+                  f"two samples {_f(res.get('mean_pairwise_hamming'))} (data {_f(res.get('mean_pairwise_hamming_data'))})",
+                  ""]
     rows = []
     for name, a in res["attributes"].items():
         s, d = a["samples"], a["data"]
+        w, wstd = a.get("wasserstein"), a.get("wasserstein_per_std")
         rows.append([name, f"{_f(s['mean'])} ± {_f(s['std'])}", f"{_f(d['mean'])} ± {_f(d['std'])}",
-                     _f(a["normalised_difference"], 2)])
-    lines += _table(["attribute", "samples mean ± std", "data mean ± std", "normalised difference"], rows)
+                     _f(a["normalised_difference"], 2), f"{_f(w)} ({_f(wstd, 2)})", _pct(a.get("out_of_range_rate"))])
+    lines += _table(["attribute", "samples mean ± std", "data mean ± std", "normalised difference", "W1 (÷ std)",
+                     "out of range"], rows)
     return lines + ["![prior samples vs data](samples.png)", ""]
 
 

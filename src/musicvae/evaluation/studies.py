@@ -16,7 +16,9 @@ studies -> dicts of figures (JSON-ready floats and lists) -> :mod:`.report`
   latent curve's endpoints show how far reconstructions are from the data.
 * :func:`attribute_study` - Fig. 4: add / subtract each attribute vector to prior samples
   and measure the mean relative change of every attribute.
-* :func:`samples_study` - attribute statistics of prior samples vs. held-out data.
+* :func:`samples_study` - how data-like prior samples are: attribute statistics, 1-D
+  Wasserstein distances, out-of-range rates (headline ``ood_rate``), key fit, relative
+  5-gram cost and diversity, vs. held-out data (:mod:`.realism`).
 
 Each study takes a ``seed`` (same seed, same figures) and an optional
 ``progress(done, total)`` callback; models are called in batches under ``torch.no_grad``.
@@ -278,28 +280,91 @@ def _stats(values: np.ndarray) -> dict:
     return {"mean": float(ok.mean()), "std": float(ok.std()), "defined": int(len(ok))}
 
 
-def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0, temperature: float = 0.5,
-                  batch_size: int = BATCH, progress: ProgressFn = None) -> dict:
-    """Attribute mean and std of ``n`` prior samples vs. the held-out windows ``tokens``.
+def unique_fraction(tokens: np.ndarray) -> float:
+    """Share of distinct windows among ``(N, T, K)`` token grids (1.0: no two alike); NaN for none."""
+    tokens = np.asarray(tokens)
+    if not len(tokens):
+        return float("nan")
+    return len(np.unique(tokens.reshape(len(tokens), -1), axis=0)) / len(tokens)
 
+
+def mean_pairwise_hamming(tokens: np.ndarray, pairs: int = 2048, seed: int = 0) -> float:
+    """Mean step Hamming distance between ``pairs`` random pairs of distinct windows ``(N, T, K)``; NaN below 2."""
+    tokens = np.asarray(tokens)
+    if len(tokens) < 2:
+        return float("nan")
+    a, b = draw_pairs(len(tokens), pairs, np.random.default_rng(seed))
+    return float((tokens[a] != tokens[b]).any(axis=-1).mean())
+
+
+def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0, temperature: float = 0.5,
+                  batch_size: int = BATCH, progress: ProgressFn = None, lm: NGramLM | None = None,
+                  prior: str | None = None) -> dict:
+    """How data-like ``n`` prior samples are, against the held-out windows ``tokens``.
+
+    Per attribute (those of :data:`ATTRIBUTES` plus ``key_fit``, the key-invariant
+    tonality of :mod:`.realism`): mean and std of both sides,
     ``normalised_difference = (mean_samples - mean_data) / std_data`` (``None`` where the
-    data's attribute is undefined or constant).
+    data's attribute is undefined or constant), the 1-D Wasserstein distance and the
+    share of samples outside the data's 0.1-99.9 percentile range. Headline:
+    ``ood_rate``, the share of samples out of range in any key-invariant attribute
+    (``ood_rate_data``: the same for the second half of the held-out windows against the
+    first half's range, the rate real music gets). Melody models
+    also get ``melodic_outlier_rate`` (range > 24 semitones or average leap > 7). With a
+    5-gram model ``lm`` (:func:`fit_lm` on the training split): ``relative_5gram_cost`` =
+    mean cost of the samples / mean cost of the held-out windows (1 = as plausible as the
+    data). ``prior`` picks the codes (``TrainedModel.prior_codes``; default the model's).
     """
     ticks = _Ticks(progress, n + len(tokens))
     if model.has_latent:
-        z = model.prior_codes(n, seed + 1)  # (n, Z)
+        z = model.prior_codes(n, seed + 1, prior=prior)  # (n, Z)
         drawn = _decode(model, z, temperature, seed + 1, ticks, batch_size)  # (n, T, K)
     else:  # a language model samples without a code
         drawn = model.sample_tokens(n, temperature, int(seed) + 1)  # (n, T, K)
         ticks(n)
-    sampled = _measure(model, drawn)
-    data = _measure(model, np.asarray(tokens, dtype=np.int64))
+    out = sample_realism(model, drawn, tokens, lm, seed)
     ticks(len(tokens))
-    out: dict = {"n_samples": int(n), "n_data": int(len(tokens)), "temperature": float(temperature), "attributes": {}}
-    for name in ATTRIBUTES:
+    return {"n_samples": int(n), "n_data": int(len(tokens)), "temperature": float(temperature),
+            "prior": model.prior_name(prior) if model.has_latent else None, **out}
+
+
+def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, lm: NGramLM | None = None,
+                   seed: int = 0) -> dict:
+    """The figures of :func:`samples_study` for given sample grids ``drawn`` ``(M, T, K)`` vs. windows ``tokens``."""
+    from . import realism
+
+    drawn = np.asarray(drawn, dtype=np.int64)
+    data_tokens = np.asarray(tokens, dtype=np.int64)
+    sample_seqs, data_seqs = model.to_sequences(drawn), model.to_sequences(data_tokens)
+    sampled = measure_many(sample_seqs, list(ATTRIBUTES))
+    data = measure_many(data_seqs, list(ATTRIBUTES))
+    sampled["key_fit"], data["key_fit"] = realism.key_fits(sample_seqs), realism.key_fits(data_seqs)
+    out: dict = {"attributes": {}}
+    realistic = realism.compare(sampled, data)
+    for name in sampled:
         s, d = _stats(sampled[name]), _stats(data[name])
         diff = None
         if s["mean"] is not None and d["mean"] is not None and d["std"]:
             diff = (s["mean"] - d["mean"]) / d["std"]
-        out["attributes"][name] = {"samples": s, "data": d, "normalised_difference": diff}
+        out["attributes"][name] = {"samples": s, "data": d, "normalised_difference": diff,
+                                   **realistic["attributes"].get(name, {})}
+    out["ood_rate"] = realistic["ood_rate"]
+    out["ood_range"], out["ood_attributes"] = realistic["range"], realistic["ood_attributes"]
+    # the data's own rate: second half of the held-out windows against the first half's range
+    half = len(data_tokens) // 2
+    if half >= 2:
+        first = {k: v[:half] for k, v in data.items()}
+        second = {k: v[half:] for k, v in data.items()}
+        out["ood_rate_data"] = realism.compare(second, first)["ood_rate"]
+    if model.kind == "melody":
+        out["melodic_outlier_rate"] = float(realism.melodic_outliers(sample_seqs).mean())
+        out["melodic_outlier_rate_data"] = float(realism.melodic_outliers(data_seqs).mean())
+    out["unique_fraction"] = unique_fraction(drawn)
+    out["mean_pairwise_hamming"] = mean_pairwise_hamming(drawn, seed=seed)
+    out["mean_pairwise_hamming_data"] = mean_pairwise_hamming(data_tokens, seed=seed)
+    if lm is not None:
+        vocab = tuple(model.model.vocab_sizes)
+        cost_s, cost_d = lm.costs(symbols(drawn, vocab)), lm.costs(symbols(data_tokens, vocab))
+        out["cost_nats_samples"], out["cost_nats_data"] = float(cost_s.mean()), float(cost_d.mean())
+        out["relative_5gram_cost"] = float(cost_s.mean() / cost_d.mean()) if cost_d.mean() > 0 else None
     return out

@@ -167,12 +167,37 @@ class TrainedModel:
             return out, torch.zeros_like(out)
         return out
 
-    def prior_codes(self, n: int, seed: int | None = None, label: str | None = None) -> np.ndarray:
-        """``(n, Z)`` draws from the model's prior: ``N(0, I)`` for a VAE, MusAE's own prior (of ``label``'s petals)."""
+    @property
+    def fitted_prior(self):
+        """The prior fitted to the training codes (``prior.safetensors``, :mod:`.prior`), or None."""
+        return self.files.prior
+
+    def prior_name(self, prior: str | None = None) -> str:
+        """The prior ``prior_codes(prior=...)`` draws from: ``fitted``, ``standard`` or ``musae``."""
+        if self.family == "musae":
+            return "musae"
+        if prior not in (None, "fitted", "standard"):
+            raise InputError(f"unknown prior {prior!r}; choose fitted or standard")
+        if prior == "fitted" and self.fitted_prior is None:
+            raise InputError(f"{self.name} has no fitted prior (prior.safetensors); make one with musicvae fit-prior")
+        if prior is None:
+            return "fitted" if self.fitted_prior is not None else "standard"
+        return prior
+
+    def prior_codes(self, n: int, seed: int | None = None, label: str | None = None,
+                    prior: str | None = None) -> np.ndarray:
+        """``(n, Z)`` draws from the model's prior.
+
+        A VAE: its fitted prior when it has one (``prior.safetensors``), else ``N(0, I)``;
+        ``prior="standard"`` forces ``N(0, I)``, ``prior="fitted"`` requires the fitted one.
+        MusAE: its own prior (of ``label``'s petals).
+        """
         self._need_latent("a prior draw")
         if self.family != "musae":
             if label is not None:
                 self.label_petals(label)  # raises: a VAE has no style labels
+            if self.prior_name(prior) == "fitted":
+                return self.fitted_prior.sample(n, seed)
             return np.random.default_rng(seed).standard_normal((n, self.z_size)).astype(np.float32)
         gen = self._generator(seed)
         petals = None
@@ -217,22 +242,29 @@ class TrainedModel:
 
     @torch.no_grad()
     def sample_tokens(self, n: int, temperature: float = 0.5, seed: int | None = None,
-                      label: str | None = None, key: str | None = None) -> np.ndarray:
-        """``n`` token grids ``(n, T, K)`` from the prior (MusAE: of ``label``'s petals), or the language model."""
+                      label: str | None = None, key: str | None = None, prior: str | None = None) -> np.ndarray:
+        """``n`` token grids ``(n, T, K)`` from the prior (MusAE: of ``label``'s petals), or the language model.
+
+        ``key``: a scale the notes keep to; ``prior``: ``None`` (the fitted prior when the model has one,
+        else N(0, I)), ``"standard"`` or ``"fitted"`` (see :meth:`prior_codes`).
+        """
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}")
-        if self.family == "musae":
-            z = self.prior_codes(n, seed, label)
+        if self.family == "musae" or (self.has_latent and self.prior_name(prior) == "fitted"):
+            z = self.prior_codes(n, seed, label, prior)
             return self.decode_tokens(z, temperature, None if seed is None else seed + 1, key)
+        if prior is not None and not self.has_latent:
+            raise InputError(f"{self.name}: a language model has no latent prior to choose")
         if label is not None:
             self.label_petals(label)  # raises: a VAE has no style labels
         with self.keyed(key):
             return self.model.sample(n, temperature, self._generator(seed)).cpu().numpy()
 
     def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0,
-               label: str | None = None, key: str | None = None) -> list[NoteSequence]:
-        """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style; ``key``: a scale."""
-        return self.to_sequences(self.sample_tokens(n, temperature, seed, label, key), qpm)
+               label: str | None = None, key: str | None = None, prior: str | None = None) -> list[NoteSequence]:
+        """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style; ``key``: a scale;
+        ``prior``: see :meth:`sample_tokens`."""
+        return self.to_sequences(self.sample_tokens(n, temperature, seed, label, key=key, prior=prior), qpm)
 
     def reconstruct(self, music: Music | Sequence[Music], temperature: float = 0.5, seed: int | None = None,
                     qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
@@ -290,6 +322,7 @@ class TrainedModel:
         """What the model is and was trained on (for ``musicvae models`` and reports)."""
         return {"name": self.name, "kind": self.kind, "bars": self.bars, "z_size": self.z_size,
                 "preset": self.config.preset, "attributes": sorted(self.attributes), **self.files.info,
+                "prior": self.prior_name() if self.has_latent else None,
                 **({"labels": self.labels} if self.labels else {})}
 
 

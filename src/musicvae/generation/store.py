@@ -8,6 +8,8 @@ An exported model is a directory with
 * ``model.json`` - format, name, the resolved config, the representation, what it was
   trained on and its held-out figures, and (MusAE) its style labels with their petals;
 * ``attributes.safetensors`` - attribute vectors (optional);
+* ``prior.safetensors`` - a prior fitted to the training codes (optional, ``musicvae
+  fit-prior``; :mod:`.prior`), which sampling uses by default;
 * ``model.json``'s ``files`` holds the size and sha256 of both safetensors files (exports made
   before it have none and load unchecked); every value is checked before a model is built
   (``generation.model_check``);
@@ -36,6 +38,7 @@ from ..training.state_io import (CheckpointError, _read_bytes, file_record, load
 from ..utils.io import atomic_write_bytes, atomic_write_json
 from ..utils.names import safe_component
 from .model_check import check_config, check_fits, check_representation, check_vocab, header_shapes
+from .prior import PRIOR_FILE, FittedPrior
 from .windows import InputError
 
 MODEL_FORMAT = "musicvae-model"
@@ -54,6 +57,7 @@ class ModelFiles:
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     labels: dict[str, Any] = field(default_factory=dict)  # MusAE: {"names": [...], "components": {name: petal}}
+    prior: Any = None  # a FittedPrior (generation/prior.py) from prior.safetensors, or None
 
 
 def bundled_models() -> dict[str, Path]:
@@ -124,8 +128,11 @@ def _from_export(path: Path) -> ModelFiles:
         for name, vec in attributes.items():
             if vec.shape != (z,) or vec.dtype.kind != "f" or not np.isfinite(vec).all():
                 raise InputError(f"{attr_path}: attribute {safe_component(name)!r} is not {z} finite numbers")
+    prior = None
+    if (path / PRIOR_FILE).is_file():
+        prior = FittedPrior.load(path / PRIOR_FILE, int(getattr(model, "z_size", 0)))
     return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
-                      _labels(meta.get("labels"), where))
+                      _labels(meta.get("labels"), where), prior)
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
@@ -222,4 +229,6 @@ def export_model(
     atomic_write_json(out / "model.json", meta)
     if card is not None:
         atomic_write_bytes(out / "CARD.md", card.encode("utf-8"))
+    if files.prior is not None:
+        files.prior.save(out / PRIOR_FILE)
     return out

@@ -1,0 +1,80 @@
+"""`musicvae fit-prior`: fit a prior to a model's training codes and record how data-like its samples are.
+
+Place in the flow: the CLI's end of ``generation.prior`` and ``evaluation.studies.samples_study``:
+exported model dir + prepared data (``musicvae prepare``) -> ``prior.safetensors`` in the
+model dir and the samples figures of both priors in its ``model.json`` (``info.samples``),
+which ``musicvae models`` shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .generate import _user_errors
+from .main import app, console
+
+
+def _summary(res: dict) -> dict:
+    keys = ("ood_rate", "ood_rate_data", "melodic_outlier_rate", "melodic_outlier_rate_data", "relative_5gram_cost",
+            "unique_fraction", "mean_pairwise_hamming", "mean_pairwise_hamming_data", "temperature", "n_samples",
+            "n_data")
+    out = {k: res[k] for k in keys if k in res}
+    kf = res["attributes"].get("key_fit", {})
+    out["key_fit"] = {"samples": kf.get("samples", {}).get("mean"), "data": kf.get("data", {}).get("mean")}
+    return out
+
+
+@app.command("fit-prior")
+def fit_prior_cmd(
+    model_dir: Path = typer.Argument(..., help="Exported model dir (musicvae export); prior.safetensors is written there."),
+    data: Path = typer.Option(..., "--data", help="Prepared data the model was trained on (its train and eval splits)."),
+    components: int = typer.Option(8, "--components", min=1, max=256, help="Gaussian mixture components."),
+    limit: int = typer.Option(20000, "--limit", min=16, help="Training windows whose codes are fitted."),
+    n: int = typer.Option(2000, "--n", min=2, help="Prior samples (and held-out windows) measured per prior."),
+    temperature: float = typer.Option(0.5, "--temperature", min=0.0, help="Sampling temperature of the measurement."),
+    seed: int = typer.Option(0, "--seed"),
+    measure_only: bool = typer.Option(False, "--measure-only",
+                                      help="Record the samples figures of N(0, I) (and an existing prior) only."),
+) -> None:
+    """Fit a Gaussian mixture to the training codes (the aggregate posterior) so sampling avoids prior holes."""
+    from ..evaluation import studies as st
+    from ..generation import InputError, TrainedModel
+    from ..generation.prior import PRIOR_FILE, fit_prior
+    from ..training.state_io import read_json
+    from ..utils.io import atomic_write_json
+    from .evaluate import _check_data, _load_split
+
+    with _user_errors():
+        if not (model_dir / "model.json").is_file():
+            raise InputError(f"{model_dir}: not an exported model dir (no model.json); run musicvae export first")
+        model = TrainedModel.load(model_dir)
+        if model.family == "musae" or not model.has_latent:
+            raise InputError(f"{model_dir}: fit-prior is for MusicVAE models with a Gaussian prior")
+        ev = _check_data(data, model)
+        train = _load_split(data, "train")
+        if not measure_only:
+            pick = st.select_windows(len(train), limit, seed)
+            codes = st._codes(model, np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)
+            prior = fit_prior(codes, components, seed=seed)
+            prior.info.update({"data": str(data), "windows": str(len(pick))})
+            prior.save(model_dir / PRIOR_FILE)
+            console.print(f"[green]fitted[/] a {components}-component Gaussian mixture to {len(pick)} training codes "
+                          f"-> {model_dir / PRIOR_FILE}", highlight=False)
+            model = TrainedModel.load(model_dir)
+        lm, _ = st.fit_lm(train.tokens, model.model.vocab_sizes, seed)
+        tokens = np.asarray(ev.tokens[st.select_windows(len(ev), n, seed)], dtype=np.int64)
+        figures = {}
+        for name in ("standard", "fitted") if model.fitted_prior is not None else ("standard",):
+            res = st.samples_study(model, tokens, n, seed, temperature, lm=lm, prior=name)
+            figures[name] = _summary(res)
+            cost = res.get("relative_5gram_cost")
+            console.print(f"{name} prior: out-of-distribution {100 * res['ood_rate']:.2f} % (data "
+                          f"{100 * res['ood_rate_data']:.2f} %), relative 5-gram cost {cost:.3f}, "
+                          f"{100 * res['unique_fraction']:.1f} % distinct", highlight=False)
+        meta = read_json(model_dir / "model.json")
+        meta.setdefault("info", {})["samples"] = {**figures, "data": str(data), "seed": seed}
+        atomic_write_json(model_dir / "model.json", meta)
+        console.print(f"[green]recorded[/] the samples figures in {model_dir / 'model.json'}", highlight=False)
