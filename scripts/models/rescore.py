@@ -28,7 +28,8 @@ def main() -> None:
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     name, report, command = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    rec = json.loads((report / "report.json").read_text())["reconstruction"]
+    rep = json.loads((report / "report.json").read_text())
+    rec, total = rep["reconstruction"], int(rep["meta"]["eval_windows"])
     folder = ASSETS / name
     meta = json.loads((folder / "model.json").read_text())
     info = meta["info"]
@@ -37,16 +38,19 @@ def main() -> None:
     metrics = {k: round(float(rec[k]), 4) for k in ("tf_accuracy", "sampled_accuracy", "free_running_accuracy",
                                                     "argmax_accuracy")}
     metrics.update(eval_kl_bits=round(float(rec["kl_bits"]), 2), eval_elbo=round(float(rec["elbo_nats"]), 2),
-                   held_out_windows=int(rec["n"]), measured_by=command)
+                   held_out_windows=int(rec["n"]), held_out_split=total, measured_by=command)
     if "per_bar" in rec:
         metrics["sampled_accuracy_per_segment"] = rec["per_bar"]["sampled"]
         metrics["free_running_accuracy_per_segment"] = rec["per_bar"]["free_running"]
     info["metrics"] = metrics
     atomic_write_json(folder / "model.json", meta)
 
+    n = metrics["held_out_windows"]
+    where = (f"the whole held-out split ({n:,} windows)" if n >= total
+             else f"{n:,} of the {total:,} held-out windows (a seeded random subset, seed {rep['meta']['seed']})")
     card = (folder / "CARD.md").read_text()
     held = (f"## Held-out figures at the exported step\n"
-            f"On the whole held-out split ({metrics['held_out_windows']:,} windows, `{command}`):\n"
+            f"On {where} (`{command}`):\n"
             f"teacher-forced accuracy {metrics['tf_accuracy']:.3f}; sampled accuracy "
             f"{metrics['sampled_accuracy']:.3f} (magenta's definition, the one beside the paper's \"sampling\" "
             f"column: the argmax at each step while the decoder is fed its own temperature-1 samples"
