@@ -182,6 +182,8 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    force: bool = typer.Option(
+        False, "--force", help="With --resume: continue even with another dataset, preset or seed than the run's."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
     vae: Optional[str] = typer.Option(
@@ -213,14 +215,29 @@ def train(
                 return train_composer_command(config, vae, data, out, resume)
             from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
-            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
+            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume,
+                                                                                          force=force)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)
 
 
+def find_latest_quiet(run_dir: Path):
+    """The newest intact-looking checkpoint of a run, or None (never raises)."""
+    from ..training.checkpoint import resume_candidates
+
+    try:
+        candidates, _ = resume_candidates(run_dir)
+    except OSError:
+        return None
+    return candidates[0] if candidates else None
+
+
 def _fit(trainer, config, out: Path) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..training.state_io import CheckpointError
+    from ..training.trainer import TrainError
 
     main_rank = trainer.dist.is_main
     for notice in trainer.notices if main_rank else []:
@@ -249,7 +266,14 @@ def _fit(trainer, config, out: Path) -> None:
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
 
-        final = trainer.fit(progress=progress)
+        try:
+            final = trainer.fit(progress=progress)
+        except (CheckpointError, TrainError, OSError) as exc:  # e.g. a full disk while saving or logging
+            bar.stop()
+            msg = f"{exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+            last = find_latest_quiet(out)
+            fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
+                               if last else "no checkpoint was saved"))
     if main_rank and "eval_ce" in final:
         console.print(f"[green]done[/]: step {trainer.step}, held-out cross-entropy {final['eval_ce']:.3f} nats/note "
                       f"(bound {final['eval_bound']:.3f}) -> {out}")
