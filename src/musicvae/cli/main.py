@@ -283,6 +283,8 @@ def _fit(trainer, config, out: Path) -> None:
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:
+    from rich.markup import escape
+
     from ..utils.names import printable
 
     out = printable(out)
@@ -313,7 +315,13 @@ def _print_manifest(manifest: dict, out: Path) -> None:
     if manifest["rejected"]:
         console.print(f"[yellow]{len(manifest['rejected'])} file(s) rejected[/] (reasons in the manifest), e.g.:")
         for r in manifest["rejected"][:5]:
-            console.print(f"  {r['file']}: {r['reason']}", highlight=False)
+            console.print(f"  {escape(r['file'])}: {escape(r['reason'])}", highlight=False)
+    for key, what in (("without_windows", "file(s) read but without a usable window"),
+                      ("skipped", "other entr(y/ies) skipped")):
+        if manifest.get(key):
+            first = manifest[key][0]
+            console.print(f"{len(manifest[key]):,} {what} (each listed in the manifest's {key!r}), e.g. "
+                          f"{escape(first['file'])}: {escape(first['reason'])}", highlight=False)
 
 
 # the generation commands (sample, interpolate, ...) register themselves on ``app``
