@@ -33,7 +33,7 @@ def _opt_temperature(default: float = 0.5):
 
 
 def _opt_seed():
-    return typer.Option(None, "--seed", help="Random seed (same seed, same music).")
+    return typer.Option(None, "--seed", min=-(2**63), max=2**63 - 1, help="Random seed (same seed, same music).")
 
 
 def _opt_out(default: str):

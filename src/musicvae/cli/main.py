@@ -138,13 +138,30 @@ def prepare(
                 bar.update(task, completed=done, total=total)
 
             with folder_lock(out, "musicvae prepare"):  # one writer per --out
-                manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
-                                       labels=labels)
+                try:
+                    manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
+                                           labels=labels)
+                except Exception:
+                    _drop_empty_work(out)
+                    raise
     except (PrepareError, SourceError, FileNotFoundError, KeyError, LockError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
         fail(str(exc))
+    except OSError as exc:  # e.g. a full disk while writing chunks or shards
+        kept = (out / ".work").is_dir()
+        fail(f"{exc.filename or out}: {exc.strerror or exc}"
+             + ("; finished chunks are kept in .work: run the same command again to resume" if kept else ""))
     _print_manifest(manifest, out)
+
+
+def _drop_empty_work(out: Path) -> None:
+    """A failed prepare leaves no ``.work`` behind unless it holds finished chunks (a rerun resumes them)."""
+    import shutil
+
+    work = out / ".work"
+    if work.is_dir() and not any(work.glob("chunk-*.json")):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @app.command()
@@ -196,6 +213,8 @@ def train(
     from ..config import ConfigError
     from ..presets import get_preset
     from ..training.trainer import Trainer, TrainError, check_config
+    from ..generation.model_check import check_config as check_values
+    from ..generation.windows import InputError
     from ..utils.lock import LockError, folder_lock
 
     with ExitStack() as lock:  # one writer per run folder (rank 0 only under torchrun); released on any exit
@@ -207,6 +226,10 @@ def train(
                 extra.append(f"train.steps={steps}")
             config = get_preset(preset, [*overrides, *extra])
             check_config(config)
+            try:  # --set values: types and ranges as for a stored config (NaN, negative sizes, zero layers, huge seeds)
+                check_values(config.to_dict(), Path("--set"))
+            except InputError as exc:
+                raise ConfigError(str(exc).replace("--set: config ", "--set ")) from None
             if int(os.environ.get("RANK", "0")) == 0:
                 lock.enter_context(folder_lock(out, "musicvae train"))
             if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
@@ -331,13 +354,66 @@ from . import analyze as _analyze  # noqa: E402,F401
 from . import compose as _compose  # noqa: E402,F401
 
 
-def main() -> None:
-    """Console-script entry point."""
+def _click_exceptions():
+    """click's exception classes (typer >= 0.2x vendors click as ``typer._click``)."""
     try:
-        app()
+        from click.exceptions import ClickException, UsageError
+    except ImportError:
+        from typer._click.exceptions import ClickException, UsageError
+    return ClickException, UsageError
+
+
+def _non_finite_option(args: list[str]) -> str | None:
+    """``--option nan`` / ``--option=inf``: no option of musicvae takes a non-finite number."""
+    import math
+
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and "=" in arg:
+            option, value = arg.split("=", 1)
+        elif i and args[i - 1].startswith("-") and not arg.startswith("--"):
+            option, value = args[i - 1], arg
+        else:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            return f"{option} {value}:"
+    return None
+
+
+def main() -> None:
+    """Console-script entry point. Option and argument refusals print one line (``error: ...``,
+    exit 2) instead of a usage box; ``--help`` says the rest."""
+    from rich.markup import escape
+
+    from ..utils.names import printable
+
+    ClickException, UsageError = _click_exceptions()
+    bad = _non_finite_option(sys.argv[1:])
+    if bad:
+        err_console.print(f"[bold red]error:[/] {escape(bad)} must be a finite number", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    try:
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
+        code = 130
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `musicvae` / `musicvae corpus`: the help
+            exc.show()
+            sys.exit(2)
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "musicvae"
+        message = " ".join(printable(exc.format_message()).split())
+        err_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(command)} --help)", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    if code == 130:
         err_console.print("[yellow]interrupted[/]: finished chunks are kept; run the same command again to resume")
-        sys.exit(130)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 if __name__ == "__main__":
