@@ -10,7 +10,7 @@ import signal
 import sys
 
 import pytest
-from cli_run import run_cli, train_args
+from cli_run import invoke, run_cli, train_args
 from synth import write_song
 
 from musicvae.cli.main import main
@@ -54,17 +54,17 @@ def test_refusals_are_one_line(monkeypatch, capsys, tmp_path, args, message):
 
 
 def test_sample_with_the_largest_seed_works(tmp_path):
-    proc = run_cli("sample", "-n", "1", "--seed", str(2**63 - 1), "--out", str(tmp_path / "s"))
+    proc = invoke("sample", "-n", "1", "--seed", str(2**63 - 1), "--out", str(tmp_path / "s"))
     assert proc.returncode == 0, proc.out
 
 
 def test_a_killed_pointer_write_leaves_no_tmp_file(mel_data, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(*train_args(mel_data, run, 2, "--set", "checkpoint_every=2"))
+    proc = invoke(*train_args(mel_data, run, 2, "--set", "checkpoint_every=2"))
     assert proc.returncode == 0, proc.out
     stale = run / "checkpoints" / ".latest.json.k1ll3d.tmp"  # what a kill inside atomic_write leaves
     stale.write_text('{"checkpoint": "step-0000')
-    proc = run_cli(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"), "--resume")
+    proc = invoke(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"), "--resume")
     assert proc.returncode == 0, proc.out
     assert not stale.exists()
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 4
@@ -87,5 +87,5 @@ def test_failed_prepare_leaves_no_work_folder(tmp_path):
     err = [line for line in proc.stderr.decode().splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "File too large" in err[0] and "Traceback" not in proc.out
     assert not (out / ".work").exists() and not (out / "manifest.json").exists()
-    proc = run_cli("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
+    proc = invoke("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
     assert proc.returncode == 0, proc.out

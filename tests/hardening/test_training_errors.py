@@ -10,7 +10,7 @@ import resource
 import signal
 
 import pytest
-from cli_run import run_cli, train_args
+from cli_run import invoke, run_cli, train_args
 from typer.testing import CliRunner
 
 from musicvae.cli.main import app
@@ -88,7 +88,7 @@ def test_disk_full_while_saving_is_one_line(mel_data, tmp_path):
     leftovers = [p.name for p in (run / "checkpoints").iterdir()]
     assert leftovers == []  # the half-written step dir is gone
     # with room again, the same command starts over cleanly
-    proc = run_cli(*train_args(mel_data, run, 2, "--set", "checkpoint_every=2"))
+    proc = invoke(*train_args(mel_data, run, 2, "--set", "checkpoint_every=2"))
     assert proc.returncode == 0, proc.out
 
 
