@@ -192,11 +192,13 @@ def import_magenta(
             wanted = set(mapping.expected_variables(cfg, *sizes))
             weights = read_checkpoint(prefix, names=wanted)
             config, rep, state = mapping.convert(cfg, weights)
+            del weights  # the checkpoint's arrays: only the converted copies are needed now
         except (CheckpointFormatError, mapping.MappingError) as exc:
             raise InputError(f"{src}: {exc}" if str(prefix) not in str(exc) else str(exc)) from None
         index_sha = _sha256(Path(f"{prefix}.index"))
     model = build_model(config, tuple(rep["vocab_sizes"]))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    del state
     params = count_parameters(model)
     model_name = name or out.name
     info = {"source": "magenta", "magenta_config": cfg.name, "checkpoint": src.name, "index_sha256": index_sha,
