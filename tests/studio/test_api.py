@@ -173,7 +173,7 @@ def test_clip_json_midi_and_wav(client, two):
     assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
     with wave.open(io.BytesIO(wav.content)) as w:
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        assert w.getframerate() == 22050 and w.getnframes() > 22050 * 4  # 2 bars at 120 qpm + tail
+        assert w.getframerate() == 24000 and w.getnframes() > 24000 * 4  # 2 bars at 120 qpm + tail
     assert np.abs(samples).max() > 300  # not silent
     _bad(client.get("/api/clips/0123456789ab.wav"), 404, "no clip")
     _bad(client.get(f"/api/clips/{a}.mp3"), 400, "json, mid or wav")
