@@ -48,6 +48,7 @@ def studio(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn is up: the printed URL works at once
     except OSError as exc:
         sock.close()
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port (0: any free one)")
