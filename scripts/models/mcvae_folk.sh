@@ -13,7 +13,7 @@ BAR=(train --preset mcvae-bar_cpu --data data/folk-mel1 --out runs/mcvae-bar
      --set train.batch_size=64 --set train.steps=4000 --set train.checkpoint_every=250 --set train.eval_every=500
      --set train.log_every=50)
 COMPOSER=(train --preset mcvae-composer_cpu --data data/folk-bars16 --vae runs/mcvae-bar --out runs/mcvae
-          --set train.steps=2000)
+          --set train.steps=1000)
 nice -n 10 "$BIN/musicvae" "${BAR[@]}"
 nice -n 10 "$BIN/musicvae" "${COMPOSER[@]}"
 "$BIN/python" scripts/models/bundle_composer.py runs/mcvae src/musicvae/assets/models/mcvae_folk --bar-run runs/mcvae-bar \

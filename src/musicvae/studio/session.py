@@ -251,7 +251,7 @@ class Studio:
 
     def _emit(self, seqs: list[NoteSequence], m: TrainedModel, what: str) -> list[dict]:
         n = next(self._counter)
-        return [self.add(s, f"{what} {n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
+        return [self.add(s, f"{what} #{n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
                 for i, s in enumerate(seqs)]
 
     def _common(self, req: dict) -> tuple[TrainedModel, float, int | None, str | None]:
@@ -348,4 +348,4 @@ class Studio:
         seqs = self._run(comp.continue_sequence, clip.seq, bars=bars, prime_bars=min(prime_bars, bars - 1),
                          temperature=t, mixture_temperature=mt, seed=seed, key=key)
         n = next(self._counter)
-        return {"clips": [self.add(seqs, f"continued {n}", comp.name).to_json()]}
+        return {"clips": [self.add(seqs, f"continued #{n}", comp.name).to_json()]}
