@@ -55,11 +55,11 @@ def _call(url: str, body: dict | None = None, timeout: float = 120.0) -> tuple[i
 
 
 def fetch_wav(url: str, clip: dict) -> tuple[float, float, bytes]:
-    """GET a clip's WAV: (seconds until its first 2 bars arrived, i.e. playable; seconds to the end; bytes)."""
+    """GET a clip's WAV: (seconds until its first bar arrived, i.e. playable; seconds to the end; bytes)."""
     t0 = time.perf_counter()
     with urllib.request.urlopen(url + clip["wav"].lstrip("/"), timeout=120) as res:
         size = int(res.headers["Content-Length"])
-        first = min(size, 44 + 2 * int(round(32 * 60.0 / clip["qpm"] / 4 * 24000)))  # header + 2 bars, 24 kHz mono
+        first = min(size, 44 + 2 * int(round(16 * 60.0 / clip["qpm"] / 4 * 24000)))  # header + 1 bar, 24 kHz mono
         head = res.read(first)
         t1 = time.perf_counter()
         rest = res.read()
@@ -174,11 +174,11 @@ def report(sl: dict, ld: dict, args) -> str:
              f"{' --write-results' if args.write_results else ''}`", "",
              f"Machine: {machine()} (shared with other jobs: figures are upper bounds).", "",
              "Slider move -> playable audio: `POST /api/interpolate` (new position; the two clips' codes cached) then "
-             "`GET` of the new clip's WAV until its first two bars have arrived (the WAV is rendered on the server "
-             "from the General MIDI SoundFont and streamed as it renders: 2 bars first, then 4, 8, ...; the <audio> "
-             "element plays from the first chunk), over HTTP on loopback to `musicvae studio` in its own process; "
+             "`GET` of the new clip's WAV until its first bar (2 s of audio) has arrived (the WAV is rendered on the "
+             "server from the General MIDI SoundFont and streamed as it renders: 1 bar first, then 2, 4, 8, ...; the "
+             "<audio> element starts playing from the first chunk), over HTTP on loopback to `musicvae studio` in its own process; "
              "the two models alternate move by move. `whole WAV` is the time until the last byte.", "",
-             "| model | moves | p50 ms | p95 ms | max ms | goal p95 | met | interpolate p95 | first 2 bars p95 | whole WAV p95 |",
+             "| model | moves | p50 ms | p95 ms | max ms | goal p95 | met | interpolate p95 | first bar p95 | whole WAV p95 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in sl.items():
         t = r["total"]

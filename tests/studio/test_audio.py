@@ -16,7 +16,7 @@ def _tune(bars: int) -> NoteSequence:
 
 
 def test_chunks_grow_from_two_bars():
-    assert _chunks(16 * 16, 16) == [(0, 32), (32, 96), (96, 224), (224, 256)]
+    assert _chunks(16 * 16, 16) == [(0, 16), (16, 48), (48, 112), (112, 240), (240, 256)]
     assert _chunks(16, 16) == [(0, 16)]
 
 
@@ -32,8 +32,8 @@ def test_streamed_wav_matches_a_whole_render():
     ref = ref[: len(ref) // 2 * 2].reshape(-1, 2).mean(axis=1)
     assert len(x) == len(ref)
     bar = OUT_RATE * 2  # 2 s per bar at 120 qpm
-    np.testing.assert_allclose(x[: 2 * bar], ref[: 2 * bar], atol=2e-4)  # the first chunk is the same render
-    for b in range(2, 8):  # later chunks: same notes, same loudness (onsets may move by a synth block, ~1 ms)
+    np.testing.assert_allclose(x[:bar], ref[:bar], atol=2e-4)  # the first chunk is the same render
+    for b in range(1, 8):  # later chunks: same notes, same loudness (onsets may move by a synth block, ~1 ms)
         seg = slice(b * bar, (b + 1) * bar)
         assert abs(np.sqrt(np.mean(x[seg] ** 2)) / np.sqrt(np.mean(ref[seg] ** 2)) - 1) < 0.1
 

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from musicvae.cli.main import app
@@ -17,6 +18,7 @@ EXE = Path(sys.executable).parent / "musicvae"
 
 
 def test_studio_serves_and_stops_on_ctrl_c():
+    pytest.importorskip("uvicorn", reason="the studio's web stack is not installed (pip install 'musicvae[studio]')")
     proc = subprocess.Popen([str(EXE), "studio", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:

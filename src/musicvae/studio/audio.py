@@ -6,8 +6,8 @@ MIDI SoundFont), one chunk of bars at a time -> WAV bytes streamed to the page's
 Synthesis is linear in the notes (each voice is rendered on its own and summed), so the notes
 that *start* in bars ``[a, b)``, rendered from bar ``a`` with their full length and release,
 added at their offset, give the same audio as one render of the whole clip; samples before
-bar ``b`` are final once every chunk starting before ``b`` is in. The first chunk is 2 bars
-(about 0.1 s to render), each next one twice as long, so every chunk is ready long before
+bar ``b`` are final once every chunk starting before ``b`` is in. The first chunk is 1 bar
+(some 50 ms to render), each next one twice as long, so every chunk is ready long before
 the audio already sent has played. Output: mono, 16-bit, 24 kHz (the synthesizer's 48 kHz
 with pairs of samples averaged: no resampling pass; a preview, not ``musicvae render``'s WAV).
 """
@@ -24,7 +24,7 @@ from ..render.audio import DEFAULT_TAIL, render_audio, sequence_seconds
 
 SYNTH_RATE = 48000  # midirenderer's fixed output rate
 OUT_RATE = SYNTH_RATE // 2
-FIRST_CHUNK_BARS = 2
+FIRST_CHUNK_BARS = 1
 
 
 def wav_header(samples: int, rate: int = OUT_RATE) -> bytes:
