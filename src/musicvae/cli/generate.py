@@ -365,6 +365,12 @@ def models() -> None:
     if attributes:
         names = ", ".join(escape(printable(a)) for a in sorted(attributes))
         console.print(f"attribute vectors (musicvae attribute --attribute NAME): {names}", highlight=False)
+    from ..generation.composer import bundled_composers
+
+    composers = bundled_composers()
+    if composers:
+        console.print(f"MCVAE composers (musicvae compose --model NAME; the studio's Continue): {', '.join(composers)}",
+                      highlight=False)
     console.print(f"how each was trained: {BUNDLED_DIR}/NAME/CARD.md", highlight=False, soft_wrap=True)
 
 
