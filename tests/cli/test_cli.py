@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_corpus_list_shows_every_corpus():
     result = runner.invoke(app, ["corpus", "list"])
     assert result.exit_code == 0
-    for name in ("folk", "bach", "grooves", "games"):
+    for name in ("folk", "bach", "grooves", "games", "freedoom"):
         assert name in result.output
 
 

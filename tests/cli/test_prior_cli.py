@@ -36,3 +36,24 @@ def test_fit_prior_refuses_a_run_dir_in_one_line(tiny_mel_run):
 def test_ood_cell_without_figures():
     assert ood_cell({}, False) == "-"
     assert ood_cell({"samples": {"standard": {"ood_rate": 0.125}}}, False) == "12.5 % (standard prior)"
+
+
+def test_a_flipped_bit_in_the_fitted_prior_is_refused(tiny_mel_run, tmp_path):
+    from musicvae.generation import InputError, TrainedModel
+
+    out = export_model(tiny_mel_run, tmp_path / "m")
+    res = runner.invoke(app, ["fit-prior", str(out), "--data", str(tiny_mel_run.parent / "data"), "--components", "1",
+                              "--n", "4"])
+    assert res.exit_code == 0, res.output
+    assert PRIOR_FILE in json.loads((out / "model.json").read_text())["files"]
+    assert TrainedModel.load(out).prior_name() == "fitted"
+    blob = bytearray((out / PRIOR_FILE).read_bytes())
+    blob[-3] ^= 0x10
+    (out / PRIOR_FILE).write_bytes(bytes(blob))
+    import pytest
+
+    with pytest.raises(InputError, match="prior.safetensors"):
+        TrainedModel.load(out)
+    (out / PRIOR_FILE).unlink()  # recorded but missing: refused too
+    with pytest.raises(InputError):
+        TrainedModel.load(out)

@@ -33,6 +33,7 @@ def test_folk_is_monophonic_4_4_with_marked_pairs():
         ("folk", "melody", 16, 5_000),
         ("grooves", "drums", 2, 3_000),
         ("games", "trio", 16, 500),
+        ("freedoom", "drums", 2, 1_000),
         ("bach", "multitrack", 4, 1_000),
     ],
 )

@@ -110,3 +110,12 @@ def test_key_fit_edge_cases():
     assert key_fit(melody([60, 72, 60])) == 1.0  # one pitch class
     drums = NoteSequence.from_tracks([(TrackInfo(is_drum=True), [(36, 0, 1), (38, 4, 5)])], total_steps=16)
     assert math.isnan(key_fit(drums))
+
+
+def test_drum_attributes_by_hand():
+    from musicvae.evaluation.realism import drum_classes, drum_polyphony
+
+    hits = [(36, 0, 1), (42, 0, 1), (38, 4, 5), (42, 8, 9), (36, 12, 13)]  # 4 onsets, 5 hits, 3 classes
+    drums = NoteSequence.from_tracks([(TrackInfo(is_drum=True), hits)], total_steps=16)
+    assert drum_classes(drums) == 3.0 and drum_polyphony(drums) == pytest.approx(5 / 4)
+    assert drum_classes(melody(C_MAJOR)) == 0.0 and math.isnan(drum_polyphony(melody(C_MAJOR)))

@@ -43,8 +43,8 @@ def fit_prior_cmd(
     from ..evaluation import studies as st
     from ..generation import InputError, TrainedModel
     from ..generation.prior import PRIOR_FILE, fit_prior
-    from ..training.state_io import read_json
-    from ..utils.io import atomic_write_json
+    from ..training.state_io import file_record, read_json
+    from ..utils.io import atomic_write_bytes, atomic_write_json
     from .evaluate import _check_data, _load_split
 
     with _user_errors():
@@ -60,7 +60,11 @@ def fit_prior_cmd(
             codes = st._codes(model, np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)
             prior = fit_prior(codes, components, seed=seed)
             prior.info.update({"data": str(data), "windows": str(len(pick))})
-            prior.save(model_dir / PRIOR_FILE)
+            blob = prior.to_bytes()
+            atomic_write_bytes(model_dir / PRIOR_FILE, blob)
+            meta = read_json(model_dir / "model.json")
+            meta.setdefault("files", {})[PRIOR_FILE] = file_record(blob)  # flipped bits are refused on load
+            atomic_write_json(model_dir / "model.json", meta)
             console.print(f"[green]fitted[/] a {components}-component Gaussian mixture to {len(pick)} training codes "
                           f"-> {model_dir / PRIOR_FILE}", highlight=False)
             model = TrainedModel.load(model_dir)

@@ -22,6 +22,7 @@ CORPORA = {
     "bach": "Bach chorales from music21's corpus, 4 voices (soprano, alto, tenor, bass)",
     "grooves": "Drum and bass grooves rendered from Debian's mma groove library",
     "games": "Multitrack game music with melody, bass and drums (Debian planetblupi-music-midi, openttd-openmsx)",
+    "freedoom": "Freedoom's composed soundtrack, multitrack with drums (Debian freedoom; held out from drum training)",
 }
 
 

@@ -13,6 +13,8 @@ pure functions -> the ``samples`` study (:mod:`.studies`), ``musicvae evaluate``
   distribution when *any* attribute defined for the data lies outside the data's range.
 * :func:`melodic_outliers` - the issue's fixed melodic test: a 2-bar line spanning more
   than two octaves or averaging a leap larger than a fifth.
+* :func:`drum_classes`, :func:`drum_polyphony` - two drum-pattern attributes (the pitched
+  attributes are undefined for drums), measured for drum models.
 * :func:`key_fit` - key-invariant tonality: the best-fitting of the 24 major / minor keys
   by correlation with the Krumhansl-Kessler profiles, and the fraction of notes in its scale.
 
@@ -26,7 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..music.sequence import PITCH, NoteSequence
+from ..music.sequence import PITCH, START, TRACK, NoteSequence
 from .metrics import average_interval, pitch_range, pitched_notes
 
 NAN = float("nan")
@@ -118,6 +120,32 @@ def melodic_outliers(seqs: list[NoteSequence], max_range: int = MAX_RANGE,
         r, leap = pitch_range(seq), average_interval(seq)
         out[i] = (np.isfinite(r) and r > max_range) or (np.isfinite(leap) and leap > max_leap)
     return out
+
+
+# --------------------------------------------------------------------- drums
+def _drum_notes(seq: NoteSequence) -> np.ndarray:
+    flags = np.array([t.is_drum for t in seq.tracks], dtype=bool)
+    if not flags.any() or not len(seq.notes):
+        return seq.notes[:0]
+    return seq.notes[flags[seq.notes[:, TRACK]]]
+
+
+def drum_classes(seq: NoteSequence) -> float:
+    """Number of distinct drum pitches played (drum tracks only). No drum notes -> 0.0."""
+    notes = _drum_notes(seq)
+    return float(len(np.unique(notes[:, PITCH]))) if len(notes) else 0.0
+
+
+def drum_polyphony(seq: NoteSequence) -> float:
+    """Drum hits per drum onset step (1.0: one instrument at a time). No drum notes -> NaN."""
+    notes = _drum_notes(seq)
+    if not len(notes):
+        return NAN
+    return float(len(notes) / len(np.unique(notes[:, START])))
+
+
+#: extra attributes measured for drum models in the samples study
+DRUM_ATTRIBUTES = {"drum_classes": drum_classes, "drum_polyphony": drum_polyphony}
 
 
 # ------------------------------------------------------------------ tonality

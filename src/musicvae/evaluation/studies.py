@@ -303,7 +303,7 @@ def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0
     """How data-like ``n`` prior samples are, against the held-out windows ``tokens``.
 
     Per attribute (those of :data:`ATTRIBUTES` plus ``key_fit``, the key-invariant
-    tonality of :mod:`.realism`): mean and std of both sides,
+    tonality of :mod:`.realism`, and for drum models its ``DRUM_ATTRIBUTES``): mean and std of both sides,
     ``normalised_difference = (mean_samples - mean_data) / std_data`` (``None`` where the
     data's attribute is undefined or constant), the 1-D Wasserstein distance and the
     share of samples outside the data's 0.1-99.9 percentile range. Headline:
@@ -339,6 +339,10 @@ def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, l
     sampled = measure_many(sample_seqs, list(ATTRIBUTES))
     data = measure_many(data_seqs, list(ATTRIBUTES))
     sampled["key_fit"], data["key_fit"] = realism.key_fits(sample_seqs), realism.key_fits(data_seqs)
+    if model.kind == "drums":
+        for name, fn in realism.DRUM_ATTRIBUTES.items():
+            sampled[name] = np.array([fn(q) for q in sample_seqs], np.float64)
+            data[name] = np.array([fn(q) for q in data_seqs], np.float64)
     out: dict = {"attributes": {}}
     realistic = realism.compare(sampled, data)
     for name in sampled:

@@ -18,12 +18,13 @@ fitted). No pickle.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save as save_numpy
+from safetensors.numpy import load as load_numpy_bytes, save as save_numpy
 
 from ..utils.io import atomic_write_bytes
 from .windows import InputError
@@ -61,12 +62,16 @@ class FittedPrior:
         """Log density ``(N,)`` of codes ``(N, Z)`` under the mixture."""
         return _log_resp(np.asarray(z, np.float64), self.weights, self.means, self.chol)[1]
 
-    def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
+    def to_bytes(self) -> bytes:
+        """The ``prior.safetensors`` bytes."""
         arrays = {"weights": self.weights.astype(np.float32), "means": self.means.astype(np.float32),
                   "chol": self.chol.astype(np.float32)}
         meta = {"format": PRIOR_FORMAT, **{str(k): str(v) for k, v in self.info.items()}}
-        atomic_write_bytes(path, save_numpy(arrays, metadata=meta))
+        return save_numpy(arrays, metadata=meta)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        atomic_write_bytes(path, self.to_bytes())
         return path
 
     @classmethod
@@ -74,13 +79,24 @@ class FittedPrior:
         """Read ``prior.safetensors``; a bad file or one of another code size is one-line InputError."""
         path = Path(path)
         try:
-            from safetensors import safe_open
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: unreadable prior ({exc.strerror or exc})") from None
+        return cls.from_bytes(data, path, z_size)
 
-            with safe_open(str(path), framework="numpy") as f:
-                meta = dict(f.metadata() or {})
-            arrays = load_file(str(path))
+    @classmethod
+    def from_bytes(cls, data: bytes, path: str | os.PathLike = PRIOR_FILE, z_size: int | None = None
+                   ) -> "FittedPrior":
+        """Parse ``prior.safetensors`` bytes (``path`` names the file in errors)."""
+        try:
+            size = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8:8 + size])
+            meta = header.get("__metadata__") or {}
+            arrays = load_numpy_bytes(data)
+            if not isinstance(meta, dict):
+                raise ValueError("bad metadata")
         except Exception as exc:  # safetensors raises its own error types
-            raise InputError(f"{path}: unreadable prior ({exc})") from None
+            raise InputError(f"{path}: unreadable prior ({' '.join(str(exc).split())[:120]})") from None
         if meta.get("format") != PRIOR_FORMAT or set(arrays) != {"weights", "means", "chol"}:
             raise InputError(f"{path}: not a {PRIOR_FORMAT} file")
         w, m, c = (np.asarray(arrays[k], np.float64) for k in ("weights", "means", "chol"))
@@ -91,7 +107,7 @@ class FittedPrior:
             raise InputError(f"{path}: inconsistent prior arrays (weights {w.shape}, means {m.shape}, chol {c.shape})")
         if z_size is not None and m.shape[1] != z_size:
             raise InputError(f"{path}: prior over {m.shape[1]}-d codes, the model's codes have {z_size}")
-        meta.pop("format")
+        meta = {str(a): str(b) for a, b in meta.items() if a != "format"}
         return cls(w / w.sum(), m, c, meta)
 
 

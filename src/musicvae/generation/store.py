@@ -10,7 +10,7 @@ An exported model is a directory with
 * ``attributes.safetensors`` - attribute vectors (optional);
 * ``prior.safetensors`` - a prior fitted to the training codes (optional, ``musicvae
   fit-prior``; :mod:`.prior`), which sampling uses by default;
-* ``model.json``'s ``files`` holds the size and sha256 of both safetensors files (exports made
+* ``model.json``'s ``files`` holds the size and sha256 of its safetensors files (exports made
   before it have none and load unchecked); every value is checked before a model is built
   (``generation.model_check``);
 * ``CARD.md`` - the model card (how it was trained, on what, how well it does).
@@ -129,8 +129,9 @@ def _from_export(path: Path) -> ModelFiles:
             if vec.shape != (z,) or vec.dtype.kind != "f" or not np.isfinite(vec).all():
                 raise InputError(f"{attr_path}: attribute {safe_component(name)!r} is not {z} finite numbers")
     prior = None
-    if (path / PRIOR_FILE).is_file():
-        prior = FittedPrior.load(path / PRIOR_FILE, int(getattr(model, "z_size", 0)))
+    if (path / PRIOR_FILE).is_file() or PRIOR_FILE in files:
+        data = _read(path / PRIOR_FILE, files.get(PRIOR_FILE))
+        prior = FittedPrior.from_bytes(data, path / PRIOR_FILE, int(config.model.z_size))
     return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
                       _labels(meta.get("labels"), where), prior)
 
@@ -210,6 +211,12 @@ def export_model(
     weights = weights_bytes(files.model, dtype)
     atomic_write_bytes(out / "model.safetensors", weights)
     checksums = {"model.safetensors": file_record(weights)}  # flipped bits are refused on load
+    if files.prior is not None:
+        blob = files.prior.to_bytes()
+        atomic_write_bytes(out / PRIOR_FILE, blob)
+        checksums[PRIOR_FILE] = file_record(blob)
+    elif (out / PRIOR_FILE).exists():
+        (out / PRIOR_FILE).unlink()  # a stale file from an earlier export
     attrs = dict(files.attributes)
     attrs.update(attributes or {})
     if attrs:
@@ -229,6 +236,4 @@ def export_model(
     atomic_write_json(out / "model.json", meta)
     if card is not None:
         atomic_write_bytes(out / "CARD.md", card.encode("utf-8"))
-    if files.prior is not None:
-        files.prior.save(out / PRIOR_FILE)
     return out
