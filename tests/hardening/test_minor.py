@@ -64,9 +64,11 @@ def test_a_killed_pointer_write_leaves_no_tmp_file(mel_data, tmp_path):
     assert proc.returncode == 0, proc.out
     stale = run / "checkpoints" / ".latest.json.k1ll3d.tmp"  # what a kill inside atomic_write leaves
     stale.write_text('{"checkpoint": "step-0000')
+    stale_log = run / ".metrics.jsonl.k1ll3d.tmp"  # ... and a kill inside the log's rewrite on resume
+    stale_log.write_text('{"step": 1')
     proc = invoke(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"), "--resume")
     assert proc.returncode == 0, proc.out
-    assert not stale.exists()
+    assert not stale.exists() and not stale_log.exists()
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 4
 
 

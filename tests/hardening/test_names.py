@@ -19,6 +19,8 @@ def test_prepare_and_render_survive_non_utf8_names(tmp_path, cli):
     os.rename(tmp_path / "b.mid", src / "plain.mid")
     with open(os.fsencode(src) + b"/broken\xe9.mid", "wb") as fh:
         fh.write(b"MThd garbage")
+    with open(os.fsencode(src) + b"/two\nlines.mid", "wb") as fh:  # a newline in a name stays on one line
+        fh.write(b"")
     out = tmp_path / "out"
     proc = cli("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
     assert proc.returncode == 0, proc.out
@@ -26,7 +28,8 @@ def test_prepare_and_render_survive_non_utf8_names(tmp_path, cli):
     assert "broken\\xe9.mid" in proc.out  # the rejected file is named, readably
     man = json.loads((out / "manifest.json").read_text())
     assert {s["name"] for s in man["sources"]} == {"caf\\xe9-\\xff.mid", "plain.mid"}
-    assert [r["file"] for r in man["rejected"]] == ["broken\\xe9.mid"]
+    assert [r["file"] for r in man["rejected"]] == ["broken\\xe9.mid", "two\\x0alines.mid"]
+    assert "  two\\x0alines.mid: empty file" in proc.out
 
     proc = cli("render", os.fsdecode(good), "--out", str(tmp_path / "r"), "--no-wav")
     assert proc.returncode == 0, proc.out

@@ -58,9 +58,19 @@ class MetricsLog:
         self.path = Path(run_dir) / LOG_FILE
         self.run_id = run_id or new_run_id()
 
+    def _drop_temps(self) -> None:
+        """Remove a ``.metrics.jsonl.*.tmp`` left by a kill during a rewrite (only this run's one
+        writer, holding the --out lock, rewrites the log)."""
+        for tmp in self.path.parent.glob(f".{LOG_FILE}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
     def start_fresh(self) -> str | None:
         """A new run: lines left by an earlier run that saved no checkpoint are removed (returns a
         notice saying so, or None)."""
+        self._drop_temps()
         if not self.path.exists():
             return None
         records, _ = read_records(self.path)
@@ -71,6 +81,7 @@ class MetricsLog:
     def resume(self, step: int) -> str | None:
         """Keep the lines of this run (and lines without a run id: older versions) up to ``step``;
         drop torn lines. Returns a notice when something other than redone steps was dropped."""
+        self._drop_temps()
         records, bad = read_records(self.path)
         keep = [r for r in records if r.get("run", self.run_id) == self.run_id and r.get("step", 0) <= step]
         foreign = sum(1 for r in records if r.get("run", self.run_id) != self.run_id)

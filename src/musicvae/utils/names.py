@@ -17,6 +17,7 @@ import os
 import re
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def name_bytes(name: str | os.PathLike) -> bytes:
@@ -25,9 +26,10 @@ def name_bytes(name: str | os.PathLike) -> bytes:
 
 
 def printable(name: str | os.PathLike) -> str:
-    """A name that prints, hashes and stores anywhere: undecodable bytes shown as ``\\xNN``."""
+    """A name that prints, hashes and stores anywhere, on one line: undecodable bytes and control
+    characters (a newline in a file name) shown as ``\\xNN``."""
     raw = name_bytes(name)
-    return raw.decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw.decode("utf-8", "backslashreplace"))
 
 
 def safe_component(name: str, fallback: str = "item", max_len: int = 80) -> str:
