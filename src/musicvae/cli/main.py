@@ -360,11 +360,12 @@ from . import prior as _prior  # noqa: E402,F401
 
 
 def _click_exceptions():
-    """click's exception classes (typer >= 0.2x vendors click as ``typer._click``)."""
+    """The exception classes of the click that typer runs on: typer >= 0.2x vendors it as ``typer._click``
+    (a separately installed click, e.g. uvicorn's, is another module whose classes typer never raises)."""
     try:
-        from click.exceptions import ClickException, UsageError
-    except ImportError:
         from typer._click.exceptions import ClickException, UsageError
+    except ImportError:
+        from click.exceptions import ClickException, UsageError
     return ClickException, UsageError
 
 
