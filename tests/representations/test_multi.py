@@ -80,3 +80,26 @@ def test_real_files_round_trip(real_sequences):
                 np.testing.assert_array_equal(conv.encode(conv.decode(grid)), grid)
                 n += 1
         assert n >= 5
+
+
+def test_multitrack_per_track_window_rule_needs_every_group_playing():
+    """The MusAE paper's rule: every track plays and rests at most one bar; ours applies it to the mix."""
+    from musicvae.data.windows import WindowRules, grid_windows
+
+    tracks = [(TrackInfo(0, True, "drums"), [(36, s, s + 1) for s in range(0, 64, 4)]),
+              (TrackInfo(33, name="bass"), [(36, s, s + 4) for s in range(0, 64, 4)]),
+              (TrackInfo(24, name="guitar"), [(60, s, s + 4) for s in range(0, 64, 4)]),
+              (TrackInfo(48, name="strings"), [(55, 0, 8), (57, 40, 48)])]  # strings rest from step 8 to 40
+    seq = NoteSequence.from_tracks(tracks, total_steps=64)
+    mix, per_track = MultitrackConverter(), MultitrackConverter(window_rule="per_track")
+    rules = WindowRules(2)
+    _, starts_mix = grid_windows(mix, mix.encode(seq), rules)
+    _, starts_track = grid_windows(per_track, per_track.encode(seq), rules)
+    assert list(starts_mix) == [0, 1, 2]
+    # the strings rest 24 steps in bars 0-1 (8-32) and in bars 1-2 (16-40), more than a bar; in bars 2-3
+    # they rest 8 steps before their onset at 40 and 16 after their note: at most one bar
+    assert list(starts_track) == [2]
+    import pytest
+
+    with pytest.raises(ValueError, match="window_rule"):
+        MultitrackConverter(window_rule="tracks")

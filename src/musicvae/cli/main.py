@@ -80,6 +80,8 @@ def prepare(
     keep: str = typer.Option("", "--keep", help="Monophony: 'highest' (magenta) or 'lowest' (MusAE). Default per kind."),
     drum_mapping: str = typer.Option("current", "--drum-mapping", help="Drum classes: 'current' (note_seq) or '2018'."),
     all_programs: bool = typer.Option(False, "--all-programs", help="Melody from every non-drum program, not only 0-31."),
+    window_rule: str = typer.Option("mix", "--window-rule", help="multitrack: rest rule on the 'mix' (default) or "
+                                                                  "'per_track' (the MusAE paper: every track)."),
     force: bool = typer.Option(False, "--force", help="Replace a different dataset already in --out."),
     labels: Optional[Path] = typer.Option(
         None, "--labels", help="CSV or JSON mapping file name -> style label(s), for MusAE's mixture prior."),
@@ -111,6 +113,12 @@ def prepare(
         fail(f"--keep must be 'highest' or 'lowest', not {keep!r}")
     if kind in ("melody", "bars") and all_programs:
         options["programs"] = None
+    if window_rule not in ("mix", "per_track"):
+        fail(f"--window-rule must be 'mix' or 'per_track', not {window_rule!r}")
+    if window_rule != "mix":
+        if kind != "multitrack":
+            fail("--window-rule applies to --kind multitrack only")
+        options["window_rule"] = window_rule
     if kind == "drums":
         options["mapping"] = drum_mapping
     if kind == "trio":

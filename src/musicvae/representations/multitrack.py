@@ -5,7 +5,10 @@ Place in the flow: NoteSequence -> :class:`MultitrackConverter` -> ``(T, 4)`` to
 Tracks are grouped by GM program: drums (channel 10), bass (32-39), guitar and
 piano (0-31), and everything else merged into "strings". Each group becomes one
 line keeping the *lowest* note (MusAE's choice); drums keep their GM pitches.
-The window rules apply to the mix, so a window may leave some groups silent.
+The window rules apply to the mix, so a window may leave some groups silent; with
+``window_rule="per_track"`` (``prepare --window-rule per_track``, the paper's rule) they apply to
+every group. (The paper also takes windows over the cross product of a song's tracks; here the
+tracks of a group are merged into one line.)
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ class MultitrackConverter(StreamConverter):
     stream_names = GROUPS
     required_streams = None  # rules apply to the mix of the four tracks
 
-    def __init__(self):
+    def __init__(self, window_rule: str = "mix"):
+        """``window_rule``: ``"mix"`` (ours, the default: the rest and onset rules apply to the mix of
+        the four groups) or ``"per_track"`` (the MusAE paper: every group plays, and rests at most
+        ``max_rest_bars`` in a row, in every window)."""
+        if window_rule not in ("mix", "per_track"):
+            raise ValueError(f"window_rule must be 'mix' or 'per_track', not {window_rule!r}")
+        self.window_rule = window_rule
+        if window_rule == "per_track":
+            self.required_streams = tuple(range(len(GROUPS)))
         streams = [MelodyStream(0, 127, keep="lowest") for _ in GROUPS]
         tracks = [TrackInfo(0, True, "drums"), TrackInfo(33, False, "bass"), TrackInfo(0, False, "guitar_piano"), TrackInfo(48, False, "strings")]
         super().__init__(streams, tracks)
