@@ -124,6 +124,15 @@ def test_studio_in_chromium(page, tmp_path):
     page.wait_for_function("!document.getElementById('message').hidden && "
                            "document.getElementById('message').textContent.includes('not a MIDI file')")
 
+    # Drag a clip out: dragstart hands the browser a DownloadURL (audio/midi:NAME.mid:URL) that serves the MIDI
+    url = page.evaluate("""() => { const dt = new DataTransfer();
+        document.querySelector('#clips .clip').dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
+        return dt.getData('DownloadURL'); }""")
+    mime, name, href = url.split(":", 2)
+    assert mime == "audio/midi" and name.endswith(".mid") and href.startswith("http://127.0.0.1:")
+    assert page.evaluate("async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer()).slice(0, 4).join()",
+                         href) == "77,84,104,100"  # MThd
+
     # Continue: select the dropped clip, extend it to 8 bars with the bundled composer
     page.click("#clips .clip:has-text('dropped.mid')")
     page.click("#tabs button[data-tool='continue']")
