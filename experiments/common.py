@@ -393,12 +393,10 @@ def read_curve(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
     path = Path(run_dir) / "metrics.jsonl"
     train: list[dict] = []
     evals: list[dict] = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            (evals if "tf_accuracy" in rec else train).append(rec)
+    from musicvae.training.runlog import read_records  # a torn last line (a kill, a full disk) is skipped
+
+    for rec in read_records(path)[0]:
+        (evals if "tf_accuracy" in rec else train).append(rec)
     return {"train": train, "eval": evals}
 
 

@@ -108,9 +108,9 @@ def markdown(exp: Experiment, runs: dict, recs: dict, interp: dict, setup: dict)
         lines.append(f"- {label}: `{run['preset']}`, {run['parameters'] / 1e6:.1f}M parameters, evaluated at step "
                      f"{run['step']} ({run['run']}; {duration(run['train_seconds_total'])} of training steps)")
     lines += ["", "## Teacher-forced vs. sampled accuracy", "",
-              "Held-out per-step accuracy with teacher forcing and with free-running sampling at temperature 1.0 "
-              "from the posterior sample z (argmax: temperature 0). Drop = teacher-forced − sampled; relative "
-              "drop = drop / teacher-forced.", ""]
+              "Held-out per-step accuracy with teacher forcing and sampled as magenta measures it (the argmax at "
+              "each step while the model's own temperature-1 samples are fed back, from the posterior sample z; "
+              "argmax: temperature 0). Drop = teacher-forced − sampled; relative drop = drop / teacher-forced.", ""]
     rows = []
     for label, r in recs.items():
         o, p = ours[label], paper[label]

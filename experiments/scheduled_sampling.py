@@ -81,7 +81,8 @@ def markdown(runs: dict, recs: dict, setup: dict, found: dict) -> list[str]:
                      f"(evaluated at step {run['step']}; {duration(run['train_seconds_total'])} of training steps; "
                      f"share of fed-back samples at the last step {run['final_sampling_prob']:.2f})")
     lines += ["", "## Held-out reconstruction", "",
-              "Per-step accuracy with teacher forcing, and free-running at temperature 1.0 (sampled) or 0 (argmax) "
+              "Per-step accuracy with teacher forcing, sampled as magenta measures it (argmax while its own temperature-1 "
+              "samples are fed back) and argmax (temperature 0) "
               "from the posterior sample z; KL in nats (beta 1, no free bits); ELBO in nats per sequence.", ""]
     rows = []
     for label, r in recs.items():

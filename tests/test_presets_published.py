@@ -106,3 +106,27 @@ def test_16bar_beta_is_constant_and_2bar_melody_anneals():
     assert float(beta(50_000, FULL["hierdec-mel_16bar"].train.max_beta, FULL["hierdec-mel_16bar"].train.beta_rate)) \
         == pytest.approx(0.2)
     assert float(beta(50_000, 0.2, FULL["cat-mel_2bar_small"].train.beta_rate)) < 0.1
+
+
+# E = Valenti, Carta, Bacciu, ECAI 2020 (MusAE) and its reference code; V = Tikhonov & Yamshchikov 2017 (VRASH)
+PUBLISHED_OTHER: dict[str, dict[str, tuple]] = {
+    **{f"musae-{p}_{bars}bar": dict(
+        encoder_layers=(3, "E"), decoder_layers=(3, "E"), z_size=(512, "E"), encoder_hidden=(1024, "E"),
+        decoder_hidden=(1024, "E"), stochastic_encoder=(True, "E"), sigma_activation=("exp", "E"),
+        position_input=(False, "E"), encoder_norm=(False, "E"), prior=(prior, "E"), critic_steps=(5, "E"),
+        gp_weight=(10.0, "E"), max_beta=(1.0, "E"), beta_increment=(0.1, "E"), beta_every=(10_000, "E"),
+        critic_hidden=(512, "ours"), learning_rate=(1e-4, "ours"), decay_rate=(1.0, "ours"))
+       for bars in (2, 16) for p, prior in (("gauss", "gauss"), ("gmm", "flower"))},
+    "vrash-notes": dict(z_size=(16, "V"), history_dropout=(0.0, "V"), decoder_hidden=(512, "ours")),
+    "vae-notes": dict(z_size=(16, "V"), history_dropout=(0.0, "V")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_OTHER))
+def test_musae_and_vrash_full_presets_match_their_papers(name):
+    from musicvae.presets import PRESETS
+
+    cfg = PRESETS[name]
+    for field, (value, source) in PUBLISHED_OTHER[name].items():
+        assert source in ("E", "V", "ours")
+        assert _value(cfg, field) == value, f"{name}.{field} = {_value(cfg, field)!r}, published {value!r} ({source})"

@@ -19,7 +19,10 @@ magenta's package ``__init__`` imports note_seq's audio and plotting stack (libr
 pandas...); those modules are replaced by empty stand-ins here: the configs and the model code
 never call them.
 
-Usage: ``.tf-venv/bin/python scripts/magenta/tf_reference.py [--fixture] OUT [NAME ...]``
+``--published`` keeps magenta's own sizes (e.g. 176M parameters for hierdec-mel_16bar) and writes
+only digests of the variables; ``--fixture`` uses even smaller sizes for committed fixtures.
+
+Usage: ``.tf-venv/bin/python scripts/magenta/tf_reference.py [--fixture | --published] OUT [NAME ...]``
 """
 
 from __future__ import annotations
@@ -90,12 +93,13 @@ FIXTURE = dict(ENC=4, DEC=3, Z=2, BATCH=2)  # --fixture: checkpoints small enoug
 FIXTURE_LOGITS = 3072  # --fixture keeps the logits of the first steps only (at most 32, about 3072 values a row)
 
 
-def tiny_hparams(config):
+def tiny_hparams(config, published=False):
     hp = config.hparams
     values = dict(hp.values())
-    values.update(enc_rnn_size=[ENC] * len(hp.enc_rnn_size), dec_rnn_size=[DEC] * len(hp.dec_rnn_size),
-                  z_size=Z, batch_size=BATCH, sampling_schedule="constant", sampling_rate=0.0,
-                  dropout_keep_prob=1.0)
+    if not published:
+        values.update(enc_rnn_size=[ENC] * len(hp.enc_rnn_size), dec_rnn_size=[DEC] * len(hp.dec_rnn_size),
+                      z_size=Z)
+    values.update(batch_size=BATCH, sampling_schedule="constant", sampling_rate=0.0, dropout_keep_prob=1.0)
     from magenta.contrib import training as contrib_training
 
     return contrib_training.HParams(**values)
@@ -128,20 +132,20 @@ def encoder_input(tokens, depths, converter):
     return np.concatenate([bits, (bits.sum(-1, keepdims=True) == 0).astype(np.float32)], -1)
 
 
-def build_one(configs, name, out_dir, seed, fixture=False):
+def build_one(configs, name, out_dir, seed, fixture=False, published=False):
     import numpy as np
     import tensorflow.compat.v1 as tf
 
     tf.disable_v2_behavior()
     config = configs.CONFIG_MAP[name]
-    hp = tiny_hparams(config)
+    hp = tiny_hparams(config, published)
     converter = config.data_converter
     steps = hp.max_seq_len
     rng = np.random.default_rng(seed)
     tokens, depths = random_tokens(rng, converter, steps)
     enc_in = encoder_input(tokens, depths, converter)
     out_onehot = np.concatenate([np.eye(d, dtype=np.float32)[tokens[..., k]] for k, d in enumerate(depths)], -1)
-    z_feed = rng.normal(size=(BATCH, Z)).astype(np.float32)
+    z_feed = rng.normal(size=(BATCH, hp.z_size)).astype(np.float32)
 
     graph = tf.Graph()
     with graph.as_default():
@@ -159,23 +163,22 @@ def build_one(configs, name, out_dir, seed, fixture=False):
         mu, sigma = dist.loc, dist.stddev()
         target = tf.constant(out_onehot)
         x_input = tf.pad(target[:, :-1], [(0, 0), (1, 0), (0, 0)])
-        z_ph = tf.placeholder(tf.float32, [BATCH, Z])
+        z_ph = tf.placeholder(tf.float32, [BATCH, hp.z_size])
         _, _, results = model.decoder.reconstruction_loss(x_input, target, lengths, z=z_ph)
         logits = results.rnn_output
         with tf.variable_scope(tf.get_variable_scope(), reuse=True):  # the same weights, sampling graph
             samples, _ = model.decoder.sample(BATCH, max_length=steps, z=z_ph, temperature=1e-6)
         variables = tf.global_variables()
-        assigns = []
-        for v in variables:
-            if v.dtype.base_dtype != tf.float32:
-                continue
-            shape = v.shape.as_list()
-            scale = 0.6 if len(shape) == 2 else 0.3
-            assigns.append(v.assign(rng.normal(scale=scale, size=shape).astype(np.float32)))
         saver = tf.train.Saver(variables)
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
-            sess.run(assigns)
+            for v in variables:  # fed, not baked into the graph (published sizes exceed a GraphDef's 2 GB)
+                if v.dtype.base_dtype != tf.float32:
+                    continue
+                shape = v.shape.as_list()
+                # tiny: large weights (well separated logits); published sizes: 2 / sqrt(fan-in)
+                scale = (2.0 / np.sqrt(shape[0]) if published else 0.6) if len(shape) == 2 else 0.3
+                v.load(rng.normal(scale=scale, size=shape).astype(np.float32), sess)
             mu_v, sigma_v = sess.run([mu, sigma])
             logits_v, samples_v = sess.run([logits, samples], {z_ph: z_feed})
             os.makedirs(out_dir, exist_ok=True)
@@ -188,6 +191,9 @@ def build_one(configs, name, out_dir, seed, fixture=False):
         np.savez_compressed(os.path.join(out_dir, "reference.npz"), tokens=tokens.astype(np.int16), mu=mu_v,
                             sigma=sigma_v, z=z_feed, logits=logits_v[:, :max(1, min(32, FIXTURE_LOGITS // logits_v.shape[-1]))],
                             sample_tokens=sample_tokens.astype(np.int16))
+    elif published:
+        np.savez(os.path.join(out_dir, "reference.npz"), tokens=tokens, mu=mu_v, sigma=sigma_v, z=z_feed,
+                 logits=logits_v, sample_tokens=sample_tokens)
     else:
         np.savez(os.path.join(out_dir, "reference.npz"), tokens=tokens, mu=mu_v, sigma=sigma_v, z=z_feed,
                  logits=logits_v, sample_tokens=sample_tokens, **ref)
@@ -204,17 +210,19 @@ def build_one(configs, name, out_dir, seed, fixture=False):
 
 def main(argv):
     global ENC, DEC, Z, BATCH
-    fixture = "--fixture" in argv
-    argv = [a for a in argv if a != "--fixture"]
+    fixture, published = "--fixture" in argv, "--published" in argv
+    argv = [a for a in argv if a not in ("--fixture", "--published")]
     if not argv:
         print(__doc__.strip().splitlines()[-1])
         return 2
     if fixture:
         ENC, DEC, Z, BATCH = FIXTURE["ENC"], FIXTURE["DEC"], FIXTURE["Z"], FIXTURE["BATCH"]
+    if published:
+        BATCH = 2
     out, names = argv[0], argv[1:] or SUPPORTED
     configs = load_magenta()
     for i, name in enumerate(names):
-        prefix = build_one(configs, name, os.path.join(out, name), seed=i, fixture=fixture)
+        prefix = build_one(configs, name, os.path.join(out, name), seed=i, fixture=fixture, published=published)
         print(f"{name}: {prefix}")
     return 0
 

@@ -36,7 +36,8 @@ class ModelConfig:
     critic_hidden: int = 256
     critic_layers: int = 2  # tanh hidden layers
     position_input: bool = False  # MusAE decoders also read the step's place (step in bar, bar)
-    encoder_norm: bool = False  # layer-normalise the encoder's final states (MusAE presets)
+    encoder_norm: bool = False  # ours: layer-normalise the encoder's final states (MusAE _cpu presets)
+    stochastic_encoder: bool = False  # MusAE: z = mu + sigma * eps while training (the paper; full presets)
     label_critic: bool = True  # with the flower prior, the critic also reads each example's petal
     # MCVAE composer (family="mcvae"): an LSTM over a 1-bar VAE's codes with a mixture-density head;
     # its code size comes from the bar VAE given with `train --vae RUN_DIR`

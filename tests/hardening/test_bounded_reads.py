@@ -8,7 +8,7 @@ import os
 import struct
 
 import pytest
-from cli_run import run_cli, run_cli_rss
+from cli_run import invoke, run_cli_rss
 from synth import write_song
 
 
@@ -30,7 +30,7 @@ def inputs(tmp_path_factory):
 def test_special_files_are_refused_before_reading(inputs, tmp_path, command, special):
     path = special if special.startswith("/") else str(inputs / special)
     args = [a.replace("SPECIAL", path).replace("GOOD", str(inputs / "good.mid")) for a in command]
-    proc = run_cli(*args, "--out", str(tmp_path / "o"), timeout=120)  # a hang fails here
+    proc = invoke(*args, "--out", str(tmp_path / "o"), timeout=60)  # a hang fails here
     assert proc.returncode == 2, proc.out
     kind = "FIFO" if special == "pipe.mid" else "character device"
     assert f"{path}: not a regular file (a {kind})" in proc.out and "Traceback" not in proc.out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from cli_run import run_cli, start_cli, train_args
+from cli_run import invoke, start_cli, train_args
 from synth import write_song
 
 
@@ -25,15 +25,15 @@ def test_second_train_into_the_same_folder_is_refused(mel_data, tmp_path):
     first = start_cli(*train_args(mel_data, run, 100000, "--set", "checkpoint_every=100000"))
     try:
         assert _wait_lock(run, first), first.stderr.read()
-        second = run_cli(*train_args(mel_data, run, 4), "--resume")
+        second = invoke(*train_args(mel_data, run, 4), "--resume")
         assert second.returncode == 2, second.out
         assert f"in use by pid {first.pid}" in second.out and "Traceback" not in second.out
-        assert len(second.stderr.decode().strip().splitlines()) == 1
+        assert len(second.out.strip().splitlines()) == 1
     finally:
         first.kill()
         first.wait()
     # the kernel dropped the killed holder's lock: the folder is usable again
-    res = run_cli(*train_args(mel_data, tmp_path / "run", 2, "--set", "checkpoint_every=2"))
+    res = invoke(*train_args(mel_data, tmp_path / "run", 2, "--set", "checkpoint_every=2"))
     assert res.returncode == 0, res.out
 
 
@@ -47,9 +47,9 @@ def test_second_prepare_into_the_same_folder_is_refused(tmp_path):
     from musicvae.utils.lock import folder_lock
 
     with folder_lock(out, "musicvae prepare"):
-        res = run_cli("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
+        res = invoke("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
     assert res.returncode == 2, res.out
     assert f"in use by pid {os.getpid()} (musicvae prepare)" in res.out
     assert not (out / "manifest.json").exists()
-    res = run_cli("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
+    res = invoke("prepare", str(src), "--kind", "melody", "--out", str(out), "--workers", "1")
     assert res.returncode == 0, res.out

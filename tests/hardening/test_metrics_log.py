@@ -7,7 +7,7 @@ import json
 import signal
 import time
 
-from cli_run import run_cli, start_cli, train_args
+from cli_run import invoke, start_cli, train_args
 
 from musicvae.training.runlog import read_records
 
@@ -39,7 +39,7 @@ def test_fresh_run_after_a_kill_before_the_first_checkpoint_owns_the_log(mel_dat
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run / "checkpoints").exists()
-    res = run_cli(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"))
+    res = invoke(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"))
     assert res.returncode == 0, res.out
     recs = _train_lines(run)
     assert [r["step"] for r in recs] == [1, 2, 3, 4]  # the dead run's lines are gone, none twice
@@ -55,7 +55,7 @@ def test_resume_after_kill_during_checkpoint_writes(mel_data, tmp_path):
     assert _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 6, proc), proc.stderr.read()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    res = run_cli(*train_args(mel_data, run, 12, "--set", "checkpoint_every=1"), "--resume")
+    res = invoke(*train_args(mel_data, run, 12, "--set", "checkpoint_every=1"), "--resume")
     assert res.returncode == 0, res.out
     steps = [r["step"] for r in _train_lines(run)]
     assert steps == list(range(1, 13))  # each step once, in order
@@ -66,14 +66,14 @@ def test_resume_after_kill_during_checkpoint_writes(mel_data, tmp_path):
 
 def test_torn_and_duplicated_lines_are_repaired_on_resume(mel_data, tmp_path):
     run = tmp_path / "run"
-    res = run_cli(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"))
+    res = invoke(*train_args(mel_data, run, 4, "--set", "checkpoint_every=2"))
     assert res.returncode == 0, res.out
     good = _lines(run)
     with open(run / "metrics.jsonl", "a") as fh:  # a line of a stranger run, a duplicate, then a torn tail
         fh.write(json.dumps({**good[0], "run": "someoneelse"}) + "\n")
         fh.write(json.dumps(good[-1]) + "\n")
         fh.write('{"step": 5, "loss": 1.2')
-    res = run_cli(*train_args(mel_data, run, 6, "--set", "checkpoint_every=2"), "--resume")
+    res = invoke(*train_args(mel_data, run, 6, "--set", "checkpoint_every=2"), "--resume")
     assert res.returncode == 0, res.out
     assert "Traceback" not in res.out and "torn or unreadable" in res.out and "another run" in res.out
     records, bad = read_records(run / "metrics.jsonl")

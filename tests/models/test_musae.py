@@ -371,3 +371,47 @@ def test_musae_presets_use_the_clock_and_the_normalised_encoder():
     old = build_model(get_preset("musae-gauss_2bar_tiny", ["model.position_input=false",
                                                            "model.encoder_norm=false"]), (130,))
     assert old.encoder.norm is None and old.decoder.clock is None  # checkpoints from before still load
+
+
+# ------------------------------------------------------------- stochastic encoder (the paper's)
+
+
+def test_stochastic_encoder_samples_z_while_training_and_gives_the_mean_in_eval():
+    torch.manual_seed(0)
+    enc = BidirectionalEncoder(input_size=sum(V), hidden_size=16, num_layers=1, z_size=Z, sigma_activation="exp")
+    model = MusAE(enc, MultiTrackDecoder(z_size=Z, vocab_sizes=V, hidden_size=16, num_layers=1, steps=T),
+                  GaussianPrior(Z), Critic(Z, hidden=16), stochastic=True)
+    x = random_grids(8)
+    mu, sigma = enc(torch.cat([nn.functional.one_hot(x[..., k], v) for k, v in enumerate(V)], -1).float())
+    torch.testing.assert_close(sigma, torch.exp(2.0 * enc.to_sigma(_final_states(enc, x))))
+    model.train()
+    a = model.encode(x, torch.Generator().manual_seed(1))
+    b = model.encode(x, torch.Generator().manual_seed(1))
+    c = model.encode(x, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    # z - mu is the encoder's sigma times standard normal noise
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, mu + sigma * eps)
+    model.eval()
+    torch.testing.assert_close(model.encode(x), mu)
+    deterministic = copy.deepcopy(model)
+    deterministic.stochastic = False
+    deterministic.train()
+    torch.testing.assert_close(deterministic.encode(x), mu)
+
+
+def _final_states(enc: BidirectionalEncoder, x: torch.Tensor) -> torch.Tensor:
+    one = torch.cat([nn.functional.one_hot(x[..., k], v) for k, v in enumerate(V)], -1).float()
+    _, (h, _) = enc.lstm(one)
+    return torch.cat([h[-2], h[-1]], dim=-1)
+
+
+def test_full_musae_presets_are_the_papers_and_cpu_keep_our_additions():
+    from musicvae.presets import PRESETS
+
+    for name in ("musae-gauss_2bar", "musae-gmm_16bar"):
+        m = PRESETS[name].model
+        assert m.stochastic_encoder and m.sigma_activation == "exp" and m.encoder_hidden == m.decoder_hidden == 1024
+        assert not m.position_input and not m.encoder_norm
+        c = PRESETS[name + "_cpu"].model
+        assert c.position_input and c.encoder_norm and not c.stochastic_encoder

@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-pytest.importorskip("starlette", reason="the studio's web stack is not installed (pip install 'musicvae[studio]')")
+WEB_STACK = "the studio's web stack is not installed (pip install 'musicvae[studio]')"
 
 
 @pytest.fixture(scope="session")
 def studio_session():
+    pytest.importorskip("starlette", reason=WEB_STACK)
     from musicvae.studio.session import Studio
 
     return Studio()
@@ -19,7 +20,7 @@ def studio_session():
 @pytest.fixture(scope="session")
 def studio_url(studio_session):
     """``http://127.0.0.1:PORT/`` of a uvicorn server (in a thread) over :func:`studio_session`."""
-    uvicorn = pytest.importorskip("uvicorn")
+    uvicorn = pytest.importorskip("uvicorn", reason=WEB_STACK)
     from musicvae.studio.app import create_app
 
     sock = socket.socket()

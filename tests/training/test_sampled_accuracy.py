@@ -70,3 +70,19 @@ def test_old_metrics_keep_loading_under_the_free_running_name():
     assert old["sampled_accuracy"] == 0.8  # the input is not modified
     current = {"sampled_accuracy": 0.95, "free_running_accuracy": 0.8}
     assert upgrade_accuracy_names(current) == current
+
+
+def test_scheduled_sampling_never_starts_a_segment_from_a_sample():
+    """magenta's helper runs once per segment and reads the true token first: with every step fed the
+    model's sample, each segment's first logits are still the teacher-forced ones."""
+    cfg = PRESETS["hierdec-mel_16bar_tiny"]
+    torch.manual_seed(1)
+    model = build_model(cfg, (130,)).eval()
+    x = torch.randint(0, 130, (2, 256, 1))
+    z = torch.randn(2, cfg.model.z_size)
+    feed = torch.ones(2, 256, dtype=torch.bool)
+    logits, _ = model.decoder.unroll(z, 2, targets=x, feed_sample=feed, generator=torch.Generator().manual_seed(0))
+    teacher = model.decoder.teacher(z, x)
+    starts = torch.arange(0, 256, 16)
+    torch.testing.assert_close(logits[:, starts], teacher[:, starts], rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(logits[:, starts + 1], teacher[:, starts + 1], atol=1e-3)

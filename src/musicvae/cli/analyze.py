@@ -35,7 +35,7 @@ def analyze(
     n: int = typer.Option(1024, "--n", "-n", min=2, help="Held-out windows (note models: tracks) to encode."),
     per_component: int = typer.Option(256, "--per-component", min=1, help="MusAE: samples decoded per component."),
     temperature: float = typer.Option(0.5, "--temperature", "-t", min=0.0, help="MusAE: temperature of the samples."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same report)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same report)."),
 ) -> None:
     """Latent analysis. MusAE: attributes per prior component (heat map), PCA of codes by label, nearest-component
     accuracy. Note VAE/VRASH: t-SNE (or PCA) map of held-out tracks by collection, nearest-centroid accuracy."""

@@ -110,11 +110,13 @@ def _compose_errors() -> Iterator[None]:
 
 def _load(model: str, vae: Optional[str]):
     """The composer folder as an ``MCVAE`` (its stored bar VAE, or ``vae``, checked against the composer)."""
+    from ..generation.composer import resolve_composer
     from ..training.composer import ComposerError, load_bar_vae, load_mcvae
 
-    path = Path(model)
+    path = resolve_composer(model)  # a bundled composer's name (mcvae_folk) or a folder
     if not path.exists():
-        raise ComposerError(f"{model}: no such composer folder (train one with --preset mcvae-composer_* --vae RUN_DIR)")
+        raise ComposerError(f"{model}: no such composer folder or bundled composer (bundled: mcvae_folk; "
+                            f"train one with --preset mcvae-composer_* --vae RUN_DIR)")
     if path.is_dir() and not (path / "composer.json").is_file() and (path / "checkpoints").is_dir():
         raise ComposerError(f"{model}: a training run, not a composer (compose reads the --out of "
                             f"`musicvae train --preset mcvae-composer_* --vae RUN_DIR`)")
@@ -132,7 +134,8 @@ def _load(model: str, vae: Optional[str]):
 @app.command()
 def compose(
     model: str = typer.Option(..., "--model", "-m",
-                              help="Composer folder (the --out of `musicvae train --preset mcvae-composer_* --vae RUN`)."),
+                              help="Composer: mcvae_folk (bundled) or a folder (the --out of "
+                                   "`musicvae train --preset mcvae-composer_* --vae RUN`)."),
     prime: Optional[Path] = typer.Option(
         None, "--prime", help="MIDI file to continue from (from its first bar with a note); default: a prior draw."),
     prime_bars: Optional[int] = typer.Option(
@@ -152,11 +155,14 @@ def compose(
     png: bool = _opt_png(),
     vae: Optional[str] = typer.Option(
         None, "--vae", help="Decode with this bar VAE instead of the composer's stored copy (must be the one it learnt)."),
+    key: Optional[str] = typer.Option(None, "--key", "-k", help="Only notes of this key/scale in the new bars, "
+                                                                "e.g. 'D minor' or C:major."),
 ) -> None:
     """Compose long melodies bar by bar: the MCVAE composer predicts each next bar's code, the bar VAE plays it."""
     import torch
 
     from ..data.latents import seed_bars
+    from ..generation.keys import constrained
     from ..representations.bars import BarConverter
 
     if prime_bars is not None and prime is None:
@@ -176,12 +182,13 @@ def compose(
                               f"{len(kept)}, not {want}[/]", highlight=False)
             codes = mc.encode_bars(torch.as_tensor(kept, dtype=torch.long)[None, :, :, None])  # (1, P, Z)
             codes = codes.expand(n, -1, -1)
-        tokens = mc.compose(bars, codes, temperature=temperature, mixture_temperature=mixture_temperature,
-                            sigma_temperature=sigma_temperature, batch=n, generator=gen)  # (n, bars*16, 1)
+        with constrained(mc.bar_vae, conv.melody.streams, key, model):
+            tokens = mc.compose(bars, codes, temperature=temperature, mixture_temperature=mixture_temperature,
+                                sigma_temperature=sigma_temperature, batch=n, generator=gen)  # (n, bars*16, 1)
         grids = tokens[..., 0].cpu().numpy().reshape(n, bars, conv.steps_per_bar)
         if kept is not None:
             grids[:, : len(kept)] = kept  # the prime as written, then the continuation
-        name = Path(model).name
+        name = Path(str(model)).name
         seqs = [conv.decode(conv.canonicalize(g), qpm=qpm).copy(source=name) for g in grids]
         stem = f"{prime.stem}-continued" if prime is not None else "composition"
         start = (f"{len(kept)} bar(s) of {prime.name}" if kept is not None else "a prior draw")

@@ -83,7 +83,7 @@ def evaluate(
     n: int = typer.Option(1024, "--n", "-n", min=2, help="Held-out windows (and interpolation pairs, samples)."),
     prior: Optional[str] = typer.Option(None, "--prior", help="samples study: fitted or standard (N(0, I)); "
                                         "default: the model's fitted prior when it has one."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same report)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same report)."),
 ) -> None:
     """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -7,15 +7,18 @@ plus WAV (``--wav``) and piano-roll PNG (``--png``); errors are one line.
 
 from __future__ import annotations
 
+import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..music.sequence import NoteSequence
-from ..utils.names import printable
+from ..utils.names import printable, safe_component
 from .main import app, console, fail
 
 MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
@@ -30,7 +33,7 @@ def _opt_temperature(default: float = 0.5):
 
 
 def _opt_seed():
-    return typer.Option(None, "--seed", help="Random seed (same seed, same music).")
+    return typer.Option(None, "--seed", min=-(2**63), max=2**63 - 1, help="Random seed (same seed, same music).")
 
 
 def _opt_out(default: str):
@@ -110,26 +113,33 @@ def _pick(model, path: Path, window: int):
     return chosen
 
 
+def _with(base: Path, ext: str) -> Path:
+    """``base`` + ``ext`` (``with_suffix`` would cut a stem with a dot, ``a.b-recon`` -> ``a.mid``)."""
+    return base.parent / (base.name + ext)
+
+
 def write_outputs(seqs: list[NoteSequence], out: Path, stem: str, *, wav: bool, png: bool,
                   titles: list[str] | None = None, strip: bool = False) -> list[Path]:
     """Write ``stem-01.mid`` ... (+ .wav, .png), and one strip image of all when ``strip``."""
     from ..music.midi_io import write_midi
 
+    if "/" in stem or os.sep in stem or stem in ("", ".", "..") or "\0" in stem:
+        stem = safe_component(stem)  # a stem is one file name inside --out, whatever it was built from
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     width = max(2, len(str(len(seqs))))
     for i, seq in enumerate(seqs, 1):
         base = out / (f"{stem}-{i:0{width}d}" if len(seqs) > 1 else stem)
-        written.append(write_midi(seq, base.with_suffix(".mid")))
+        written.append(write_midi(seq, _with(base, ".mid")))
         if wav:
             from ..render import render_wav
 
-            written.append(render_wav(seq, base.with_suffix(".wav")))
+            written.append(render_wav(seq, _with(base, ".wav")))
         if png:
             from ..render import piano_roll_image
 
             title = titles[i - 1] if titles else base.name
-            written.append(piano_roll_image(seq, base.with_suffix(".png"), title=title))
+            written.append(piano_roll_image(seq, _with(base, ".png"), title=title))
     if strip and png:
         from ..render import piano_roll_strip
 
@@ -246,12 +256,16 @@ def attribute(
 ) -> None:
     """Move a piece along an attribute vector (more or less note density, syncopation, ...)."""
     with _user_errors():
+        if not math.isfinite(amount):
+            fail(f"--amount must be a finite number, not {amount}")
         m = _load(model)
         win = _pick(m, input, window)
         amounts = [0.0, amount]
         seqs = [m.apply_attribute(win, name, a, temperature, seed=seed, qpm=qpm, **_key(m, key)) for a in amounts]
         titles = [f"{name} {a:+g}" for a in amounts]
-        written = write_outputs(seqs, out, f"{input.stem}-{name}", wav=wav, png=png, titles=titles, strip=True)
+        # the name comes from the model's attributes.safetensors: never a path of its own
+        written = write_outputs(seqs, out, f"{input.stem}-{safe_component(name)}", wav=wav, png=png, titles=titles,
+                                strip=True)
         _report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
 
 
@@ -349,7 +363,13 @@ def models() -> None:
         attributes.update(files.attributes)
     console.print(table)
     if attributes:
-        console.print(f"attribute vectors (musicvae attribute --attribute NAME): {', '.join(sorted(attributes))}",
+        names = ", ".join(escape(printable(a)) for a in sorted(attributes))
+        console.print(f"attribute vectors (musicvae attribute --attribute NAME): {names}", highlight=False)
+    from ..generation.composer import bundled_composers
+
+    composers = bundled_composers()
+    if composers:
+        console.print(f"MCVAE composers (musicvae compose --model NAME; the studio's Continue): {', '.join(composers)}",
                       highlight=False)
     console.print(f"how each was trained: {BUNDLED_DIR}/NAME/CARD.md", highlight=False, soft_wrap=True)
 

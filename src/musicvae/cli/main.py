@@ -138,13 +138,30 @@ def prepare(
                 bar.update(task, completed=done, total=total)
 
             with folder_lock(out, "musicvae prepare"):  # one writer per --out
-                manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
-                                       labels=labels)
+                try:
+                    manifest = run_prepare(source, out, cfg, workers=workers, force=force, progress=progress,
+                                           labels=labels)
+                except Exception:
+                    _drop_empty_work(out)
+                    raise
     except (PrepareError, SourceError, FileNotFoundError, KeyError, LockError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
         fail(str(exc))
+    except OSError as exc:  # e.g. a full disk while writing chunks or shards
+        kept = (out / ".work").is_dir()
+        fail(f"{exc.filename or out}: {exc.strerror or exc}"
+             + ("; finished chunks are kept in .work: run the same command again to resume" if kept else ""))
     _print_manifest(manifest, out)
+
+
+def _drop_empty_work(out: Path) -> None:
+    """A failed prepare leaves no ``.work`` behind unless it holds finished chunks (a rerun resumes them)."""
+    import shutil
+
+    work = out / ".work"
+    if work.is_dir() and not any(work.glob("chunk-*.json")):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @app.command()
@@ -182,6 +199,8 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    force: bool = typer.Option(
+        False, "--force", help="With --resume: continue even with another dataset, preset or seed than the run's."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
     vae: Optional[str] = typer.Option(
@@ -194,6 +213,8 @@ def train(
     from ..config import ConfigError
     from ..presets import get_preset
     from ..training.trainer import Trainer, TrainError, check_config
+    from ..generation.model_check import check_config as check_values
+    from ..generation.windows import InputError
     from ..utils.lock import LockError, folder_lock
 
     with ExitStack() as lock:  # one writer per run folder (rank 0 only under torchrun); released on any exit
@@ -205,6 +226,10 @@ def train(
                 extra.append(f"train.steps={steps}")
             config = get_preset(preset, [*overrides, *extra])
             check_config(config)
+            try:  # --set values: types and ranges as for a stored config (NaN, negative sizes, zero layers, huge seeds)
+                check_values(config.to_dict(), Path("--set"))
+            except InputError as exc:
+                raise ConfigError(str(exc).replace("--set: config ", "--set ")) from None
             if int(os.environ.get("RANK", "0")) == 0:
                 lock.enter_context(folder_lock(out, "musicvae train"))
             if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
@@ -213,14 +238,29 @@ def train(
                 return train_composer_command(config, vae, data, out, resume)
             from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
-            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume)
+            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume,
+                                                                                          force=force)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)
 
 
+def find_latest_quiet(run_dir: Path):
+    """The newest intact-looking checkpoint of a run, or None (never raises)."""
+    from ..training.checkpoint import resume_candidates
+
+    try:
+        candidates, _ = resume_candidates(run_dir)
+    except OSError:
+        return None
+    return candidates[0] if candidates else None
+
+
 def _fit(trainer, config, out: Path) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..training.state_io import CheckpointError
+    from ..training.trainer import TrainError
 
     main_rank = trainer.dist.is_main
     for notice in trainer.notices if main_rank else []:
@@ -250,7 +290,14 @@ def _fit(trainer, config, out: Path) -> None:
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
 
-        final = trainer.fit(progress=progress)
+        try:
+            final = trainer.fit(progress=progress)
+        except (CheckpointError, TrainError, OSError) as exc:  # e.g. a full disk while saving or logging
+            bar.stop()
+            msg = f"{exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+            last = find_latest_quiet(out)
+            fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
+                               if last else "no checkpoint was saved"))
     if main_rank and "eval_ce" in final:
         console.print(f"[green]done[/]: step {trainer.step}, held-out cross-entropy {final['eval_ce']:.3f} nats/note "
                       f"(bound {final['eval_bound']:.3f}) -> {out}")
@@ -261,6 +308,8 @@ def _fit(trainer, config, out: Path) -> None:
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:
+    from rich.markup import escape
+
     from ..utils.names import printable
 
     out = printable(out)
@@ -291,7 +340,13 @@ def _print_manifest(manifest: dict, out: Path) -> None:
     if manifest["rejected"]:
         console.print(f"[yellow]{len(manifest['rejected'])} file(s) rejected[/] (reasons in the manifest), e.g.:")
         for r in manifest["rejected"][:5]:
-            console.print(f"  {r['file']}: {r['reason']}", highlight=False)
+            console.print(f"  {escape(r['file'])}: {escape(r['reason'])}", highlight=False)
+    for key, what in (("without_windows", "file(s) read but without a usable window"),
+                      ("skipped", "other entr(y/ies) skipped")):
+        if manifest.get(key):
+            first = manifest[key][0]
+            console.print(f"{len(manifest[key]):,} {what} (each listed in the manifest's {key!r}), e.g. "
+                          f"{escape(first['file'])}: {escape(first['reason'])}", highlight=False)
 
 
 # the generation commands (sample, interpolate, ...) register themselves on ``app``
@@ -304,13 +359,66 @@ from . import studio as _studio  # noqa: E402,F401
 from . import prior as _prior  # noqa: E402,F401
 
 
-def main() -> None:
-    """Console-script entry point."""
+def _click_exceptions():
+    """click's exception classes (typer >= 0.2x vendors click as ``typer._click``)."""
     try:
-        app()
+        from click.exceptions import ClickException, UsageError
+    except ImportError:
+        from typer._click.exceptions import ClickException, UsageError
+    return ClickException, UsageError
+
+
+def _non_finite_option(args: list[str]) -> str | None:
+    """``--option nan`` / ``--option=inf``: no option of musicvae takes a non-finite number."""
+    import math
+
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and "=" in arg:
+            option, value = arg.split("=", 1)
+        elif i and args[i - 1].startswith("-") and not arg.startswith("--"):
+            option, value = args[i - 1], arg
+        else:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            return f"{option} {value}:"
+    return None
+
+
+def main() -> None:
+    """Console-script entry point. Option and argument refusals print one line (``error: ...``,
+    exit 2) instead of a usage box; ``--help`` says the rest."""
+    from rich.markup import escape
+
+    from ..utils.names import printable
+
+    ClickException, UsageError = _click_exceptions()
+    bad = _non_finite_option(sys.argv[1:])
+    if bad:
+        err_console.print(f"[bold red]error:[/] {escape(bad)} must be a finite number", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    try:
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
+        code = 130
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `musicvae` / `musicvae corpus`: the help
+            exc.show()
+            sys.exit(2)
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "musicvae"
+        message = " ".join(printable(exc.format_message()).split())
+        err_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(command)} --help)", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    if code == 130:
         err_console.print("[yellow]interrupted[/]: finished chunks are kept; run the same command again to resume")
-        sys.exit(130)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 if __name__ == "__main__":

@@ -99,11 +99,16 @@ def _split_labels(cells: list[str]) -> list[str]:
     return list(dict.fromkeys(out))  # unique, in order
 
 
+MAX_LABEL_FILE_BYTES = 256 * 2**20
+
+
 def read_label_file(path: str | os.PathLike) -> dict[str, list[str]]:
     """``{key: [labels]}`` from a ``.csv`` or ``.json`` mapping file (format in the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"{path}: no such labels file")
+    if path.stat().st_size > MAX_LABEL_FILE_BYTES:
+        raise LabelError(f"{path}: labels file too large ({path.stat().st_size / 2**20:.0f} MiB)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -112,6 +117,8 @@ def read_label_file(path: str | os.PathLike) -> dict[str, list[str]]:
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
+        except RecursionError:
+            raise LabelError(f"{path}: invalid JSON (nested too deeply)") from None
         except json.JSONDecodeError as exc:
             raise LabelError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
         if not isinstance(doc, dict):

@@ -458,6 +458,28 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         "labels": labels_doc,
         "sources": sources,
         "rejected": [{"file": names[i], "reason": r} for i, r in sorted(rejects)],
+        # no silent drops: every input is a source, rejected, without windows, or skipped, each with a reason
+        "without_windows": _without_windows(cfg, names, per_item, rejects),
+        "skipped": [{"file": f, "reason": r} for f, r in source.skipped_entries],
         "skipped_non_midi_files": source.skipped,
         **notes_doc,
     }
+
+
+def _without_windows(cfg: PrepareConfig, names: list[str], per_item: dict, rejects: list) -> list[dict]:
+    """Files read fine that gave no window (or no track), each with the reason."""
+    if cfg.kind == "notes":
+        why = "no note track passed the filter (each listed under tracks.rejected_tracks)"
+    elif cfg.kind == "bars":
+        why = f"no song of {cfg.bars}+ bars (no melody track, or its 4/4 stretches are too short or too sparse)"
+    else:
+        part = {"melody": "no non-drum track in GM programs 0-31 (--all-programs takes any)",
+                "drums": "no drum track", "trio": "no melody (GM 0-31), bass (GM 32-39) and drums together",
+                "multitrack": "no track of the kind"}.get(cfg.kind, f"nothing of kind {cfg.kind}")
+        why = (f"no {cfg.bars}-bar {cfg.kind} window ({part}, or every 4/4 stretch too short, too sparse or with "
+               f"rests longer than {cfg.max_rest_bars:g} bar(s))")
+    rejected = {i for i, _ in rejects}
+    out = [{"file": names[i], "reason": why} for i in sorted(per_item) if per_item[i] == 0 and i not in rejected]
+    lost = sorted(set(range(len(names))) - set(per_item) - rejected)  # never expected: say so rather than drop
+    out += [{"file": names[i], "reason": "not processed (internal error; please report)"} for i in lost]
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class Source:
     corpus: str | None = None
     root: Path | None = None
     skipped: int = 0  # files in a folder without a MIDI extension
+    # every other input path that is not a source, with its reason: non-MIDI names, special
+    # entries (FIFO, socket, device), broken links, links to folders, unreadable folders
+    skipped_entries: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -54,6 +58,49 @@ def collection_of(name: str) -> str:
     return rest.split("/", 1)[0] if "/" in rest else ""
 
 
+NOT_MIDI = "not a MIDI file name"
+
+
+def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """MIDI files under ``root`` (recursive, sorted) and ``(relative name, reason)`` for every
+    other entry: nothing under the folder is left out silently. Links to files are followed,
+    links to folders are not (a loop would never end)."""
+    files: list[Path] = []
+    entries: list[tuple[str, str]] = []
+
+    def rel(p: str) -> str:
+        return printable(os.path.relpath(p, root))
+
+    def unreadable(err: OSError) -> None:
+        entries.append((rel(err.filename) if err.filename else "?", f"cannot read folder ({err.strerror or err})"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
+        for d in list(dirs):
+            full = os.path.join(folder, d)
+            if os.path.islink(full):
+                dirs.remove(d)
+                entries.append((rel(full), "link to a folder (not followed)"))
+        dirs.sort()
+        for name in names:
+            full = os.path.join(folder, name)
+            try:
+                st = os.stat(full)
+            except OSError as exc:
+                entries.append((rel(full), "broken link" if os.path.islink(full) else f"cannot read ({exc.strerror})"))
+                continue
+            if stat.S_ISDIR(st.st_mode):  # a link to a folder listed among names
+                entries.append((rel(full), "link to a folder (not followed)"))
+            elif not stat.S_ISREG(st.st_mode):
+                entries.append((rel(full), "not a regular file (FIFO, socket or device)"))
+            elif Path(name).suffix.lower() in MIDI_EXTENSIONS:
+                files.append(Path(full))
+            else:
+                entries.append((rel(full), f"{NOT_MIDI} ({Path(name).suffix or 'no extension'})"))
+    files.sort()
+    entries.sort()
+    return files, entries
+
+
 class SourceError(ValueError):
     """SOURCE names nothing usable (one-line message)."""
 
@@ -62,27 +109,26 @@ def resolve_source(spec: str | os.PathLike) -> Source:
     spec = str(spec)
     path = Path(spec).expanduser()
     if path.is_dir():
-        files, skipped = [], 0
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                if p.suffix.lower() in MIDI_EXTENSIONS:
-                    files.append(p)
-                else:
-                    skipped += 1
+        files, entries = walk_folder(path)
         if not files:
-            raise SourceError(f"{spec}: no MIDI files (.mid, .midi, .kar, .rmi, .smf) in this folder")
-        return Source(spec, files=files, root=path, skipped=skipped)
+            why = f" ({len(entries)} other entr{'y' if len(entries) == 1 else 'ies'}, e.g. {entries[0][0]}: " \
+                  f"{entries[0][1]})" if entries else ""
+            raise SourceError(f"{spec}: no MIDI files (.mid, .midi, .kar, .rmi, .smf) in this folder{why}")
+        skipped = sum(1 for _, why in entries if why.startswith(NOT_MIDI))
+        return Source(spec, files=files, root=path, skipped=skipped, skipped_entries=entries)
     if path.is_file():
         return Source(spec, files=[path], root=path.parent)
     if is_corpus_name(spec):
         load_corpus(spec)  # fail early if missing
         return Source(spec, corpus=spec)
     if any(ch in spec for ch in "*?["):
-        files = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec), recursive=True) if Path(p).is_file())
+        matched = sorted(globlib.glob(os.path.expanduser(spec), recursive=True))
+        files = [Path(p) for p in matched if Path(p).is_file()]
         if not files:
             raise SourceError(f"{spec}: the pattern matches no files")
         root = Path(os.path.commonpath([str(f.parent) for f in files]))
-        return Source(spec, files=files, root=root)
+        others = [(printable(p), "not a regular file") for p in matched if not Path(p).is_file() and not Path(p).is_dir()]
+        return Source(spec, files=files, root=root, skipped_entries=others)
     from .corpora import CORPORA
 
     raise SourceError(f"{spec}: no such file or folder, and not a bundled corpus ({', '.join(CORPORA)})")

@@ -73,14 +73,14 @@ def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
     m = config.model
     encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,
                                    num_layers=m.encoder_layers, z_size=m.z_size, state_norm=m.encoder_norm,
-                                   dropout=m.dropout)
+                                   sigma_activation=m.sigma_activation, dropout=m.dropout)
     decoder = MultiTrackDecoder(z_size=m.z_size, vocab_sizes=vocab_sizes, hidden_size=m.decoder_hidden,
                                 num_layers=m.decoder_layers, steps=config.steps_per_window,
                                 steps_per_bar=config.steps_per_window // config.data.bars,
                                 position_input=m.position_input, dropout=m.dropout)
     critic = Critic(m.z_size, hidden=m.critic_hidden, layers=m.critic_layers,
                     label_classes=critic_label_classes(config))
-    return MusAE(encoder, decoder, build_prior(config), critic)
+    return MusAE(encoder, decoder, build_prior(config), critic, stochastic=m.stochastic_encoder)
 
 
 def build_note_model_from_config(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:

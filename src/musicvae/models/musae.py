@@ -8,13 +8,15 @@ encoder -> deterministic z -> :class:`MultiTrackDecoder`) -> logits for
 Composition, as :class:`~musicvae.models.musicvae.MusicVAE`:
 ``MusAE(BidirectionalEncoder(...), MultiTrackDecoder(...), FlowerPrior(...), Critic(...))``.
 
-The AAE encoder is deterministic: z is the encoder's mean head ``mu``; its ``sigma``
-head is computed but unused (no reparameterisation, no KL: the critic does the
-regularising). The decoder is NOT autoregressive: each track's LSTM sees only z, as
+The encoder is stochastic in the paper and its reference code (``stochastic``, the full
+presets): while training z = mu + sigma * eps with sigma = exp(2 pre), no KL term (the
+critic does the regularising); codes for analysis and reconstruction are the mean. With
+``stochastic`` off (the ``_cpu`` presets, and checkpoints made before the option) z is
+the mean head ``mu`` and the ``sigma`` head is unused. The decoder is NOT autoregressive: each track's LSTM sees only z, as
 its initial state and as its input at every step, so steps are conditionally
 independent given z and teacher forcing equals free running.
 
-``position_input`` (on in the presets) also feeds each step its place in the window: a
+``position_input`` (ours: on in the ``_cpu`` presets, off in the full ones) also feeds each step its place in the window: a
 one-hot of the step within its bar and one of the bar. The paper feeds z alone, so the
 LSTM must build its own clock from a constant input. (The clock alone did not unstick a
 ``_cpu`` model on folk 2-bar melodies, whose accuracy stayed at the majority class: the
@@ -141,9 +143,11 @@ class MultiTrackDecoder(nn.Module):
 
 
 class MusAE(nn.Module):
-    def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module):
+    def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module,
+                 stochastic: bool = False):
         super().__init__()
         self.encoder, self.decoder, self.prior, self.critic = encoder, decoder, prior, critic
+        self.stochastic = bool(stochastic)
         self.vocab_sizes = tuple(decoder.vocab_sizes)
         self.steps = decoder.steps
         self.z_size = encoder.to_mu.out_features
@@ -156,10 +160,19 @@ class MusAE(nn.Module):
         """Encoder + decoder parameters: what the autoencoder optimiser (and only it) must hold."""
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, K) -> z (B, Z), the encoder's mean (deterministic AAE encoder)."""
-        mu, _ = self.encoder(one_hot(tokens, self.vocab_sizes))
-        return mu
+    def encode(self, tokens: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """tokens (B, T, K) -> z (B, Z).
+
+        Deterministic encoder (default): the mean head ``mu``. Stochastic encoder
+        (``stochastic``, the paper and its reference code): in training mode
+        ``z = mu + sigma * eps`` with the encoder's ``sigma`` head (``exp(2 pre)`` in the
+        presets); in eval mode (codes for analysis, reconstruction) the mean ``mu``.
+        """
+        mu, sigma = self.encoder(one_hot(tokens, self.vocab_sizes))
+        if not (self.stochastic and self.training):
+            return mu
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + sigma * eps
 
     def forward(
         self,
@@ -170,10 +183,11 @@ class MusAE(nn.Module):
     ) -> dict[str, torch.Tensor | None]:
         """Reconstruct ``tokens`` (B, T, K): ``logits`` (B, T, sum V), ``z`` (B, Z).
 
-        ``mu``/``sigma`` are None (no KL term), and ``feed_sample``/``generator`` are
-        accepted and ignored, so the VAE trainer's calls and ``elbo_loss`` still apply.
+        ``mu``/``sigma`` are None (no KL term: the critic regularises), and ``feed_sample`` is
+        accepted and ignored, so the VAE trainer's calls and ``elbo_loss`` still apply;
+        ``generator`` draws the stochastic encoder's noise.
         """
-        z = self.encode(tokens)  # (B, Z)
+        z = self.encode(tokens, generator)  # (B, Z)
         return {"logits": self.decoder(z), "z": z, "mu": None, "sigma": None}
 
     @torch.no_grad()

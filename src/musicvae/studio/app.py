@@ -28,9 +28,9 @@ import re
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .session import MAX_UPLOAD_BYTES, Studio, StudioError
@@ -114,9 +114,10 @@ def create_app(studio: Studio | None = None) -> Starlette:
             if ext == "mid":
                 return Response(await run_in_threadpool(studio.midi, ident), media_type="audio/midi",
                                 headers={"Content-Disposition": f'attachment; filename="{filename}.mid"'})
-            if ext == "wav":
-                return Response(await run_in_threadpool(studio.wav, ident), media_type="audio/wav",
-                                headers={"Cache-Control": "max-age=3600"})
+            if ext == "wav":  # streamed as it renders: the <audio> element starts after the first bars
+                size, chunks = studio.wav_stream(ident)
+                return StreamingResponse(iterate_in_threadpool(chunks), media_type="audio/wav",
+                                         headers={"Content-Length": str(size), "Cache-Control": "max-age=3600"})
             raise StudioError(f"unknown clip format {ext[:10]!r} (json, mid or wav)")
         return await guarded(request, work)
 

@@ -18,11 +18,13 @@ Nothing here writes a file: MIDI and WAV are rendered to bytes in memory.
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -39,6 +41,7 @@ MAX_CLIP_BARS = 128  # uploads longer than this are refused (say which part to u
 MAX_CLIPS = 512  # LRU bound of clips held in memory
 MAX_N = 16  # variations per request
 STEPS_PER_BAR = 16
+log = logging.getLogger("musicvae.studio")
 
 
 class StudioError(ValueError):
@@ -177,16 +180,30 @@ class Studio:
         return midi_bytes(self.clip(clip_id).seq)
 
     def wav(self, clip_id: str) -> bytes:
-        from ..render.audio import RenderError, render_audio, wav_bytes
+        """The clip's whole WAV (rendered once, then cached on the clip)."""
+        return b"".join(self.wav_stream(clip_id)[1])
+
+    def wav_stream(self, clip_id: str) -> tuple[int, Iterator[bytes]]:
+        """``(size in bytes, chunks)`` of the clip's WAV, streamed as it renders (see :mod:`.audio`)."""
+        from ..render.audio import RenderError
+        from .audio import stream_wav, wav_length
 
         clip = self.clip(clip_id)
-        if clip.wav is None:
+        if clip.wav is not None:
+            return len(clip.wav), iter([clip.wav])
+
+        def chunks() -> Iterator[bytes]:
+            parts = []
             try:
-                audio = render_audio(clip.seq, sample_rate=22050)
-            except RenderError as exc:
-                raise StudioError(str(exc)) from None
-            clip.wav = wav_bytes(audio, 22050)
-        return clip.wav
+                for part in stream_wav(clip.seq, STEPS_PER_BAR):
+                    parts.append(part)
+                    yield part
+            except RenderError as exc:  # after the header was sent: the page sees a broken clip, the log why
+                log.warning("cannot render %s: %s", clip.name, exc)
+                return
+            clip.wav = b"".join(parts)
+
+        return 44 + 2 * wav_length(clip.seq), chunks()
 
     def upload(self, data: bytes, filename: str = "upload.mid") -> list[dict]:
         """MIDI bytes -> one clip per 4/4 stretch (at most 4); refuses non-MIDI, empty and too long files."""
@@ -234,7 +251,7 @@ class Studio:
 
     def _emit(self, seqs: list[NoteSequence], m: TrainedModel, what: str) -> list[dict]:
         n = next(self._counter)
-        return [self.add(s, f"{what} {n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
+        return [self.add(s, f"{what} #{n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
                 for i, s in enumerate(seqs)]
 
     def _common(self, req: dict) -> tuple[TrainedModel, float, int | None, str | None]:
@@ -331,4 +348,4 @@ class Studio:
         seqs = self._run(comp.continue_sequence, clip.seq, bars=bars, prime_bars=min(prime_bars, bars - 1),
                          temperature=t, mixture_temperature=mt, seed=seed, key=key)
         n = next(self._counter)
-        return {"clips": [self.add(seqs, f"continued {n}", comp.name).to_json()]}
+        return {"clips": [self.add(seqs, f"continued #{n}", comp.name).to_json()]}

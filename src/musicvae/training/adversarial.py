@@ -89,7 +89,7 @@ class AdversarialStep:
         """``critic_steps`` updates of the critic; encoder and decoder are not touched."""
         model, critic = self.model, self.model.critic
         with torch.no_grad():
-            fake = model.encode(tokens)  # (B, Z), no graph: nothing flows to the encoder
+            fake = model.encode(tokens, generator)  # (B, Z), no graph: nothing flows to the encoder
         stats = {"critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0}
         for _ in range(self.critic_steps):
             real = model.prior.sample(fake.shape[0], labels, generator=generator).to(fake)  # (B, Z)
@@ -105,7 +105,8 @@ class AdversarialStep:
         return stats
 
     def autoencoder_update(
-        self, tokens: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 0.0
+        self, tokens: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 0.0,
+        generator: torch.Generator | None = None,
     ) -> dict[str, float]:
         """One update of encoder + decoder on reconstruction + ``beta`` * adversarial loss; critic frozen."""
         model, critic = self.model, self.model.critic
@@ -114,7 +115,7 @@ class AdversarialStep:
             p.requires_grad_(False)
         try:
             self.ae_optimizer.zero_grad(set_to_none=True)
-            out = model(tokens)
+            out = model(tokens, generator=generator)
             r_loss = reconstruction_loss(out["logits"].float(), tokens, model.vocab_sizes)[0].mean()
             adv = -_score(critic, out["z"], labels).mean()
             loss = self.reconstruction_scale * r_loss + (beta * adv if beta else 0.0)
@@ -144,5 +145,5 @@ class AdversarialStep:
         """Critic phase then autoencoder phase on the batch ``tokens`` (B, T, K); ``labels`` (B,) or None."""
         self.model.train()
         stats = self.critic_update(tokens, labels, generator)
-        stats.update(self.autoencoder_update(tokens, labels, beta))
+        stats.update(self.autoencoder_update(tokens, labels, beta, generator))
         return stats

@@ -70,6 +70,8 @@ __all__ = [
     "CheckpointError",
     "capture_rng_state",
     "find_latest",
+    "has_checkpoints",
+    "resume_candidates",
     "load_checkpoint",
     "load_weights",
     "read_config",
@@ -96,6 +98,7 @@ CHECKPOINTS_DIR = "checkpoints"
 
 _STEP_DIR_RE = re.compile(r"^step-(\d{9,})$")
 _TEMP_RE = re.compile(r"^\.(?:tmp|trash)-.*-(\d+)-[A-Za-z0-9_]+$")
+_POINTER_TEMP_RE = re.compile(r"^\.(?:latest|best)\.json\..+\.tmp$")
 _RESERVED_KEYS = frozenset(
     {"format", "version", "step", "config", "metrics", "rng", "files", "weights_dtype",
      "optimizer_class", "torch_version", "path", "loaded"}
@@ -189,6 +192,31 @@ def find_latest(run_dir: str | os.PathLike) -> Path | None:
         return target
     complete = [p for _, p in _step_dirs(ckpt_dir) if (p / TRAINER_FILE).is_file()]
     return complete[-1] if complete else None
+
+
+def has_checkpoints(run_dir: str | os.PathLike) -> bool:
+    """Does the run hold a checkpoint (or a latest.json, readable or not)?"""
+    ckpt_dir = _checkpoints_dir(Path(run_dir))
+    return (ckpt_dir / LATEST_FILE).exists() or bool(_step_dirs(ckpt_dir))
+
+
+def resume_candidates(run_dir: str | os.PathLike) -> tuple[list[Path], str | None]:
+    """Checkpoints to resume from, best first: the one latest.json names, then every step dir
+    newest first; plus what is wrong with latest.json (None if nothing). A caller loads them in
+    order and keeps the first intact one (a corrupt latest checkpoint falls back to an older one)."""
+    ckpt_dir = _checkpoints_dir(Path(run_dir))
+    problem, first = None, []
+    try:
+        name = _read_pointer(ckpt_dir / LATEST_FILE)
+        if name is not None:
+            if (ckpt_dir / name / TRAINER_FILE).is_file():
+                first = [ckpt_dir / name]
+            else:
+                problem = f"{ckpt_dir / LATEST_FILE}: points at {name}, which is missing or incomplete"
+    except CheckpointError as exc:
+        problem = str(exc)
+    rest = [p for _, p in reversed(_step_dirs(ckpt_dir)) if p not in first and (p / TRAINER_FILE).is_file()]
+    return first + rest, problem
 
 
 def resolve_checkpoint(path_or_run_dir: str | os.PathLike) -> Path:
@@ -312,6 +340,13 @@ def _remove_stale_temps(ckpt_dir: Path) -> None:
         m = _TEMP_RE.match(entry.name)
         if m and entry.is_dir() and not _pid_alive(int(m.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
+        elif _POINTER_TEMP_RE.match(entry.name) and entry.is_file():
+            # a pointer write killed mid-way (utils.io.atomic_write's temp file); only the run's one
+            # writer (the --out lock) writes pointers, and it is here, not writing one
+            try:
+                entry.unlink()
+            except OSError:
+                pass
 
 
 def _mkdtemp(ckpt_dir: Path, kind: str, name: str) -> Path:

@@ -45,7 +45,8 @@ from ..config import Config, ConfigError
 from ..data.dataset import DatasetError
 from ..models.builders import NOTE_FAMILIES, build_model, count_parameters
 from . import schedules
-from .checkpoint import CheckpointError, find_latest, read_config, save_checkpoint
+from .checkpoint import has_checkpoints, save_checkpoint
+from .resume import data_identity
 from .notes import NoteBatchStream, NoteSequenceSet, beta_at, evaluate_cross_entropy, subset
 from .trainer import DistInfo, Trainer, TrainError, resolve_device, step_generator
 
@@ -75,7 +76,8 @@ class NoteTrainer(Trainer):
     """:class:`Trainer` for the note families; same constructor, ``fit`` and run-folder layout."""
 
     def __init__(self, config: Config, data_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
-                 resume: bool = False, on_log: Callable[[dict], None] | None = None):
+                 resume: bool = False, on_log: Callable[[dict], None] | None = None, force: bool = False):
+        self.force = force  # --resume into another dataset, preset or seed anyway (training.resume)
         if config.model.family not in NOTE_FAMILIES:
             raise TrainError(f"NoteTrainer trains {', '.join(NOTE_FAMILIES)}, not {config.model.family!r}")
         try:
@@ -136,7 +138,7 @@ class NoteTrainer(Trainer):
         self.note_info = self._note_info()
         if resume:
             self._resume()
-        elif find_latest(self.run_dir) is not None:
+        elif has_checkpoints(self.run_dir):
             raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
         else:
             self.log_start()
@@ -162,18 +164,6 @@ class NoteTrainer(Trainer):
             "data": str(self.data_dir),
             "tracks": {"train": len(self.train_set), "eval": len(self.eval_set)},
         }
-
-    def _resume(self) -> None:
-        """As :meth:`Trainer._resume`, but the saved config is compared before the weights are read."""
-        latest = find_latest(self.run_dir)
-        if latest is not None:
-            try:
-                saved = Config.from_dict(read_config(latest) or self.config.to_dict())
-            except (CheckpointError, ConfigError) as exc:
-                raise TrainError(f"cannot resume: {exc}") from None
-            if saved.model != self.config.model or saved.data != self.config.data:
-                raise TrainError(f"{latest}: was trained with another model or data config; start a new run dir")
-        super()._resume()
 
     # ------------------------------------------------------------------- loop
     def train_step(self, step: int) -> dict:
@@ -226,6 +216,7 @@ class NoteTrainer(Trainer):
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
             extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes), "run_id": self._run_id(),
+                   "data_id": data_identity(self.manifest),
                    "representation": self.manifest["representation"],
                    "parameters": count_parameters(self.model), "notes": self.note_info},
             keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,

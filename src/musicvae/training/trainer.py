@@ -38,9 +38,10 @@ from ..utils.allocator import keep_freed_memory
 from . import schedules
 from .adversarial import adversarial_beta
 from .batches import BatchStream, spread_batches
-from .checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
+from .checkpoint import has_checkpoints, load_checkpoint, save_checkpoint
 from .losses import accuracy, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
 from .musae_objective import MusAEObjective
+from .resume import ResumeRefused, data_identity, load_resumable
 from .runlog import MetricsLog
 
 
@@ -98,8 +99,10 @@ class Trainer:
         *,
         resume: bool = False,
         on_log: Callable[[dict], None] | None = None,
+        force: bool = False,
     ):
         self.config = config
+        self.force = force  # --resume even into another dataset, preset or seed (training.resume)
         self.run_dir = Path(run_dir)
         tc = config.train
         if tc.precision not in ("fp32", "bf16", "fp16"):
@@ -176,7 +179,7 @@ class Trainer:
         self.best_eval = math.inf
         if resume:
             self._resume()
-        elif self.dist.is_main and find_latest(self.run_dir) is not None:
+        elif self.dist.is_main and has_checkpoints(self.run_dir):
             raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
         elif self.dist.is_main:
             self.log_start()
@@ -184,16 +187,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _resume(self) -> None:
-        latest = find_latest(self.run_dir)
-        if latest is None:
-            raise TrainError(f"{self.run_dir}: --resume but no checkpoint there")
-        try:
-            state = load_checkpoint(latest, self.model, self.optimizer, map_location=self.device)
-        except CheckpointError as exc:
-            raise TrainError(f"cannot resume: {exc}") from None
-        saved = Config.from_dict(state["config"]) if state.get("config") else None
-        if saved is not None and (saved.model != self.config.model or saved.data != self.config.data):
-            raise TrainError(f"{latest}: was trained with another model or data config; start a new run dir")
+        try:  # the newest intact checkpoint of the same run (training.resume)
+            state, latest, notice = load_resumable(
+                self.run_dir, self.config.to_dict(),
+                data_identity(getattr(self, "manifest", None) or self.train_set.data.manifest), self.force,
+                lambda step_dir: load_checkpoint(step_dir, self.model, self.optimizer, map_location=self.device))
+        except ResumeRefused as exc:
+            raise TrainError(str(exc)) from None
+        if notice:
+            self.notices.append(notice)
         self.step = int(state["step"])
         self.best_eval = float(state.get("best_eval", math.inf))
         self.run_id = state.get("run_id") if isinstance(state.get("run_id"), str) else None
@@ -353,6 +355,7 @@ class Trainer:
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
             extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes), "run_id": self._run_id(),
+                   "data_id": data_identity(self.train_set.data.manifest),
                    "representation": self.train_set.data.manifest["representation"],
                    "parameters": count_parameters(self.model),
                    **({"labels": {"names": self.label_names, "components": self.objective.petals}}

@@ -119,18 +119,22 @@ def _sha256(path: Path) -> str:
 
 
 def card_text(cfg: mapping.MagentaConfig, name: str, source: str, sizes: tuple[int, int, int], params: int,
-              index_sha: str, attributes: str) -> str:
+              index_sha: str, attributes: str, dtype: str = "float16") -> str:
     enc, dec, z = sizes
     published = "magenta's published sizes" if sizes == cfg.published else (
         f"NOT magenta's published sizes ({cfg.published[0]}/{cfg.published[1]}/{cfg.published[2]})")
+    who = ("A checkpoint of magenta's MusicVAE code at the sizes of the checkpoints Magenta (Google) trained and "
+           "published" if sizes == cfg.published else
+           "A checkpoint of magenta's MusicVAE code at sizes other than Magenta's published ones (trained or "
+           "built by someone else with magenta's code)")
     rep = {"melody": "melodies: 90 classes (no event, note-off, MIDI pitches 21-108)",
            "drums": "drums: 512 classes (9 drum classes, GM pitches mapped with the 2018 table)",
            "trio": "trios: melody and bass 90 classes each (pitches 21-108), drums 512 classes (2018 table)"}[cfg.kind]
     return f"""# {name}: magenta's `{cfg.name}` MusicVAE, imported
 
-**Where the weights come from.** Magenta (Google) trained and published this checkpoint; it was
-converted to this folder by `musicvae import-magenta` without TensorFlow (every variable read from
-the TF checkpoint's own files and mapped to musicvae's modules; nothing was retrained).
+**Where the weights come from.** {who}; it was converted to this folder by `musicvae
+import-magenta` without TensorFlow (every variable read from the TF checkpoint's own files and
+mapped to musicvae's modules; nothing was retrained).
 
 - source: `{source}` (index sha256 `{index_sha[:16]}...`)
 - magenta config: `{cfg.name}`; sizes: encoder {enc} x {cfg.encoder_layers} layer(s) per direction,
@@ -138,7 +142,9 @@ the TF checkpoint's own files and mapped to musicvae's modules; nothing was retr
 - representation: {rep}, 16 steps per bar
 - decoder: {cfg.decoder}{' (conductor + one decoder per instrument)' if cfg.split else ''}
 - attribute vectors: {attributes}
-- imported: {datetime.date.today().isoformat()}; weights stored as fp16 unless imported with --fp32
+- imported: {datetime.date.today().isoformat()}; weights stored as {dtype}{
+    " (rounding moved tiny random-weight models' logits by up to 3e-2; import with --fp32 for exact agreement)"
+    if dtype == "float16" else ""}
 
 **License.** magenta's code, including the `music_vae` README that links these checkpoints
 ({URL.format(cfg.name)} and siblings), is published under the Apache License 2.0; that README
@@ -186,11 +192,13 @@ def import_magenta(
             wanted = set(mapping.expected_variables(cfg, *sizes))
             weights = read_checkpoint(prefix, names=wanted)
             config, rep, state = mapping.convert(cfg, weights)
+            del weights  # the checkpoint's arrays: only the converted copies are needed now
         except (CheckpointFormatError, mapping.MappingError) as exc:
             raise InputError(f"{src}: {exc}" if str(prefix) not in str(exc) else str(exc)) from None
         index_sha = _sha256(Path(f"{prefix}.index"))
     model = build_model(config, tuple(rep["vocab_sizes"]))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    del state
     params = count_parameters(model)
     model_name = name or out.name
     info = {"source": "magenta", "magenta_config": cfg.name, "checkpoint": src.name, "index_sha256": index_sha,
@@ -212,7 +220,7 @@ def import_magenta(
             atomic_write_bytes(tmp / "attributes.safetensors", blob)
         how = f"{len(attrs)} computed by musicvae from the data given with --attributes-from" if attrs else \
             "none (magenta published none; add them with `import-magenta ... --attributes-from DATA`)"
-        card = card_text(cfg, model_name, src.name, sizes, params, index_sha, how)
+        card = card_text(cfg, model_name, src.name, sizes, params, index_sha, how, str(dtype).replace("torch.", ""))
         atomic_write_bytes(tmp / "CARD.md", card.encode("utf-8"))
         os.chmod(tmp, 0o755)
         if out.exists():

@@ -205,7 +205,7 @@ def lstm_weights(kernel: np.ndarray, bias: np.ndarray, inputs: int) -> tuple[np.
     order = np.r_[i, f, c, o]
     w = kernel[:, order].T  # (4H, in + H), rows i, f, g, o
     b = bias[order].copy()
-    b[H:2 * H] += FORGET_BIAS
+    b[H:2 * H] += np.asarray(FORGET_BIAS, dtype=b.dtype)  # in the weights' precision, as TF adds it
     return w[:, :inputs].copy(), w[:, inputs:].copy(), b, np.zeros_like(b)
 
 
@@ -238,7 +238,8 @@ def _lstm(w: dict, prefix: str, out: dict, key: str, layer: int, inputs: int, su
           input_map: np.ndarray | None = None) -> None:
     kernel, bias = w[f"{prefix}/kernel"], w[f"{prefix}/bias"]
     if input_map is not None:  # rows of the input part re-expressed over our one-hot inputs
-        kernel = np.concatenate([input_map @ kernel[:inputs], kernel[inputs:]], axis=0)
+        mapped = (input_map @ kernel[:inputs].astype(np.float64)).astype(kernel.dtype)  # sums of <= 10 rows
+        kernel = np.concatenate([mapped, kernel[inputs:]], axis=0)
         inputs = input_map.shape[0]
     w_ih, w_hh, b_ih, b_hh = lstm_weights(kernel, bias, inputs)
     for name, value in (("weight_ih", w_ih), ("weight_hh", w_hh), ("bias_ih", b_ih), ("bias_hh", b_hh)):
@@ -276,7 +277,8 @@ def convert(cfg: MagentaConfig, weights: dict[str, np.ndarray]) -> tuple[Config,
     """``(config, representation, state_dict as float32 arrays)`` for ``weights`` of ``cfg``."""
     shapes = {k: tuple(v.shape) for k, v in weights.items()}
     enc, dec, z = check_variables(cfg, shapes)
-    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if k in expected_variables(cfg, enc, dec, z)}
+    wanted = expected_variables(cfg, enc, dec, z)
+    w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k in wanted}
     out: dict[str, np.ndarray] = {}
     vocab = cfg.vocab_sizes
     enc_in = 10 if cfg.roll_input else sum(vocab)

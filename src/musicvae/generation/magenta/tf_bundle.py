@@ -292,38 +292,47 @@ def read_checkpoint(prefix: str | os.PathLike, *, names: set[str] | None = None,
     """
     prefix = str(prefix)
     num_shards, entries = read_index(prefix + ".index")
-    shards: dict[int, bytes] = {}
+    sizes: dict[int, int] = {}
+    files: dict[int, object] = {}
     out: dict[str, np.ndarray] = {}
-    for e in entries:
-        if names is not None and e.name not in names:
-            continue
-        if e.dtype == DT_STRING or e.sliced:
-            continue
-        if e.dtype == DT_BFLOAT16:
-            raise CheckpointFormatError(f"{prefix}.index: {e.name} is bfloat16, which this reader does not convert")
-        if e.dtype not in DTYPES:
-            raise CheckpointFormatError(f"{prefix}.index: {e.name} has an unsupported dtype (TF enum {e.dtype})")
-        if not 0 <= e.shard < num_shards:
-            raise CheckpointFormatError(f"{prefix}.index: {e.name} lives in shard {e.shard} of {num_shards}")
-        if e.shard not in shards:
+    try:
+        for e in entries:
+            if names is not None and e.name not in names:
+                continue
+            if e.dtype == DT_STRING or e.sliced:
+                continue
+            if e.dtype == DT_BFLOAT16:
+                raise CheckpointFormatError(f"{prefix}.index: {e.name} is bfloat16, which this reader does not convert")
+            if e.dtype not in DTYPES:
+                raise CheckpointFormatError(f"{prefix}.index: {e.name} has an unsupported dtype (TF enum {e.dtype})")
+            if not 0 <= e.shard < num_shards:
+                raise CheckpointFormatError(f"{prefix}.index: {e.name} lives in shard {e.shard} of {num_shards}")
             path = shard_path(prefix, e.shard, num_shards)
-            try:
-                shards[e.shard] = path.read_bytes()
-            except OSError as exc:
-                raise CheckpointFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        data, path = shards[e.shard], shard_path(prefix, e.shard, num_shards)
-        dtype = np.dtype(DTYPES[e.dtype]).newbyteorder("<")
-        count = int(np.prod(e.shape, dtype=np.int64)) if e.shape else 1
-        if any(d < 0 for d in e.shape) or count * dtype.itemsize != e.size:
-            raise CheckpointFormatError(f"{prefix}.index: {e.name}: {e.size} bytes do not make a {dtype} "
-                                        f"tensor of shape {e.shape}")
-        if e.offset < 0 or e.offset + e.size > len(data):
-            raise CheckpointFormatError(f"{path}: truncated ({e.name} ends at byte {e.offset + e.size}, "
-                                        f"the file has {len(data)})")
-        raw = data[e.offset:e.offset + e.size]
-        if verify and e.crc is not None and can_check(e.size) and masked_crc32c(raw) != e.crc:
-            raise CheckpointFormatError(f"{path}: corrupt ({e.name}'s checksum does not match)")
-        out[e.name] = np.frombuffer(raw, dtype=dtype).reshape(e.shape).astype(dtype.newbyteorder("="))
+            if e.shard not in files:
+                try:
+                    files[e.shard] = open(path, "rb")  # noqa: SIM115 (closed below)
+                    sizes[e.shard] = os.fstat(files[e.shard].fileno()).st_size
+                except OSError as exc:
+                    raise CheckpointFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            dtype = np.dtype(DTYPES[e.dtype]).newbyteorder("<")
+            count = int(np.prod(e.shape, dtype=np.int64)) if e.shape else 1
+            if any(d < 0 for d in e.shape) or count * dtype.itemsize != e.size:
+                raise CheckpointFormatError(f"{prefix}.index: {e.name}: {e.size} bytes do not make a {dtype} "
+                                            f"tensor of shape {e.shape}")
+            if e.offset < 0 or e.offset + e.size > sizes[e.shard]:
+                raise CheckpointFormatError(f"{path}: truncated ({e.name} ends at byte {e.offset + e.size}, "
+                                            f"the file has {sizes[e.shard]})")
+            f = files[e.shard]
+            f.seek(e.offset)
+            raw = f.read(e.size)
+            if len(raw) != e.size:
+                raise CheckpointFormatError(f"{path}: truncated while reading {e.name}")
+            if verify and e.crc is not None and can_check(e.size) and masked_crc32c(raw) != e.crc:
+                raise CheckpointFormatError(f"{path}: corrupt ({e.name}'s checksum does not match)")
+            out[e.name] = np.frombuffer(raw, dtype=dtype).reshape(e.shape).astype(dtype.newbyteorder("="))
+    finally:
+        for f in files.values():
+            f.close()
     return out
 
 

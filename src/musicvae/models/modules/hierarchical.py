@@ -78,7 +78,9 @@ class HierarchicalDecoder(nn.Module):
 
     def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None,
                noise_rows=None):
-        """Segment by segment; each core's first input is the token fed at the end of the last segment.
+        """Segment by segment; each core's first input is the last token of the segment before: the
+        true one when ``targets`` and ``feed_sample`` are given (scheduled sampling, as magenta), else
+        the model's own.
 
         Free-running inference (no targets, no grad, eval) takes :meth:`_generate` instead: the
         same tokens, all segments at once.
@@ -99,7 +101,9 @@ class HierarchicalDecoder(nn.Module):
                                              temperature=temperature, generator=generator, noise_rows=noise_rows)
                 fed = tokens[:, -1]
                 if tgt is not None and fs is not None:
-                    fed = torch.where(fs[:, -1:], tokens[:, -1], tgt[:, -1])
+                    # magenta calls its scheduled-sampling helper once per segment, and the helper's
+                    # first input is always the given (true) one: a segment never starts from a sample
+                    fed = tgt[:, -1]
                 last[g] = one_hot(fed.unsqueeze(1), core.vocab_sizes)[:, 0]
                 seg_logits.append(logits)
                 seg_tokens.append(tokens)
@@ -117,13 +121,12 @@ class HierarchicalDecoder(nn.Module):
         segment, so each segment starts from the *true* last token of the segment before
         (zeros for the first), then runs on its own samples. targets (B, T, K) ->
         logits (B, T, D), tokens (B, T, K). In eval mode without gradients all segments are
-        decoded at once by the inference loop; otherwise by :meth:`unroll` with a feed mask
-        that is False at the last step of every segment (the same numbers).
+        decoded at once by the inference loop; otherwise by :meth:`unroll` fed its own samples
+        (the same numbers).
         """
         B, U, S = targets.shape[0], self.segments, self.segment_steps
         if torch.is_grad_enabled() or not all(core.inference_path() for core in self.cores):
             feed = torch.ones(targets.shape[:2], dtype=torch.bool, device=targets.device)  # (B, T)
-            feed[:, S - 1::S] = False
             return self.unroll(z, B, targets=targets, feed_sample=feed, temperature=temperature, generator=generator)
         emb = self.conductor(z).reshape(B * U, -1)  # (B*U, E), row b*U + u
         noise = [[gumbel_noise((S, B, core.depth), temperature, generator, z.device) for core in self.cores]

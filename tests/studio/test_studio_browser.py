@@ -124,6 +124,17 @@ def test_studio_in_chromium(page, tmp_path):
     page.wait_for_function("!document.getElementById('message').hidden && "
                            "document.getElementById('message').textContent.includes('not a MIDI file')")
 
+    # Continue: select the dropped clip, extend it to 8 bars with the bundled composer
+    page.click("#clips .clip:has-text('dropped.mid')")
+    page.click("#tabs button[data-tool='continue']")
+    n = _clip_count(page)
+    page.fill("#cont-bars", "8")
+    page.click("#cont-go")
+    page.wait_for_function(f"document.querySelectorAll('#clips .clip').length > {n}")
+    assert "continued" in page.text_content("#preview-name")
+    assert page.evaluate("state.clips.get(state.order[0]).total_steps") == 128
+    _shot(page, tmp_path, "studio-continue")
+
     # Key: D minor, generate; every note of the new clips is in the scale
     page.click("#tabs button[data-tool='generate']")
     page.select_option("#key-tonic", "D")

@@ -173,7 +173,7 @@ def test_clip_json_midi_and_wav(client, two):
     assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
     with wave.open(io.BytesIO(wav.content)) as w:
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        assert w.getframerate() == 22050 and w.getnframes() > 22050 * 4  # 2 bars at 120 qpm + tail
+        assert w.getframerate() == 24000 and w.getnframes() > 24000 * 4  # 2 bars at 120 qpm + tail
     assert np.abs(samples).max() > 300  # not silent
     _bad(client.get("/api/clips/0123456789ab.wav"), 404, "no clip")
     _bad(client.get(f"/api/clips/{a}.mp3"), 400, "json, mid or wav")
@@ -181,10 +181,6 @@ def test_clip_json_midi_and_wav(client, two):
 
 
 def test_continue_with_the_bundled_composer(client):
-    from musicvae.generation.composer import bundled_composers
-
-    if not bundled_composers():
-        pytest.skip("TEMPORARY: the bundled composer lands in the next commit")
     prime = _ok(client.post("/api/upload?name=prime.mid", content=_tune(bars=2)))["clips"][0]
     out = _ok(client.post("/api/continue", json={"clip": prime["id"], "bars": 6, "prime_bars": 2, "seed": 1}))
     clip = out["clips"][0]
@@ -225,3 +221,20 @@ def test_internal_errors_are_json_and_the_server_survives(client, studio_session
     with TestClient(create_app(studio_session), raise_server_exceptions=False) as c:
         _bad(c.post("/api/generate", json={}), 500, "internal error", "kaboom")
         assert c.get("/api/models").status_code == 200
+
+
+def test_extra_models_from_run_dirs_and_exports(tiny_mel_run):
+    from starlette.testclient import TestClient
+
+    from musicvae.studio.app import create_app
+    from musicvae.studio.session import Studio, StudioError
+
+    s = Studio([str(tiny_mel_run), "mel_2bar"])
+    assert tiny_mel_run.name in s.sources and list(s.sources).count("mel_2bar") == 1
+    with TestClient(create_app(s)) as c:
+        names = [m["name"] for m in _ok(c.get("/api/models"))["models"]]
+        assert tiny_mel_run.name in names
+        clips = _ok(c.post("/api/generate", json={"model": tiny_mel_run.name, "n": 2, "seed": 0}))["clips"]
+        assert clips[0]["model"] == tiny_mel_run.name
+    with pytest.raises(StudioError, match="no such bundled model or folder"):
+        Studio(["/no/such/dir"])
