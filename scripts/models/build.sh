@@ -22,6 +22,10 @@ build() {  # name corpus kind bars preset steps [extra train args...]
   local cmd="musicvae ${args[*]}"
   "$BIN/musicvae" "${args[@]}" || "$BIN/musicvae" "${args[@]}" --resume
   "$BIN/python" scripts/models/card.py "$run" "$data" "$ASSETS/$name" --name "$name" --command "$cmd"
+  # the prior sampling uses: a Gaussian mixture fitted to the training codes (experiments/results/prior_holes)
+  local limit=10000 n=2000
+  [ "$bars" -gt 2 ] && limit=5000 n=500
+  OMP_NUM_THREADS=1 "$BIN/musicvae" fit-prior "$ASSETS/$name" --data "$data" --limit $limit --n $n
 }
 
 for m in "${models[@]}"; do

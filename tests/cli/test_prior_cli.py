@@ -35,7 +35,7 @@ def test_fit_prior_refuses_a_run_dir_in_one_line(tiny_mel_run):
 
 def test_ood_cell_without_figures():
     assert ood_cell({}, False) == "-"
-    assert ood_cell({"samples": {"standard": {"ood_rate": 0.125}}}, False) == "12.5 % (standard prior)"
+    assert ood_cell({"samples": {"standard": {"ood_rate": 0.125}}}, False) == "12.50 % (standard prior)"
 
 
 def test_a_flipped_bit_in_the_fitted_prior_is_refused(tiny_mel_run, tmp_path):

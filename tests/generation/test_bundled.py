@@ -39,3 +39,15 @@ def test_bundled_model_loads_samples_and_has_its_card(name):
         assert all(t.is_drum for s in seqs for t in s.tracks)
     z = model.codes(seqs)
     assert z.shape == (2, model.z_size) and np.isfinite(z).all()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundled_models_sample_from_their_fitted_prior(name):
+    model = TrainedModel.load(name)
+    assert model.prior_name() == "fitted" and model.fitted_prior.z_size == model.z_size
+    figures = json.loads((BUNDLED_DIR / name / "model.json").read_text())["info"]["samples"]
+    fitted, standard = figures["fitted"], figures["standard"]
+    assert fitted["relative_5gram_cost"] < standard["relative_5gram_cost"]
+    assert fitted["ood_rate"] <= standard["ood_rate"]
+    if name == "mel_2bar":  # issue 17's goals for the default model, at T = 0.5
+        assert fitted["temperature"] == 0.5 and fitted["ood_rate"] <= 0.02 and fitted["relative_5gram_cost"] <= 1.15

@@ -92,7 +92,7 @@ def test_export_writes_checksums_that_load_checks(tmp_path):
     res = runner.invoke(app, ["export", str(BUNDLED_DIR / "mel_2bar"), "--out", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output
     files = json.loads((tmp_path / "e" / "model.json").read_text())["files"]
-    assert set(files) == {"model.safetensors", "attributes.safetensors"}
+    assert set(files) == {"model.safetensors", "attributes.safetensors", "prior.safetensors"}
     (tmp_path / "e" / "model.safetensors").write_bytes((tmp_path / "e" / "model.safetensors").read_bytes()[:-4])
     res = runner.invoke(app, ["sample", "--model", str(tmp_path / "e"), "-n", "1", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "truncated or altered" in res.output

@@ -381,10 +381,10 @@ def ood_cell(info: dict, has_prior: bool) -> str:
     r = figures.get(key)
     if not isinstance(r, dict) or not isinstance(r.get("ood_rate"), (int, float)):
         return "-"
-    line = f"{100 * r['ood_rate']:.1f} % ({key} prior)"
+    line = f"{100 * r['ood_rate']:.2f} % ({key} prior)"
     other = figures.get("standard") if key == "fitted" else None
     if isinstance(other, dict) and isinstance(other.get("ood_rate"), (int, float)):
-        line += f"\nN(0, I): {100 * other['ood_rate']:.1f} %"
+        line += f"\nN(0, I): {100 * other['ood_rate']:.2f} %"
     return line
 
 

@@ -22,6 +22,8 @@ def _summary(res: dict) -> dict:
             "unique_fraction", "mean_pairwise_hamming", "mean_pairwise_hamming_data", "temperature", "n_samples",
             "n_data")
     out = {k: res[k] for k in keys if k in res}
+    out["normalised_difference"] = {k: a.get("normalised_difference") for k, a in res["attributes"].items()
+                                     if a.get("normalised_difference") is not None}
     kf = res["attributes"].get("key_fit", {})
     out["key_fit"] = {"samples": kf.get("samples", {}).get("mean"), "data": kf.get("data", {}).get("mean")}
     return out
@@ -32,6 +34,9 @@ def fit_prior_cmd(
     model_dir: Path = typer.Argument(..., help="Exported model dir (musicvae export); prior.safetensors is written there."),
     data: Path = typer.Option(..., "--data", help="Prepared data the model was trained on (its train and eval splits)."),
     components: int = typer.Option(8, "--components", min=1, max=256, help="Gaussian mixture components."),
+    scale: float = typer.Option(0.85, "--scale", min=0.05, max=2.0,
+                                help="Scale of every component's spread (< 1: draws nearer the centres; 0.85 won in "
+                                     "experiments/results/prior_holes)."),
     limit: int = typer.Option(20000, "--limit", min=16, help="Training windows whose codes are fitted."),
     n: int = typer.Option(2000, "--n", min=2, help="Prior samples (and held-out windows) measured per prior."),
     temperature: float = typer.Option(0.5, "--temperature", min=0.0, help="Sampling temperature of the measurement."),
@@ -59,13 +64,14 @@ def fit_prior_cmd(
             pick = st.select_windows(len(train), limit, seed)
             codes = st._codes(model, np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)
             prior = fit_prior(codes, components, seed=seed)
-            prior.info.update({"data": str(data), "windows": str(len(pick))})
+            prior.chol = prior.chol * scale
+            prior.info.update({"data": str(data), "windows": str(len(pick)), "scale": str(scale)})
             blob = prior.to_bytes()
             atomic_write_bytes(model_dir / PRIOR_FILE, blob)
             meta = read_json(model_dir / "model.json")
             meta.setdefault("files", {})[PRIOR_FILE] = file_record(blob)  # flipped bits are refused on load
             atomic_write_json(model_dir / "model.json", meta)
-            console.print(f"[green]fitted[/] a {components}-component Gaussian mixture to {len(pick)} training codes "
+            console.print(f"[green]fitted[/] a {components}-component Gaussian mixture (spread x{scale:g}) to {len(pick)} training codes "
                           f"-> {model_dir / PRIOR_FILE}", highlight=False)
             model = TrainedModel.load(model_dir)
         lm, _ = st.fit_lm(train.tokens, model.model.vocab_sizes, seed)

@@ -308,8 +308,8 @@ def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0
     data's attribute is undefined or constant), the 1-D Wasserstein distance and the
     share of samples outside the data's 0.1-99.9 percentile range. Headline:
     ``ood_rate``, the share of samples out of range in any key-invariant attribute
-    (``ood_rate_data``: the same for the second half of the held-out windows against the
-    first half's range, the rate real music gets). Melody models
+    (``ood_rate_data``: the same for a random half of the held-out windows against the
+    other half's range, the rate real music gets). Melody models
     also get ``melodic_outlier_rate`` (range > 24 semitones or average leap > 7). With a
     5-gram model ``lm`` (:func:`fit_lm` on the training split): ``relative_5gram_cost`` =
     mean cost of the samples / mean cost of the held-out windows (1 = as plausible as the
@@ -354,11 +354,13 @@ def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, l
                                    **realistic["attributes"].get(name, {})}
     out["ood_rate"] = realistic["ood_rate"]
     out["ood_range"], out["ood_attributes"] = realistic["range"], realistic["ood_attributes"]
-    # the data's own rate: second half of the held-out windows against the first half's range
+    # the data's own rate: one random half of the held-out windows against the other half's range
+    # (windows come in data order, so a plain split would compare different collections)
     half = len(data_tokens) // 2
     if half >= 2:
-        first = {k: v[:half] for k, v in data.items()}
-        second = {k: v[half:] for k, v in data.items()}
+        order = np.random.default_rng(seed).permutation(len(data_tokens))
+        first = {k: v[order[:half]] for k, v in data.items()}
+        second = {k: v[order[half:]] for k, v in data.items()}
         out["ood_rate_data"] = realism.compare(second, first)["ood_rate"]
     if model.kind == "melody":
         out["melodic_outlier_rate"] = float(realism.melodic_outliers(sample_seqs).mean())
