@@ -51,3 +51,20 @@ def test_per_row_bias_for_batches(fp16):
 def test_switch_forces_fp32(monkeypatch):
     monkeypatch.setattr(matvec, "USE_FP16_KERNEL", False)
     assert not FrozenLinear(_fp16_exact(8, 4)).fp16
+
+
+@needs_kernel
+def test_row_count_picks_the_kernel(monkeypatch):
+    """Both forms are kept: fp32 (multi-threaded) above FP16_MAX_ROWS rows when several threads run,
+    fp16 below it, or at any size on one thread."""
+    w, b = _fp16_exact(64, 32), torch.randn(64)
+    lin = FrozenLinear(w, b)
+    big, small = torch.randn(matvec.FP16_MAX_ROWS + 1, 32), torch.randn(matvec.FP16_MAX_ROWS, 32)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert not lin.uses_fp16(len(big)) and lin.uses_fp16(len(small))
+    assert torch.equal(lin(big), F.linear(big, w, b))  # the fp32 product itself
+    torch.testing.assert_close(lin(small), F.linear(small, w, b), atol=1e-5, rtol=1e-5)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert lin.uses_fp16(4096)
+    monkeypatch.setattr(matvec, "USE_FP16_KERNEL", False)
+    assert not FrozenLinear(w, b).uses_fp16(1)

@@ -26,6 +26,12 @@ import torch.nn.functional as F
 
 #: set False to force the fp32 path (tests compare both)
 USE_FP16_KERNEL = True
+#: above this many rows the fp32 product is used when PyTorch runs more than one intra-op thread.
+#: fbgemm's fp16 GEMM runs on one thread; MKL's fp32 GEMM on all of them. Measured here (2-core
+#: AMD EPYC / Xeon, 1024 x 256 and 1024 x 512 weights): one thread, fp16 is 1.1-1.45x faster at every
+#: row count from 1 to 4,096; two threads, quiet, they tie at ~16 rows and fp32 is ~1.5x faster at
+#: 1,024 (``benchmarks/RESULTS.md``, sampling section).
+FP16_MAX_ROWS = 16
 
 
 def _fp16_kernel_available() -> bool:
@@ -38,7 +44,12 @@ def exactly_fp16(*tensors: torch.Tensor) -> bool:
 
 
 class FrozenLinear:
-    """``y = x W^T + b`` with a frozen ``weight`` (N, M): fbgemm fp16 when lossless, else fp32."""
+    """``y = x W^T + b`` with a frozen ``weight`` (N, M): fbgemm fp16 when lossless, else fp32.
+
+    Both forms are kept when the fp16 one exists: a call with more than :data:`FP16_MAX_ROWS` rows
+    on more than one intra-op thread takes fp32 (multi-threaded), a smaller one fp16 (half the bytes
+    read). Both compute the same products of the same numbers up to the order of the sums.
+    """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, *, fp16: bool | None = None):
         weight = weight.detach().float().contiguous()
@@ -49,13 +60,17 @@ class FrozenLinear:
             fp16 = (USE_FP16_KERNEL and weight.device.type == "cpu" and _fp16_kernel_available()
                     and exactly_fp16(weight))
         self.fp16 = bool(fp16)
+        self.weight = weight  # fp32, always
+        self.packed = None
         if self.fp16:
             with warnings.catch_warnings():  # the op is deprecated in PyTorch; it warns once per process
                 warnings.simplefilter("ignore", UserWarning)
-                self.weight = torch.fbgemm_pack_gemm_matrix_fp16(weight)
-                torch.fbgemm_linear_fp16_weight(weight.new_zeros(1, weight.shape[1]), self.weight, self.bias)
-        else:
-            self.weight = weight
+                self.packed = torch.fbgemm_pack_gemm_matrix_fp16(weight)
+                torch.fbgemm_linear_fp16_weight(weight.new_zeros(1, weight.shape[1]), self.packed, self.bias)
+
+    def uses_fp16(self, rows: int) -> bool:
+        """Whether a call with ``rows`` rows takes the fp16 kernel (see :data:`FP16_MAX_ROWS`)."""
+        return self.fp16 and (rows <= FP16_MAX_ROWS or torch.get_num_threads() == 1)
 
     def __call__(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, M) -> (B, N); ``bias`` (N,) or (B, N) replaces the stored bias (a constant folded in)."""
@@ -65,8 +80,8 @@ class FrozenLinear:
                 b = b[0]
             else:
                 return self(x, self.zeros).add_(b)
-        if self.fp16:
-            return torch.fbgemm_linear_fp16_weight(x, self.weight, b)
+        if self.uses_fp16(x.shape[0]):
+            return torch.fbgemm_linear_fp16_weight(x, self.packed, b)
         return F.linear(x, self.weight, b)
 
 
