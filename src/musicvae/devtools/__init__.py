@@ -1,0 +1,1 @@
+"""Developer tools outside the flow of the package (the import check)."""
