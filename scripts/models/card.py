@@ -15,7 +15,7 @@ import json
 import platform
 from pathlib import Path
 
-from musicvae.cli.generate import compute_attributes
+from musicvae.cli.common import compute_attributes
 from musicvae.generation import TrainedModel, export_model
 from musicvae.models.builders import count_parameters
 from musicvae.training.checkpoint import resolve_checkpoint

@@ -1,9 +1,9 @@
 """musicvae.cli (see the package docstring for the flow).
 
-``main`` defines the typer app and, at its end, imports the command modules
-(``generate``, ``evaluate``, ...), which register their commands on it and import
-helpers from one another. Importing ``main`` first, whichever submodule is asked for,
-keeps that order, so ``import musicvae.cli.generate`` works on its own too.
+``common`` holds the typer app and what the commands share; each command module
+(``generate``, ``evaluate``, ...) imports ``common`` and registers its commands on the app;
+``main`` imports every command module and runs the app. Importing the package imports
+``main``, so whichever submodule is asked for, the app has every command.
 """
 
 from . import main as _main  # noqa: F401

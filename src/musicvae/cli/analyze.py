@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .evaluate import _check_data
-from .generate import MODEL_HELP, _user_errors
-from .main import app, console, err_console
+from .common import MODEL_HELP, app, check_data, console, err_console, user_errors
 
 SUPPORTED = ("analyze reads MusAE models (musicvae train --preset musae-...) and note-level VAE/VRASH models "
              "(--preset vae-notes*, vrash-notes*)")
@@ -46,7 +44,7 @@ def analyze(
     from ..generation import InputError, TrainedModel, load_model_files
     from ..generation.notes import NoteModel, is_note_model
 
-    with _user_errors():
+    with user_errors():
         files = load_model_files(model)
         if is_note_model(files):
             note_model = NoteModel(files)
@@ -56,7 +54,7 @@ def analyze(
         m = TrainedModel(files)
         if m.family != "musae":
             raise InputError(f"{m.name}: a {m.family} model; {SUPPORTED}")
-        ds = _check_data(data, m)
+        ds = check_data(data, m)
         idx = select_windows(len(ds), n, seed)
         tokens = np.asarray(ds.tokens[idx], dtype=np.int64)  # (n_used, T, K)
         labels = ds.labels[idx] if ds.labels is not None else None
@@ -84,7 +82,7 @@ def analyze(
 
 
 def _analyze_notes(m, data: Path, out: Path, n: int, seed: int) -> None:
-    """The note-level VAE/VRASH report (inside ``_user_errors``)."""
+    """The note-level VAE/VRASH report (inside ``user_errors``)."""
     from ..evaluation import note_latent
     from ..evaluation.studies import select_windows
     from ..generation import InputError

@@ -22,8 +22,8 @@ from typing import Iterator, Optional
 
 import typer
 
-from .generate import _opt_out, _opt_png, _opt_qpm, _opt_seed, _opt_wav, _report, _user_errors, write_outputs
-from .main import app, console, err_console, fail
+from .common import (app, console, err_console, fail, opt_out, opt_png, opt_qpm, opt_seed, opt_wav, report, user_errors,
+                     write_outputs)
 
 COUNT_Z = 64  # the composer's size depends on its bar VAE's code; the presets table counts it for the thesis's z
 
@@ -101,7 +101,7 @@ def _compose_errors() -> Iterator[None]:
     from ..data.latents import LatentDataError, SeedError
     from ..training.composer import ComposerError
 
-    with _user_errors():
+    with user_errors():
         try:
             yield
         except (ComposerError, SeedError, LatentDataError) as exc:
@@ -148,11 +148,11 @@ def compose(
     sigma_temperature: float = typer.Option(
         1.0, "--sigma-temperature", min=0.0, help="Composer: scales each component's spread (0: its mean)."),
     n: int = typer.Option(1, "--n", "-n", min=1, max=256, help="How many compositions."),
-    seed: Optional[int] = _opt_seed(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("compositions"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    seed: Optional[int] = opt_seed(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("compositions"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
     vae: Optional[str] = typer.Option(
         None, "--vae", help="Decode with this bar VAE instead of the composer's stored copy (must be the one it learnt)."),
     key: Optional[str] = typer.Option(None, "--key", "-k", help="Only notes of this key/scale in the new bars, "
@@ -194,4 +194,4 @@ def compose(
         start = (f"{len(kept)} bar(s) of {prime.name}" if kept is not None else "a prior draw")
         titles = [f"{stem} {i} ({bars} bars)" for i in range(1, n + 1)]
         written = write_outputs(seqs, out, stem, wav=wav, png=png, titles=titles)
-        _report(written, f"{n} {bars}-bar composition(s) from {start}")
+        report(written, f"{n} {bars}-bar composition(s) from {start}")

@@ -18,8 +18,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .generate import MODEL_HELP, _user_errors
-from .main import app, console, err_console, fail
+from .common import MODEL_HELP, app, check_data, console, err_console, fail, load_split, user_errors
 
 ATTRIBUTE_LIMIT = 2048  # training windows used to compute attribute vectors a model lacks
 
@@ -34,43 +33,6 @@ def _parse_studies(text: str) -> list[str]:
              f"choose from {', '.join(STUDIES)}")
     return [s for s in STUDIES if s in names]  # the report's order
 
-
-def _load_split(data: Path, split: str):
-    """``PreparedDataset`` of one split, with every data problem as an ``InputError``."""
-    from ..data.dataset import DatasetError, PreparedDataset
-    from ..generation import InputError
-
-    try:
-        return PreparedDataset(data, split)
-    except (DatasetError, KeyError) as exc:
-        raise InputError(str(exc).strip("'\"")) from None
-
-
-def _check_data(data: Path, model):
-    """The eval split, after checking that the data fits the model."""
-    from ..generation import InputError
-
-    if not data.exists():
-        raise InputError(f"{data}: no such data folder (run `musicvae prepare` first)")
-    if not data.is_dir():
-        raise InputError(f"{data}: not a folder (give the folder written by `musicvae prepare`)")
-    ds = _load_split(data, "eval")
-    manifest, where = ds.manifest, data / "manifest.json"
-    if ds.kind != model.kind:
-        raise InputError(f"{where}: {ds.kind} data, but {model.name} is a {model.kind} model")
-    steps = manifest.get("steps")
-    if steps is not None and int(steps) != model.steps:
-        raise InputError(f"{where}: windows of {steps} steps, but {model.name} reads {model.steps}")
-    vocab = manifest.get("representation", {}).get("vocab_sizes")
-    if vocab is not None and tuple(vocab) != tuple(model.model.vocab_sizes):
-        raise InputError(f"{where}: vocabulary sizes {tuple(vocab)}, but {model.name} uses "
-                         f"{tuple(model.model.vocab_sizes)}")
-    if len(ds) == 0:
-        raise InputError(f"{where}: the eval split is empty (prepare with --eval-fraction > 0)")
-    tokens = ds.tokens
-    if tokens.shape[1] != model.steps:
-        raise InputError(f"{where}: windows of {tokens.shape[1]} steps, but {model.name} reads {model.steps}")
-    return ds
 
 
 @app.command()
@@ -93,9 +55,9 @@ def evaluate(
     from ..generation import TrainedModel
 
     chosen = _parse_studies(studies)
-    with _user_errors():
+    with user_errors():
         m = TrainedModel.load(model)
-        ds = _check_data(data, m)
+        ds = check_data(data, m)
         total = len(ds)
         if n > total:
             console.print(f"[yellow]warning:[/] --n {n} is more than the {total} held-out windows in {data}; "
@@ -125,7 +87,7 @@ def evaluate(
                     if len(tokens) < 2:
                         results[name] = {"skipped": "needs at least 2 held-out windows"}
                     else:
-                        train = train if train is not None else _load_split(data, "train")
+                        train = train if train is not None else load_split(data, "train")
                         if len(train) == 0:
                             results[name] = {"skipped": "the train split is empty: no data for the 5-gram model"}
                         else:
@@ -139,7 +101,7 @@ def evaluate(
                 elif name == "attributes":
                     vectors, source = dict(m.attributes), "the model's own vectors"
                     if not vectors:
-                        train = train if train is not None else _load_split(data, "train")
+                        train = train if train is not None else load_split(data, "train")
                         if len(train):
                             bar.update(task, description=f"{name} (computing vectors)")
                             # the windows `musicvae export --attributes-from` would use
@@ -158,7 +120,7 @@ def evaluate(
                         results[name] = res
                 else:
                     lm = None
-                    train = train if train is not None else _load_split(data, "train")
+                    train = train if train is not None else load_split(data, "train")
                     if len(train):
                         bar.update(task, description=f"{name} (fitting the 5-gram model)")
                         lm, _ = st.fit_lm(train.tokens, m.model.vocab_sizes, seed)

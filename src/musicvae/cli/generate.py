@@ -8,53 +8,17 @@ plus WAV (``--wav``) and piano-roll PNG (``--png``); errors are one line.
 from __future__ import annotations
 
 import math
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..music.sequence import NoteSequence
 from ..utils.names import printable, safe_component
-from .main import app, console, fail
+from .common import (app, compute_attributes, console, fail, opt_key, opt_model, opt_out, opt_png, opt_qpm, opt_seed,
+                     opt_temperature, opt_wav, opt_window, report, user_errors, write_outputs)
 
-MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
-
-
-def _opt_model():
-    return typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")
-
-
-def _opt_temperature(default: float = 0.5):
-    return typer.Option(default, "--temperature", "-t", min=0.0, help="Softmax temperature (0 = argmax).")
-
-
-def _opt_seed():
-    return typer.Option(None, "--seed", min=-(2**63), max=2**63 - 1, help="Random seed (same seed, same music).")
-
-
-def _opt_out(default: str):
-    return typer.Option(Path(default), "--out", "-o", help="Output folder.")
-
-
-def _opt_wav():
-    return typer.Option(False, "--wav", help="Also write audio (General MIDI SoundFont bundled with the package).")
-
-
-def _opt_png():
-    return typer.Option(False, "--png", help="Also write a piano-roll image per output.")
-
-
-def _opt_window():
-    return typer.Option(1, "--window", min=1, help="Which window of a long input to use (1 = first).")
-
-
-def _opt_key():
-    return typer.Option(None, "--key", "-k", help="Only notes of this key/scale, e.g. 'D minor', C:major, "
-                                                  "'F# dorian' (melody models; masks other notes while decoding).")
 
 
 def _key(m, key: Optional[str]) -> dict:
@@ -66,23 +30,6 @@ def _key(m, key: Optional[str]) -> dict:
     return {"key": key}
 
 
-def _opt_qpm():
-    return typer.Option(120.0, "--qpm", min=20.0, max=400.0, help="Tempo of the output in quarter notes per minute.")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn every error a user can cause into one line."""
-    from ..generation import InputError
-    from ..render import RenderError
-    from ..training.state_io import CheckpointError
-
-    try:
-        yield
-    except (InputError, RenderError, CheckpointError) as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
 
 def _load(name: Optional[str], notes: bool = False):
@@ -113,59 +60,19 @@ def _pick(model, path: Path, window: int):
     return chosen
 
 
-def _with(base: Path, ext: str) -> Path:
-    """``base`` + ``ext`` (``with_suffix`` would cut a stem with a dot, ``a.b-recon`` -> ``a.mid``)."""
-    return base.parent / (base.name + ext)
-
-
-def write_outputs(seqs: list[NoteSequence], out: Path, stem: str, *, wav: bool, png: bool,
-                  titles: list[str] | None = None, strip: bool = False) -> list[Path]:
-    """Write ``stem-01.mid`` ... (+ .wav, .png), and one strip image of all when ``strip``."""
-    from ..music.midi_io import write_midi
-
-    if "/" in stem or os.sep in stem or stem in ("", ".", "..") or "\0" in stem:
-        stem = safe_component(stem)  # a stem is one file name inside --out, whatever it was built from
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    width = max(2, len(str(len(seqs))))
-    for i, seq in enumerate(seqs, 1):
-        base = out / (f"{stem}-{i:0{width}d}" if len(seqs) > 1 else stem)
-        written.append(write_midi(seq, _with(base, ".mid")))
-        if wav:
-            from ..render import render_wav
-
-            written.append(render_wav(seq, _with(base, ".wav")))
-        if png:
-            from ..render import piano_roll_image
-
-            title = titles[i - 1] if titles else base.name
-            written.append(piano_roll_image(seq, _with(base, ".png"), title=title))
-    if strip and png:
-        from ..render import piano_roll_strip
-
-        written.append(piano_roll_strip(seqs, out / f"{stem}-strip.png", titles=titles))
-    return written
-
-
-def _report(written: list[Path], what: str) -> None:
-    mids = [p for p in written if p.suffix == ".mid"]
-    folder = mids[0].parent if mids else Path(".")
-    kinds = sorted({p.suffix for p in written})
-    console.print(f"[green]wrote[/] {printable(what)}: {len(mids)} MIDI file(s) ({', '.join(kinds)}) in "
-                  f"{printable(folder)}/", highlight=False)
 
 
 @app.command()
 def sample(
-    model: Optional[str] = _opt_model(),
+    model: Optional[str] = opt_model(),
     n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("samples"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("samples"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
     label: Optional[str] = typer.Option(
         None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish); "
                                     "note models (VRASH family): sample tracks of this source collection."),
@@ -176,7 +83,7 @@ def sample(
     """Sample new music from the model's prior (note models: whole melodies of variable length)."""
     from ..generation import InputError, TrainedModel
 
-    with _user_errors():
+    with user_errors():
         m = _load(model, notes=True)
         if prior is not None and not isinstance(m, TrainedModel):
             raise InputError(f"{m.name}: --prior applies to MusicVAE models, not note-level models")
@@ -185,49 +92,49 @@ def sample(
         used = m.prior_name(prior) if isinstance(m, TrainedModel) and m.has_latent else None
         what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "") + (
             f" ({used} prior)" if used in ("fitted", "standard") else "")
-        _report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
+        report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
 
 
 @app.command()
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to encode and decode."),
-    model: Optional[str] = _opt_model(),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    window: int = _opt_window(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("reconstructions"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    model: Optional[str] = opt_model(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    window: int = opt_window(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("reconstructions"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
 ) -> None:
     """Encode each input and decode it again: what the model hears."""
-    with _user_errors():
+    with user_errors():
         m = _load(model)
         wins = [_pick(m, p, window) for p in inputs]
         for path, seq in zip(inputs, m.reconstruct(wins, temperature, seed=seed, qpm=qpm, **_key(m, key))):
-            _report(write_outputs([seq], out, f"{path.stem}-recon", wav=wav, png=png), f"reconstruction of {path.name}")
+            report(write_outputs([seq], out, f"{path.stem}-recon", wav=wav, png=png), f"reconstruction of {path.name}")
 
 
 @app.command()
 def interpolate(
     a: Path = typer.Argument(..., help="Start MIDI file."),
     b: Path = typer.Argument(..., help="End MIDI file."),
-    model: Optional[str] = _opt_model(),
+    model: Optional[str] = opt_model(),
     steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
     method: Optional[str] = typer.Option(
         None, "--method", help="slerp or lerp (default: slerp for MusicVAE, lerp for MusAE, as their papers)."),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    window: int = _opt_window(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("interpolation"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    window: int = opt_window(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("interpolation"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
 ) -> None:
     """Interpolate in latent space from A to B (the endpoints are A's and B's reconstructions)."""
-    with _user_errors():
+    with user_errors():
         if method not in (None, "slerp", "lerp"):
             fail(f"--method must be slerp or lerp, got {method!r}")
         m = _load(model)
@@ -236,7 +143,7 @@ def interpolate(
                               **_key(m, key))
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
         written = write_outputs(seqs, out, f"{a.stem}-to-{b.stem}", wav=wav, png=png, titles=titles, strip=True)
-        _report(written, f"{steps}-step {method} interpolation")
+        report(written, f"{steps}-step {method} interpolation")
 
 
 @app.command()
@@ -244,18 +151,18 @@ def attribute(
     input: Path = typer.Argument(..., help="MIDI file to edit."),
     name: str = typer.Option(..., "--attribute", "-a", help="Attribute vector, e.g. note_density (see `musicvae models`)."),
     amount: float = typer.Option(1.0, "--amount", help="How many attribute vectors to add (negative subtracts)."),
-    model: Optional[str] = _opt_model(),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    window: int = _opt_window(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("attribute"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    model: Optional[str] = opt_model(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    window: int = opt_window(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("attribute"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
 ) -> None:
     """Move a piece along an attribute vector (more or less note density, syncopation, ...)."""
-    with _user_errors():
+    with user_errors():
         if not math.isfinite(amount):
             fail(f"--amount must be a finite number, not {amount}")
         m = _load(model)
@@ -266,29 +173,29 @@ def attribute(
         # the name comes from the model's attributes.safetensors: never a path of its own
         written = write_outputs(seqs, out, f"{input.stem}-{safe_component(name)}", wav=wav, png=png, titles=titles,
                                 strip=True)
-        _report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
+        report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
 
 
 @app.command()
 def average(
     inputs: list[Path] = typer.Argument(..., help="Two or more MIDI files."),
-    model: Optional[str] = _opt_model(),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    window: int = _opt_window(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("average"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    model: Optional[str] = opt_model(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    window: int = opt_window(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("average"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
 ) -> None:
     """Decode the mean latent code of several pieces (latent averaging)."""
-    with _user_errors():
+    with user_errors():
         if len(inputs) < 2:
             fail("average needs at least two MIDI files")
         m = _load(model)
         seq = m.average([_pick(m, p, window) for p in inputs], temperature, seed=seed, qpm=qpm, **_key(m, key))
-        _report(write_outputs([seq], out, "average", wav=wav, png=png), f"average of {len(inputs)} pieces")
+        report(write_outputs([seq], out, "average", wav=wav, png=png), f"average of {len(inputs)} pieces")
 
 
 @app.command()
@@ -296,27 +203,27 @@ def similar(
     input: Path = typer.Argument(..., help="MIDI file to vary."),
     n: int = typer.Option(4, "--n", "-n", min=1, max=256, help="How many variations."),
     similarity: float = typer.Option(0.8, "--similarity", min=0.0, max=1.0, help="1 = the same code, 0 = unrelated."),
-    model: Optional[str] = _opt_model(),
-    temperature: float = _opt_temperature(),
-    seed: Optional[int] = _opt_seed(),
-    window: int = _opt_window(),
-    key: Optional[str] = _opt_key(),
-    qpm: float = _opt_qpm(),
-    out: Path = _opt_out("similar"),
-    wav: bool = _opt_wav(),
-    png: bool = _opt_png(),
+    model: Optional[str] = opt_model(),
+    temperature: float = opt_temperature(),
+    seed: Optional[int] = opt_seed(),
+    window: int = opt_window(),
+    key: Optional[str] = opt_key(),
+    qpm: float = opt_qpm(),
+    out: Path = opt_out("similar"),
+    wav: bool = opt_wav(),
+    png: bool = opt_png(),
 ) -> None:
     """Variations on a piece: codes near its own."""
-    with _user_errors():
+    with user_errors():
         m = _load(model)
         seqs = m.similar(_pick(m, input, window), n, similarity, temperature, seed=seed, qpm=qpm, **_key(m, key))
-        _report(write_outputs(seqs, out, f"{input.stem}-similar", wav=wav, png=png), f"{n} variations of {input.name}")
+        report(write_outputs(seqs, out, f"{input.stem}-similar", wav=wav, png=png), f"{n} variations of {input.name}")
 
 
 @app.command()
 def render(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to render."),
-    out: Path = _opt_out("rendered"),
+    out: Path = opt_out("rendered"),
     wav: bool = typer.Option(True, "--wav/--no-wav", help="Write audio."),
     png: bool = typer.Option(True, "--png/--no-png", help="Write a piano roll."),
 ) -> None:
@@ -325,7 +232,7 @@ def render(
     from ..music.midi_io import MidiError
     from ..music.quantize import load_sequences
 
-    with _user_errors():
+    with user_errors():
         for path in inputs:
             if not path.exists():
                 raise InputError(f"{path}: no such file")
@@ -352,7 +259,7 @@ def models() -> None:
         table.add_column(col)
     attributes = set()
     for name in bundled_models():
-        with _user_errors():
+        with user_errors():
             files = load_model_files(name)
         info = files.info
         m = upgrade_accuracy_names(info.get("metrics", {}))  # older cards: their "sampled" was free-running
@@ -400,31 +307,10 @@ def export_cmd(
     """Export a checkpoint as a compact fp16 model dir (what ships under assets/models)."""
     from ..generation import TrainedModel, export_model
 
-    with _user_errors():
+    with user_errors():
         attrs = {}
         if attributes_from is not None:
             attrs = compute_attributes(TrainedModel.load(source), attributes_from, limit)
         export_model(source, out, name=name, attributes=attrs)
         console.print(f"[green]exported[/] {source} -> {out} ({len(attrs)} attribute vectors)", highlight=False)
 
-
-def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict:
-    """Attribute vectors of every attribute from up to ``limit`` training windows."""
-    import numpy as np
-
-    from ..data.dataset import DatasetError, PreparedDataset
-    from ..evaluation.metrics import ATTRIBUTES
-
-    try:
-        tokens = PreparedDataset(data_dir, "train").tokens
-    except DatasetError as exc:
-        fail(str(exc))
-    idx = np.random.default_rng(seed).permutation(len(tokens))[:limit]
-    tokens = np.asarray(tokens[np.sort(idx)], dtype=np.int64)
-    out = {}
-    for name in ATTRIBUTES:
-        try:
-            out[name] = model.attribute_vector(name, tokens)
-        except ValueError as exc:
-            console.print(f"[yellow]skipped[/] {name}: {exc}")
-    return out

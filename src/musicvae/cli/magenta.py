@@ -11,8 +11,7 @@ from typing import Optional
 
 import typer
 
-from .generate import _user_errors, compute_attributes
-from .main import app, console
+from .common import app, compute_attributes, console, user_errors
 
 
 @app.command("import-magenta")
@@ -42,7 +41,7 @@ def import_magenta_cmd(
         _check_attribute_data(attributes_from, model)
         return compute_attributes(model, attributes_from, limit)
 
-    with _user_errors():
+    with user_errors():
         done, info = import_magenta(path, out, config_name=config, name=name, attributes=attributes, force=force,
                                     dtype=torch.float32 if fp32 else torch.float16)
     sizes = info["sizes"]

@@ -11,43 +11,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-
-app = typer.Typer(
-    name="musicvae",
-    help="Learn latent spaces of symbolic music (MusicVAE, MusAE, MCVAE, VRASH) and create with them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-corpus_app = typer.Typer(help="The real-music corpora bundled with musicvae.", no_args_is_help=True)
-app.add_typer(corpus_app, name="corpus")
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit (file names that are not UTF-8 print as ``\\xNN``)."""
-    from ..utils.names import printable
-    from rich.markup import escape
-
-    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"musicvae {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")):
-    pass
+# the command modules register their commands on ``app`` when imported
+from . import analyze, compose, evaluate, generate, magenta, prior, studio  # noqa: F401
+from .common import app, console, corpus_app, err_console, fail
 
 
 @corpus_app.command("list")
@@ -185,9 +153,7 @@ def presets() -> None:
         table.add_column(col)
     for name, cfg in PRESETS.items():
         if cfg.model.family == "mcvae":  # an MCVAE composer over a bar VAE's codes (cli/compose.py)
-            from .compose import composer_row
-
-            table.add_row(name, *composer_row(cfg))
+            table.add_row(name, *compose.composer_row(cfg))
             continue
         n = count_parameters(build_model(cfg, vocab.get(cfg.data.kind, (130,))))
         decoder = f"musae/{cfg.model.prior} prior" if cfg.model.family == "musae" else f"{cfg.model.family}/{cfg.model.decoder}"
@@ -241,9 +207,7 @@ def train(
             if int(os.environ.get("RANK", "0")) == 0:
                 lock.enter_context(folder_lock(out, "musicvae train"))
             if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
-                from .compose import train_composer_command
-
-                return train_composer_command(config, vae, data, out, resume)
+                return compose.train_composer_command(config, vae, data, out, resume)
             from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
 
             trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume,
@@ -355,16 +319,6 @@ def _print_manifest(manifest: dict, out: Path) -> None:
             first = manifest[key][0]
             console.print(f"{len(manifest[key]):,} {what} (each listed in the manifest's {key!r}), e.g. "
                           f"{escape(first['file'])}: {escape(first['reason'])}", highlight=False)
-
-
-# the generation commands (sample, interpolate, ...) register themselves on ``app``
-from . import generate as _generate  # noqa: E402,F401
-from . import evaluate as _evaluate  # noqa: E402,F401
-from . import analyze as _analyze  # noqa: E402,F401
-from . import compose as _compose  # noqa: E402,F401
-from . import magenta as _magenta  # noqa: E402,F401
-from . import studio as _studio  # noqa: E402,F401
-from . import prior as _prior  # noqa: E402,F401
 
 
 def _click_exceptions():

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .generate import _user_errors
-from .main import app, console
+from .common import app, check_data, console, load_split, user_errors
 
 
 def _summary(res: dict) -> dict:
@@ -50,16 +49,15 @@ def fit_prior_cmd(
     from ..generation.prior import PRIOR_FILE, fit_prior
     from ..training.state_io import file_record, read_json
     from ..utils.io import atomic_write_bytes, atomic_write_json
-    from .evaluate import _check_data, _load_split
 
-    with _user_errors():
+    with user_errors():
         if not (model_dir / "model.json").is_file():
             raise InputError(f"{model_dir}: not an exported model dir (no model.json); run musicvae export first")
         model = TrainedModel.load(model_dir)
         if model.family == "musae" or not model.has_latent:
             raise InputError(f"{model_dir}: fit-prior is for MusicVAE models with a Gaussian prior")
-        ev = _check_data(data, model)
-        train = _load_split(data, "train")
+        ev = check_data(data, model)
+        train = load_split(data, "train")
         if not measure_only:
             pick = st.select_windows(len(train), limit, seed)
             codes = st._codes(model, np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .main import app, console, fail
+from .common import app, console, fail
 
 
 @app.command()

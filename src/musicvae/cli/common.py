@@ -1,0 +1,210 @@
+"""What every command of the ``musicvae`` command line shares: the typer app, the consoles, the
+one-line refusal (:func:`fail`), the common options, user errors as one line, writing outputs.
+
+Place in the flow: the ``cli`` stage, imported by every command module (``main``, ``generate``,
+``evaluate``, ...) and importing none of them, so the command modules form no cycle. ``main``
+imports every command module, which registers its commands on :data:`app`.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import typer
+from rich.console import Console
+
+from .. import __version__
+from ..music.sequence import NoteSequence
+from ..utils.names import printable, safe_component
+
+app = typer.Typer(
+    name="musicvae",
+    help="Learn latent spaces of symbolic music (MusicVAE, MusAE, MCVAE, VRASH) and create with them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="The real-music corpora bundled with musicvae.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit (file names that are not UTF-8 print as ``\\xNN``)."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"musicvae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")):
+    pass
+
+
+MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
+
+
+def opt_model():
+    return typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")
+
+
+def opt_temperature(default: float = 0.5):
+    return typer.Option(default, "--temperature", "-t", min=0.0, help="Softmax temperature (0 = argmax).")
+
+
+def opt_seed():
+    return typer.Option(None, "--seed", min=-(2**63), max=2**63 - 1, help="Random seed (same seed, same music).")
+
+
+def opt_out(default: str):
+    return typer.Option(Path(default), "--out", "-o", help="Output folder.")
+
+
+def opt_wav():
+    return typer.Option(False, "--wav", help="Also write audio (General MIDI SoundFont bundled with the package).")
+
+
+def opt_png():
+    return typer.Option(False, "--png", help="Also write a piano-roll image per output.")
+
+
+def opt_window():
+    return typer.Option(1, "--window", min=1, help="Which window of a long input to use (1 = first).")
+
+
+def opt_key():
+    return typer.Option(None, "--key", "-k", help="Only notes of this key/scale, e.g. 'D minor', C:major, "
+                                                  "'F# dorian' (melody models; masks other notes while decoding).")
+
+
+def opt_qpm():
+    return typer.Option(120.0, "--qpm", min=20.0, max=400.0, help="Tempo of the output in quarter notes per minute.")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn every error a user can cause into one line."""
+    from ..generation import InputError
+    from ..render import RenderError
+    from ..training.state_io import CheckpointError
+
+    try:
+        yield
+    except (InputError, RenderError, CheckpointError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+
+def _with(base: Path, ext: str) -> Path:
+    """``base`` + ``ext`` (``with_suffix`` would cut a stem with a dot, ``a.b-recon`` -> ``a.mid``)."""
+    return base.parent / (base.name + ext)
+
+
+def write_outputs(seqs: list[NoteSequence], out: Path, stem: str, *, wav: bool, png: bool,
+                  titles: list[str] | None = None, strip: bool = False) -> list[Path]:
+    """Write ``stem-01.mid`` ... (+ .wav, .png), and one strip image of all when ``strip``."""
+    from ..music.midi_io import write_midi
+
+    if "/" in stem or os.sep in stem or stem in ("", ".", "..") or "\0" in stem:
+        stem = safe_component(stem)  # a stem is one file name inside --out, whatever it was built from
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    width = max(2, len(str(len(seqs))))
+    for i, seq in enumerate(seqs, 1):
+        base = out / (f"{stem}-{i:0{width}d}" if len(seqs) > 1 else stem)
+        written.append(write_midi(seq, _with(base, ".mid")))
+        if wav:
+            from ..render import render_wav
+
+            written.append(render_wav(seq, _with(base, ".wav")))
+        if png:
+            from ..render import piano_roll_image
+
+            title = titles[i - 1] if titles else base.name
+            written.append(piano_roll_image(seq, _with(base, ".png"), title=title))
+    if strip and png:
+        from ..render import piano_roll_strip
+
+        written.append(piano_roll_strip(seqs, out / f"{stem}-strip.png", titles=titles))
+    return written
+
+
+def report(written: list[Path], what: str) -> None:
+    mids = [p for p in written if p.suffix == ".mid"]
+    folder = mids[0].parent if mids else Path(".")
+    kinds = sorted({p.suffix for p in written})
+    console.print(f"[green]wrote[/] {printable(what)}: {len(mids)} MIDI file(s) ({', '.join(kinds)}) in "
+                  f"{printable(folder)}/", highlight=False)
+
+
+def load_split(data: Path, split: str):
+    """``PreparedDataset`` of one split, with every data problem as an ``InputError``."""
+    from ..data.dataset import DatasetError, PreparedDataset
+    from ..generation import InputError
+
+    try:
+        return PreparedDataset(data, split)
+    except (DatasetError, KeyError) as exc:
+        raise InputError(str(exc).strip("'\"")) from None
+
+
+def check_data(data: Path, model):
+    """The eval split, after checking that the data fits the model."""
+    from ..generation import InputError
+
+    if not data.exists():
+        raise InputError(f"{data}: no such data folder (run `musicvae prepare` first)")
+    if not data.is_dir():
+        raise InputError(f"{data}: not a folder (give the folder written by `musicvae prepare`)")
+    ds = load_split(data, "eval")
+    manifest, where = ds.manifest, data / "manifest.json"
+    if ds.kind != model.kind:
+        raise InputError(f"{where}: {ds.kind} data, but {model.name} is a {model.kind} model")
+    steps = manifest.get("steps")
+    if steps is not None and int(steps) != model.steps:
+        raise InputError(f"{where}: windows of {steps} steps, but {model.name} reads {model.steps}")
+    vocab = manifest.get("representation", {}).get("vocab_sizes")
+    if vocab is not None and tuple(vocab) != tuple(model.model.vocab_sizes):
+        raise InputError(f"{where}: vocabulary sizes {tuple(vocab)}, but {model.name} uses "
+                         f"{tuple(model.model.vocab_sizes)}")
+    if len(ds) == 0:
+        raise InputError(f"{where}: the eval split is empty (prepare with --eval-fraction > 0)")
+    tokens = ds.tokens
+    if tokens.shape[1] != model.steps:
+        raise InputError(f"{where}: windows of {tokens.shape[1]} steps, but {model.name} reads {model.steps}")
+    return ds
+
+
+def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict:
+    """Attribute vectors of every attribute from up to ``limit`` training windows."""
+    import numpy as np
+
+    from ..data.dataset import DatasetError, PreparedDataset
+    from ..evaluation.metrics import ATTRIBUTES
+
+    try:
+        tokens = PreparedDataset(data_dir, "train").tokens
+    except DatasetError as exc:
+        fail(str(exc))
+    idx = np.random.default_rng(seed).permutation(len(tokens))[:limit]
+    tokens = np.asarray(tokens[np.sort(idx)], dtype=np.int64)
+    out = {}
+    for name in ATTRIBUTES:
+        try:
+            out[name] = model.attribute_vector(name, tokens)
+        except ValueError as exc:
+            console.print(f"[yellow]skipped[/] {name}: {exc}")
+    return out
