@@ -17,6 +17,19 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "presets_resolved.json"
 def test_every_preset_resolves_as_before():
     want = json.loads(FIXTURE.read_text())
     assert list(PRESETS) == list(want)
-    for name, config in want.items():
-        assert PRESETS[name].to_dict() == config, name
-        assert get_preset(name).to_dict() == config, name
+    for name, config in want.items():  # as JSON text: an int where there was a float (0 for 0.0) differs too
+        assert json.dumps(PRESETS[name].to_dict()) == json.dumps(config), name
+        assert json.dumps(get_preset(name).to_dict()) == json.dumps(config), name
+
+
+def test_presets_show_prints_the_resolved_config():
+    from typer.testing import CliRunner
+
+    from musicvae.cli.main import app
+
+    for name in ("cat-mel_2bar_small", "hierdec-trio_16bar_cpu", "musae-gmm_2bar_tiny", "vrash-notes_cpu"):
+        result = CliRunner().invoke(app, ["presets", "--show", name])
+        assert result.exit_code == 0 and json.loads(result.output) == get_preset(name).to_dict(), name
+    result = CliRunner().invoke(app, ["presets", "--show", "cat-mel_3bar"])
+    assert result.exit_code == 2 and "unknown preset 'cat-mel_3bar'" in result.output
+    assert "Traceback" not in result.output

@@ -141,10 +141,23 @@ def _drop_empty_work(out: Path) -> None:
 
 
 @app.command()
-def presets() -> None:
+def presets(
+    show: Optional[str] = typer.Option(None, "--show", help="Print this preset's resolved config (JSON) instead."),
+) -> None:
     """List the model presets (magenta's names; _tiny for tests, _cpu for a 2-core CPU)."""
+    import json
+
+    from ..config import ConfigError
     from ..models.builders import build_model, count_parameters
-    from ..presets import PRESETS
+    from ..presets import PRESETS, get_preset
+
+    if show is not None:
+        try:
+            config = get_preset(show)
+        except ConfigError as exc:
+            fail(str(exc))
+        print(json.dumps(config.to_dict(), indent=2))  # plain stdout: pipe it, or diff two presets
+        return
 
     vocab = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512), "multitrack": (130,) * 4,
              "notes": (13, 12, 16)}
