@@ -219,7 +219,12 @@ def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str],
 def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]] | None = None) -> str:
     names = [source.name_of(i) for i in range(source.size)]
     if source.files:
-        names += [str(f.stat().st_size) + ":" + str(int(f.stat().st_mtime)) for f in source.files if f.exists()]
+        for f in source.files:  # one stat per file (size and time); a file gone since the walk is left out
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            names.append(f"{st.st_size}:{int(st.st_mtime)}")
     doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
     if cfg.kind == "notes":
         doc["notes_unit"] = "track"  # notes folders of whole tracks (earlier ones held windows)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob as globlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,28 +73,39 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     def unreadable(err: OSError) -> None:
         entries.append((rel(err.filename) if err.filename else "?", f"cannot read folder ({err.strerror or err})"))
 
-    for folder, dirs, names in os.walk(root, onerror=unreadable):
-        for d in list(dirs):
-            full = os.path.join(folder, d)
-            if os.path.islink(full):
-                dirs.remove(d)
-                entries.append((rel(full), "link to a folder (not followed)"))
-        dirs.sort()
-        for name in names:
-            full = os.path.join(folder, name)
+    # os.scandir's entries know their type from the folder listing: no stat per plain file
+    # (only links and file systems without entry types cost one)
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                listing = list(it)
+        except OSError as err:
+            unreadable(err)
+            continue
+        for entry in listing:
+            full = entry.path
             try:
-                st = os.stat(full)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(full)
+                    continue
+                is_link = entry.is_symlink()
+                if is_link and entry.is_dir():  # a link to a folder
+                    entries.append((rel(full), "link to a folder (not followed)"))
+                    continue
+                regular = entry.is_file()  # follows a link to a file
+                if not regular and is_link:
+                    os.stat(full)  # raises for a broken link
             except OSError as exc:
-                entries.append((rel(full), "broken link" if os.path.islink(full) else f"cannot read ({exc.strerror})"))
+                entries.append((rel(full), "broken link" if entry.is_symlink() else f"cannot read ({exc.strerror})"))
                 continue
-            if stat.S_ISDIR(st.st_mode):  # a link to a folder listed among names
-                entries.append((rel(full), "link to a folder (not followed)"))
-            elif not stat.S_ISREG(st.st_mode):
+            if not regular:
                 entries.append((rel(full), "not a regular file (FIFO, socket or device)"))
-            elif Path(name).suffix.lower() in MIDI_EXTENSIONS:
+            elif Path(entry.name).suffix.lower() in MIDI_EXTENSIONS:
                 files.append(Path(full))
             else:
-                entries.append((rel(full), f"{NOT_MIDI} ({Path(name).suffix or 'no extension'})"))
+                entries.append((rel(full), f"{NOT_MIDI} ({Path(entry.name).suffix or 'no extension'})"))
     files.sort()
     entries.sort()
     return files, entries
