@@ -14,7 +14,44 @@ import stat
 from pathlib import Path
 
 import numpy as np
-from symusic import Note, Score, Tempo, TimeSignature, Track
+
+
+def _defer_soundfont_downloader() -> None:
+    """symusic imports its SoundFont downloader (pySmartDL, which pulls in urllib, http, ssl and
+    email: ~30-40 ms, a tenth of ``musicvae prepare``'s start-up) when it loads; musicvae never
+    downloads. A stand-in module defers that import until something uses the downloader, then
+    hands over to the real module (``SmartDL(...)`` and any attribute work as before)."""
+    import sys
+    import types
+
+    if "symusic" in sys.modules or "pySmartDL" in sys.modules:
+        return
+
+    def real():
+        if sys.modules.get("pySmartDL") is stand_in:
+            del sys.modules["pySmartDL"]
+        import importlib
+
+        return importlib.import_module("pySmartDL")
+
+    class SmartDL:
+        def __new__(cls, *args, **kwargs):
+            return real().SmartDL(*args, **kwargs)
+
+    stand_in = types.ModuleType("pySmartDL", "stand-in until first use (musicvae.music.midi_io)")
+    stand_in.SmartDL = SmartDL
+
+    def attribute(name: str):
+        if name.startswith("__"):  # the import system asks for __path__, __spec__, ...: not a use
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stand_in.__getattr__ = attribute
+    sys.modules["pySmartDL"] = stand_in
+
+
+_defer_soundfont_downloader()
+from symusic import Note, Score, Tempo, TimeSignature, Track  # noqa: E402
 
 from .sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
 
