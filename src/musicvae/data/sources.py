@@ -28,6 +28,7 @@ class Source:
     # every other input path that is not a source, with its reason: non-MIDI names, special
     # entries (FIFO, socket, device), broken links, links to folders, unreadable folders
     skipped_entries: list[tuple[str, str]] = field(default_factory=list)
+    _names: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -38,8 +39,15 @@ class Source:
         are not UTF-8 appear as ``\\xNN`` (:func:`~musicvae.utils.names.printable`)."""
         if self.corpus:
             return load_corpus(self.corpus)[index].source or f"{self.corpus}#{index}"
-        path = self.files[index]
+        if self._names is None:  # every name at once (prepare asks for each several times)
+            self._names = [self._file_name(path) for path in self.files]
+        return self._names[index]
+
+    def _file_name(self, path: Path) -> str:
         if self.root is not None:
+            root, full = os.fspath(self.root), os.fspath(path)  # both normalised by Path
+            if root not in ("", ".") and full.startswith(root + os.sep):
+                return printable(full[len(root) + len(os.sep):])  # what relative_to gives, faster
             try:
                 return printable(path.relative_to(self.root))
             except ValueError:
@@ -64,7 +72,7 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """MIDI files under ``root`` (recursive, sorted) and ``(relative name, reason)`` for every
     other entry: nothing under the folder is left out silently. Links to files are followed,
     links to folders are not (a loop would never end)."""
-    files: list[Path] = []
+    files: list[str] = []
     entries: list[tuple[str, str]] = []
 
     def rel(p: str) -> str:
@@ -103,12 +111,12 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             if not regular:
                 entries.append((rel(full), "not a regular file (FIFO, socket or device)"))
             elif Path(entry.name).suffix.lower() in MIDI_EXTENSIONS:
-                files.append(Path(full))
+                files.append(full)
             else:
                 entries.append((rel(full), f"{NOT_MIDI} ({Path(entry.name).suffix or 'no extension'})"))
-    files.sort()
+    files.sort(key=lambda f: f.split(os.sep))  # the order of sorted Paths (component by component), faster
     entries.sort()
-    return files, entries
+    return [Path(f) for f in files], entries
 
 
 class SourceError(ValueError):

@@ -55,7 +55,9 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     starts = np.arange(0, n_bars - rules.bars + 1, rules.stride_bars)
     sounding = converter.sounding(grid)
     onsets = converter.onsets(grid)
-    if converter.required_streams is None:  # rules on the mix
+    if converter.required_streams is None and K == 1:  # the mix of one stream is that stream
+        pass
+    elif converter.required_streams is None:  # rules on the mix
         sounding = sounding.any(axis=1, keepdims=True)
         onsets = onsets.any(axis=1, keepdims=True)
     else:
