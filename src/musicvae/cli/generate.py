@@ -11,15 +11,17 @@ import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..music.sequence import NoteSequence
 from ..utils.names import printable, safe_component
 from .main import app, console, fail
+
+if TYPE_CHECKING:  # numpy and symusic load only when a command runs: `--help` stays fast
+    from ..music.sequence import NoteSequence
 
 MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
 
