@@ -19,6 +19,7 @@ Usage (from the repository root, in the project venv)::
     .venv/bin/python benchmarks/prepare_throughput.py                    # tests/fixtures/real
     .venv/bin/python benchmarks/prepare_throughput.py --repeat 5 --write-results
     .venv/bin/python benchmarks/prepare_throughput.py --midi-dir ~/midi --workers 2 --check
+    .venv/bin/python benchmarks/prepare_throughput.py --folder data/mixed --workers 0 --rounds 3 --write-results
 
 ``--repeat N`` copies the file list N times (distinct names) so that timings
 cover more than a few seconds; unique-window counts do not grow with it.
@@ -176,10 +177,8 @@ def machine_info(baseline: dict | None) -> dict:
                 break
     except OSError:
         pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    except OSError:
-        nproc = str(os.cpu_count())
+    # not `nproc`: it reports OMP_NUM_THREADS when that is set
+    nproc = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     ours = {}
     from importlib.metadata import PackageNotFoundError, version
 
@@ -362,6 +361,159 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
+# --------------------------------------------------------------------------- folder mode
+
+FOLDER_START = "<!-- prepare_folder:start -->"
+FOLDER_END = "<!-- prepare_folder:end -->"
+
+
+def timed_process(argv: list[str], env: dict | None = None) -> dict:
+    """Run ``argv`` to the end: wall seconds, CPU seconds (user + system of the process and every
+    descendant it waited for, e.g. pool workers) and the peak RSS of the largest of them (MiB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    import threading
+
+    out: dict = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: out.__setitem__(k, f.read()))
+               for k, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for t in readers:
+        t.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for t in readers:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+            "returncode": proc.returncode, "stdout": out["stdout"].decode(errors="replace"),
+            "stderr": out["stderr"].decode(errors="replace")}
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def folder_mode(args) -> int:
+    """Whole processes, end to end (start-up included), on ``args.folder`` as it is, A/B alternated."""
+    folder = args.folder.resolve()
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    ours_argv = [*musicvae_command(args.musicvae), "prepare", str(folder), "--kind", "melody", "--bars", str(args.bars),
+                 "--workers", str(args.workers), *shlex.split(args.ours_args)]
+    base_argv = [args.baseline_python, str(BASELINE_SCRIPT), str(folder), "--workers", str(max(args.workers, 1) if args.workers else 2),
+                 "--bars", str(args.bars), *shlex.split(args.baseline_args)]
+    tmp = Path(tempfile.mkdtemp(prefix="prepare_folder_"))
+    rounds = []
+    try:
+        for r in range(args.rounds):
+            row = {}
+            order = ("baseline", "ours") if r % 2 == 0 else ("ours", "baseline")
+            for side in order:
+                if side == "ours":
+                    out = tmp / f"out{r}"
+                    res = timed_process([*ours_argv, "--out", str(out)], env)
+                    man = json.loads((out / "manifest.json").read_text()) if res["returncode"] == 0 else {}
+                    res.update(windows=man.get("counts", {}).get("windows_total"), files_ok=man.get("counts", {}).get("files_ok"),
+                               workers_used=man.get("workers"))
+                    shutil.rmtree(out, ignore_errors=True)
+                else:
+                    res = timed_process(base_argv, env)
+                    data = json.loads(res["stdout"]) if res["returncode"] == 0 else {}
+                    res.update(windows=data.get("windows_canonical"), files_ok=data.get("files_ok"), inside=data.get("seconds"))
+                if res["returncode"] != 0:
+                    print(f"{side} failed:\n{res['stderr'][-2000:]}", file=sys.stderr)
+                    return 2
+                res.pop("stdout"), res.pop("stderr")
+                row[side] = res
+                print(f"round {r + 1} {side}: wall {res['wall']:.2f} s, cpu {res['cpu']:.2f} s, rss {res['rss_mib']:.0f} MiB, "
+                      f"windows {res['windows']}", file=sys.stderr)
+            row["wall_ratio"] = row["baseline"]["wall"] / row["ours"]["wall"]
+            row["cpu_ratio"] = row["baseline"]["cpu"] / row["ours"]["cpu"]
+            rounds.append(row)
+        scales = []
+        for k in args.rss_scales:
+            src = args.rss_folder.resolve() if args.rss_folder else folder
+            base_files = [p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi")]
+            staged = tmp / f"x{k}"
+            staged.mkdir()
+            for c in range(k):  # hard links under new names: copies for the tool, no disk
+                for i, f in enumerate(base_files):
+                    os.link(f, staged / f"c{c:03d}_{i:05d}_{f.name}")
+            res = timed_process([*musicvae_command(args.musicvae), "prepare", str(staged), "--kind", "melody", "--bars",
+                                 str(args.bars), "--workers", str(args.workers), "--out", str(tmp / f"rss{k}")], env)
+            man = json.loads((tmp / f"rss{k}" / "manifest.json").read_text()) if res["returncode"] == 0 else {}
+            scales.append({"scale": k, "files": len(base_files) * k, "wall": res["wall"], "cpu": res["cpu"],
+                           "rss_mib": res["rss_mib"], "windows_found": man.get("counts", {}).get("windows_found"),
+                           "windows_total": man.get("counts", {}).get("windows_total"), "returncode": res["returncode"]})
+            print(f"x{k}: {scales[-1]}", file=sys.stderr)
+            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(tmp / f"rss{k}", ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = {
+        "files": len(files), "rounds": rounds,
+        "wall_ratio": _median([r["wall_ratio"] for r in rounds]) if rounds else None,
+        "cpu_ratio": _median([r["cpu_ratio"] for r in rounds]) if rounds else None,
+        "ours_wall": _median([r["ours"]["wall"] for r in rounds]) if rounds else None,
+        "base_wall": _median([r["baseline"]["wall"] for r in rounds]) if rounds else None,
+        "scales": scales,
+    }
+    machine = machine_info(None)
+    lines = folder_lines(args, summary, machine, ours_argv, base_argv)
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "machine": machine}, indent=2, default=str))
+    if args.write_results:
+        text = args.results_file.read_text() if args.results_file.exists() else "# Benchmark results\n"
+        section = "\n".join([FOLDER_START, *lines, FOLDER_END]) + "\n"
+        if FOLDER_START in text and FOLDER_END in text:
+            pre, rest = text.split(FOLDER_START, 1)
+            text = pre + section.rstrip("\n") + rest.split(FOLDER_END, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        args.results_file.write_text(text)
+    return 0
+
+
+def folder_lines(args, summary, machine, ours_argv, base_argv) -> list[str]:
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/prepare_throughput.py", *sys.argv[1:]])
+    lines = [
+        "## prepare vs note_seq on a folder, whole processes end to end",
+        "",
+        f"Run {when}: `{cmd}`",
+        "",
+        f"Input: `{_rel(args.folder)}`, {summary['files']:,} MIDI files; 2-bar melody windows; ours "
+        f"`{' '.join(ours_argv[1:])}`, baseline `benchmarks/baseline_note_seq.py` with {base_argv[base_argv.index('--workers') + 1]} workers.",
+        f"Machine: nproc={machine['nproc']}, CPU {machine['cpu']}; load average at end {machine['loadavg_at_end']} "
+        "(a host shared with other jobs: wall times include their interference; CPU time is the processes' own).",
+        "",
+    ]
+    if summary["rounds"]:
+        lines += ["| round | baseline wall s | ours wall s | wall ratio | baseline CPU s | ours CPU s | CPU ratio | "
+                  "baseline peak RSS MiB | ours peak RSS MiB | unique windows baseline / ours |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for i, r in enumerate(summary["rounds"]):
+            b, o = r["baseline"], r["ours"]
+            lines.append(f"| {i + 1} | {b['wall']:.2f} | {o['wall']:.2f} | {r['wall_ratio']:.1f}x | {b['cpu']:.2f} | {o['cpu']:.2f} | "
+                         f"{r['cpu_ratio']:.1f}x | {b['rss_mib']:.0f} | {o['rss_mib']:.0f} | {b['windows']:,} / {o['windows']:,} |")
+        lines += ["", f"- end to end (median of per-round ratios, A/B alternated): wall **{summary['wall_ratio']:.1f}x**, "
+                      f"CPU time **{summary['cpu_ratio']:.1f}x** (goal >= {TARGET_RATIO:.0f}x)"]
+    if summary["scales"]:
+        lines += ["", "Peak RSS of `musicvae prepare` as the input grows (hard-linked copies under new names of "
+                      f"`{_rel(args.rss_folder or args.folder)}`):", "",
+                  "| copies | files | windows found | unique windows | wall s | CPU s | peak RSS MiB | vs 1 copy |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        first = summary["scales"][0]["rss_mib"]
+        for sc in summary["scales"]:
+            lines.append(f"| {sc['scale']} | {sc['files']:,} | {sc['windows_found'] or 0:,} | {sc['windows_total'] or 0:,} | {sc['wall']:.1f} | "
+                         f"{sc['cpu']:.1f} | {sc['rss_mib']:.0f} | {sc['rss_mib'] / first:.2f}x |")
+    lines += ["", "Wall and CPU time are whole processes from exec to exit, interpreter start-up and imports included; "
+                  "CPU time and peak RSS come from `wait4` (the process and the pool workers it waited for; "
+                  "RSS is the largest single process). Both sides run with OMP_NUM_THREADS=1."]
+    return lines
+
+
 # --------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,7 +540,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="also compare the two sets of unique windows token by token "
                          "(the baseline then also saves its windows; its timing includes that)")
     ap.add_argument("--check", action="store_true", help="exit 1 unless the goal is met")
+    ap.add_argument("--folder", type=Path, default=None,
+                    help="folder mode: this folder as it is, whole processes end to end (start-up included), "
+                         "--rounds A/B alternated rounds, wall and CPU time, peak RSS")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rss-scales", type=lambda t: [int(x) for x in t.split(",") if x], default=[],
+                    help="folder mode: also run ours on 1,4,... hard-linked copies of --rss-folder (default --folder)")
+    ap.add_argument("--rss-folder", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.folder is not None:
+        if not Path(args.baseline_python).exists() and args.rounds:
+            print(f"baseline interpreter {args.baseline_python} not found (make bench builds it)", file=sys.stderr)
+            return 2
+        return folder_mode(args)
 
     src_files = collect_midi(args.midi_dir)
     if not src_files:

@@ -190,3 +190,11 @@ def test_every_kind_prepares_real_files_and_rebuilds_its_converter(tmp_path, kin
             again, m2 = conv.encode_track(conv.decode(ev, m), 0)
             np.testing.assert_array_equal(again, ev)
             assert m2 == m
+
+
+def test_automatic_workers_take_one_process_for_a_small_input(tmp_path):
+    src = _corpus(tmp_path)
+    auto = prepare(src, tmp_path / "auto", PrepareConfig("melody", 2), workers=None)
+    two = prepare(src, tmp_path / "two", PrepareConfig("melody", 2), workers=2)
+    assert auto["workers"] == 1 and two["workers"] == 2  # explicit counts are kept
+    assert auto["counts"] == two["counts"]

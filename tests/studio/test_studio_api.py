@@ -10,7 +10,7 @@ from musicvae.music import NoteSequence, midi_bytes
 from musicvae.music.scales import parse_key
 from musicvae.music.sequence import TrackInfo
 
-pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx (pip install 'musicvae[studio-test]')")
+pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2 (pip install 'musicvae[studio-test]')")
 
 
 @pytest.fixture(scope="module")

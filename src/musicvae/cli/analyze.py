@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from .common import MODEL_HELP, app, check_data, console, err_console, user_errors
@@ -37,6 +36,8 @@ def analyze(
 ) -> None:
     """Latent analysis. MusAE: attributes per prior component (heat map), PCA of codes by label, nearest-component
     accuracy. Note VAE/VRASH: t-SNE (or PCA) map of held-out tracks by collection, nearest-centroid accuracy."""
+    import numpy as np
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..evaluation import latent_analysis as la

@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 from .common import MODEL_HELP, app, check_data, console, err_console, fail, load_split, user_errors
@@ -48,6 +47,8 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same report)."),
 ) -> None:
     """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
+    import numpy as np
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..evaluation import studies as st
@@ -136,6 +137,8 @@ def evaluate(
 
 def _summary(results: dict, out: Path) -> None:
     """The headline figures, one line per study."""
+    import numpy as np
+
     r = results.get("reconstruction")
     if r and "skipped" not in r:
         console.print(f"reconstruction: teacher-forced {r['tf_accuracy']:.3f}, sampled (magenta) "

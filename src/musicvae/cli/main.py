@@ -40,7 +40,8 @@ def prepare(
     kind: str = typer.Option(..., "--kind", help="melody, drums, trio, multitrack, bars or notes."),
     bars: int = typer.Option(2, "--bars", help="Window length in bars (for 'bars': minimum song length)."),
     out: Path = typer.Option(..., "--out", help="Output folder for shards and manifest.json."),
-    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic, one below 2,000 files, "
+                                                      "else one per CPU core)."),
     eval_fraction: float = typer.Option(0.1, "--eval-fraction", help="Share of source files held out for evaluation."),
     max_rest_bars: float = typer.Option(1.0, "--max-rest-bars", help="Longest rest allowed inside a window, in bars."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/eval split."),

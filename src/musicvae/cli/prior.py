@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from .common import app, check_data, console, load_split, user_errors
@@ -44,6 +43,8 @@ def fit_prior_cmd(
                                       help="Record the samples figures of N(0, I) (and an existing prior) only."),
 ) -> None:
     """Fit a Gaussian mixture to the training codes (the aggregate posterior) so sampling avoids prior holes."""
+    import numpy as np
+
     from ..evaluation import studies as st
     from ..generation import InputError, TrainedModel
     from ..generation.prior import PRIOR_FILE, fit_prior

@@ -49,9 +49,9 @@ from ..representations import GRID_KINDS, KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
 from .corpora import load_corpus
-from .labels import LabelError, labels_manifest, source_labels, window_labels
-from .records import (concat_chunks, first_occurrences, is_eval_source, pack_chunk, record_count, record_keys,
-                      take, unit_hash, write_split)
+from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
+from .records import (UniqueRecords, is_eval_source, pack_chunk, record_count, unique_in_chunk, unit_hash,
+                      write_split)
 from .sources import Source, collection_of, resolve_source
 from .windows import WindowRules, grid_windows
 
@@ -171,7 +171,7 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
                 items.append(np.full(count, index, dtype=np.int32))
             n_item += count
         per_item.append((index, n_item))
-    arrays = pack_chunk(cfg.kind, acc, items)
+    arrays = unique_in_chunk(cfg.kind, pack_chunk(cfg.kind, acc, items))  # memory follows unique windows
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
     summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
@@ -219,7 +219,12 @@ def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str],
 def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]] | None = None) -> str:
     names = [source.name_of(i) for i in range(source.size)]
     if source.files:
-        names += [str(f.stat().st_size) + ":" + str(int(f.stat().st_mtime)) for f in source.files if f.exists()]
+        for f in source.files:  # one stat per file (size and time); a file gone since the walk is left out
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            names.append(f"{st.st_size}:{int(st.st_mtime)}")
     doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
     if cfg.kind == "notes":
         doc["notes_unit"] = "track"  # notes folders of whole tracks (earlier ones held windows)
@@ -234,14 +239,17 @@ def prepare(
     out_dir: str | os.PathLike,
     cfg: PrepareConfig,
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     labels: str | os.PathLike | None = None,
 ) -> dict:
     """Prepare a dataset; returns the manifest (also written to ``out_dir/manifest.json``).
 
-    ``progress(done_items, total_items)`` is called as chunks finish. ``labels``: a
+    ``workers``: processes; ``None`` or 0 picks them: one below 2,000 input files (a pool's
+    start-up and the second process cost more than they save there: measured on a 2-core host
+    with other jobs running, two workers first tied one at ~3,200 mixed real files), else one per
+    usable CPU core. ``progress(done_items, total_items)`` is called as chunks finish. ``labels``: a
     ``.csv``/``.json`` file mapping source files to style labels (see ``data.labels``).
     """
     t0 = time.perf_counter()
@@ -278,6 +286,10 @@ def prepare(
     stamp.write_text(fingerprint)
 
     total = source.size
+    if not workers or workers < 1:  # automatic: see the docstring
+        one_worker_below = 2_000
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = 1 if total < one_worker_below else max(1, cores)
     n_chunks_target = max(1, workers * 4)
     chunk_size = max(1, min(256, -(-total // n_chunks_target)))
     chunks = [list(range(lo, min(lo + chunk_size, total))) for lo in range(0, total, chunk_size)]
@@ -354,18 +366,13 @@ def _process_empty_chunk(work: Path, c: int) -> None:
 def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
            item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
     kind = cfg.kind
-    loaded, rejects, ok, per_item, summaries = [], [], 0, {}, []
+    rejects, ok, per_item, summaries = [], 0, {}, []
     for c in range(len(chunks)):
         summary = json.loads((work / f"chunk-{c:05d}.json").read_text())
         summaries.append(summary)
         ok += summary["ok"]
         rejects += [(int(i), r) for i, r in summary["rejects"]]
         per_item.update({int(i): n for i, n in summary["per_item"]})
-        arrays = load_npz(work / f"chunk-{c:05d}.npz")
-        if len(arrays.get("item", [])):
-            loaded.append(arrays)
-    allrec = concat_chunks(kind, loaded)
-    n_found = len(allrec["item"]) if allrec else 0
 
     names = [source.name_of(i) for i in range(source.size)]
     item_labels = item_labels or [[] for _ in names]
@@ -377,20 +384,18 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
         eval_items = {min(with_windows, key=lambda i: unit_hash(names[i], cfg.seed))}
 
+    # corpus-wide dedup, one chunk file at a time: memory follows unique windows, not windows found
+    eval_mask = np.zeros(len(names), bool)
+    eval_mask[sorted(eval_items)] = True
+    unique = UniqueRecords(kind, eval_mask, item_ids if label_names else None)
+    for c in range(len(chunks)):
+        unique.add(load_npz(work / f"chunk-{c:05d}.npz"))
+    train, evals, found = unique.splits(MAX_LABELS_PER_WINDOW)
+    n_found = found["found"]
+
     counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
-    if allrec:
-        keys, select = record_keys(kind, allrec)
-        is_eval = np.isin(allrec["item"], sorted(eval_items))
-        tr_idx, ev_idx = np.flatnonzero(~is_eval), np.flatnonzero(is_eval)
-        tr_keep = tr_idx[first_occurrences(take(keys, tr_idx))]
-        both = np.concatenate([tr_keep, ev_idx])
-        first = first_occurrences(take(keys, both))
-        ev_keep = both[first[first >= len(tr_keep)]]
-        ev_unique = len(first_occurrences(take(keys, ev_idx)))
-        train, evals = select(tr_keep), select(ev_keep)
-        if label_names:
-            per_record = window_labels(keys, allrec["item"], item_ids)  # (n_found, M)
-            train["labels"], evals["labels"] = per_record[tr_keep], per_record[ev_keep]
+    if n_found:
+        n_train, n_eval, ev_unique = len(train["item"]), len(evals["item"]), found["eval_unique"]
         if kind == "notes":  # each track's source collection (collection_of its file), ids into collections
             item_coll = [collection_of(n) for n in names]
             collections = sorted({item_coll[i] for i in with_windows})
@@ -398,11 +403,11 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
             train["collection"], evals["collection"] = coll_id[train["item"]], coll_id[evals["item"]]
         counts.update(
             windows_found=n_found,
-            windows_train=len(tr_keep),
-            windows_eval=len(ev_keep),
-            windows_total=len(tr_keep) + len(ev_keep),
-            duplicates_removed=n_found - len(tr_keep) - ev_unique,
-            eval_dropped_seen_in_train=ev_unique - len(ev_keep),
+            windows_train=n_train,
+            windows_eval=n_eval,
+            windows_total=n_train + n_eval,
+            duplicates_removed=n_found - n_train - ev_unique,
+            eval_dropped_seen_in_train=ev_unique - n_eval,
             sources_train=len(set(with_windows) - eval_items),
             sources_eval=len(eval_items),
         )

@@ -163,3 +163,143 @@ def write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str
         atomic_save_npz(out_dir / rel, **part)
         names.append(rel)
     return names
+
+
+def unique_in_chunk(kind: str, arrays: dict) -> dict[str, np.ndarray]:
+    """A chunk's records with duplicates removed, plus every occurrence as three small ints.
+
+    Returns the first occurrence of each distinct record (fields as ``arrays``) and, for
+    every record found (in order), ``occ_group`` (its index among those unique records),
+    ``occ_item`` (its source item) and ``occ_start`` (its start bar): the merge needs the
+    occurrences for the split, the counts and the style labels, never the duplicate windows
+    themselves, so a chunk file and the merge's memory follow unique windows, not windows found.
+    """
+    n = len(arrays["item"])
+    if n == 0:
+        return arrays
+    keys, select = record_keys(kind, arrays)
+    group = duplicate_groups(keys)
+    first = np.sort(np.unique(group, return_index=True)[1]).astype(np.int64)
+    relabel = np.empty(len(first), np.int64)
+    relabel[group[first]] = np.arange(len(first))  # group id -> rank of its first occurrence
+    out = select(first) if kind not in GRID_KINDS else {k: arrays[k][first] for k in ("tokens", "start_bar", "item")}
+    starts = arrays.get("start_bar")
+    out.update(occ_group=relabel[group].astype(np.int32), occ_item=arrays["item"].astype(np.int32),
+               occ_start=(np.asarray(starts, np.int32) if starts is not None else np.zeros(n, np.int32)))
+    return out
+
+
+class UniqueRecords:
+    """Corpus-wide dedup fed chunk by chunk, in chunk order (memory: unique records only).
+
+    For each distinct record it keeps one copy, its first train occurrence and its first eval
+    occurrence (source item and start bar) and, with style labels, the set of label ids of every
+    file it occurs in. :meth:`splits` then gives what deduplicating all records at once gives:
+    train = the first train occurrence of each distinct record, in order; eval = the first eval
+    occurrence of each record never seen in train, in order.
+    """
+
+    def __init__(self, kind: str, eval_items: np.ndarray, item_label_ids: list[list[int]] | None = None):
+        self.kind = kind
+        self.eval_mask = eval_items  # (n_items,) bool
+        self.item_ids = item_label_ids if item_label_ids and any(item_label_ids) else None
+        self.ids: dict[bytes, int] = {}
+        self.copies: list[dict] = []  # per chunk: the records first seen there, in gid order
+        self.first = {"train": ([], [], []), "eval": ([], [], [])}  # (gid, item, start) parts, in order
+        self.seen = {"train": np.zeros(0, bool), "eval": np.zeros(0, bool)}
+        self.pairs = np.zeros(0, np.int64)  # unique gid * 2**16 + label id
+        self.pending: list[np.ndarray] = []
+        self.found = 0
+        if self.item_ids is not None:
+            width = max(1, max(len(v) for v in self.item_ids))
+            self.per_item = np.full((len(self.item_ids), width), -1, np.int64)
+            for i, lab in enumerate(self.item_ids):
+                self.per_item[i, : len(lab)] = lab
+
+    def add(self, arrays: dict) -> None:
+        if not len(arrays.get("item", [])):
+            return
+        if "occ_group" not in arrays:  # a chunk written before chunks were deduplicated
+            arrays = unique_in_chunk(self.kind, arrays)
+        keys, select = record_keys(self.kind, arrays)
+        local = np.empty(len(arrays["item"]), np.int64)
+        new = []
+        for j in range(len(local)):
+            key = keys[j].tobytes() if isinstance(keys, np.ndarray) else keys[j]
+            gid = self.ids.get(key)
+            if gid is None:
+                gid = self.ids[key] = len(self.ids)
+                new.append(j)
+            local[j] = gid
+        if new:
+            idx = np.asarray(new, np.int64)
+            self.copies.append(select(idx) if self.kind not in GRID_KINDS else
+                               {k: arrays[k][idx] for k in ("tokens", "start_bar", "item")})
+        n_ids = len(self.ids)
+        for split in ("train", "eval"):
+            seen = self.seen[split]
+            self.seen[split] = np.concatenate([seen, np.zeros(n_ids - len(seen), bool)])
+        gids = local[arrays["occ_group"]]
+        items, starts = arrays["occ_item"], arrays["occ_start"]
+        is_eval = self.eval_mask[items]
+        for split, mask in (("train", ~is_eval), ("eval", is_eval)):
+            pos = np.flatnonzero(mask)
+            if not len(pos):
+                continue
+            _, first = np.unique(gids[pos], return_index=True)
+            pos = pos[np.sort(first)]  # first occurrence of each record in this chunk, in order
+            pos = pos[~self.seen[split][gids[pos]]]  # and not seen in an earlier chunk
+            self.seen[split][gids[pos]] = True
+            for part, values in zip(self.first[split], (gids[pos], items[pos], starts[pos])):
+                part.append(values)
+        self.found += len(gids)
+        if self.item_ids is not None:
+            lab = self.per_item[items]  # (n, width)
+            code = (np.repeat(gids, lab.shape[1]) << 16) + lab.ravel()
+            self.pending.append(np.unique(code[lab.ravel() >= 0]))
+            if sum(len(c) for c in self.pending) > len(self.pairs) + 100_000:  # amortized: memory ~ unique pairs
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.pairs = np.unique(np.concatenate([self.pairs, *self.pending]))
+            self.pending = []
+
+    def splits(self, max_labels: int) -> tuple[dict, dict, dict]:
+        """``(train, eval, counts)``: records as ``select`` gives them (with ``labels`` when the
+        items have style labels) and ``found``, ``eval_unique`` (distinct eval records)."""
+        if not self.copies:
+            return {}, {}, {"found": self.found, "eval_unique": 0}
+        allrec = concat_chunks(self.kind, self.copies)
+        _, select = record_keys(self.kind, allrec)
+        labels = self._labels(max_labels) if self.item_ids is not None else None
+        out = {}
+        for split in ("train", "eval"):
+            g, it, st = (np.concatenate(p) if p else np.zeros(0, np.int64) for p in self.first[split])
+            if split == "eval":
+                eval_unique = len(g)
+                keep = ~self.seen["train"][g]  # eval copies of records also in train are dropped
+                g, it, st = g[keep], it[keep], st[keep]
+            recs = select(g) if self.kind not in GRID_KINDS else {"tokens": allrec["tokens"][g]}
+            recs["item"] = it.astype(np.int32)
+            if self.kind in GRID_KINDS or "start_bar" in recs:
+                recs["start_bar"] = st.astype(np.int32)
+            if labels is not None:
+                recs["labels"] = labels[g]
+            out[split] = recs
+        return out["train"], out["eval"], {"found": self.found, "eval_unique": eval_unique}
+
+    def _labels(self, max_labels: int) -> np.ndarray:
+        """``(n_unique, M)`` int16 label ids (``-1`` padding), the lowest ``max_labels`` of each."""
+        n = len(self.ids)
+        self._flush()
+        pairs = np.stack([self.pairs >> 16, self.pairs & 0xFFFF], axis=1)  # sorted by (gid, label id)
+        counts = np.bincount(pairs[:, 0], minlength=n) if len(pairs) else np.zeros(n, np.int64)
+        m = int(min(max(int(counts.max()) if len(counts) else 1, 1), max_labels))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        rank = np.arange(len(pairs)) - starts[pairs[:, 0]] if len(pairs) else np.zeros(0, np.int64)
+        ok = rank < m
+        out = np.full((n, m), -1, np.int16)
+        if len(pairs):
+            out[pairs[ok, 0], rank[ok]] = pairs[ok, 1]
+        return out

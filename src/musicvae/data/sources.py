@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob as globlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ class Source:
     # every other input path that is not a source, with its reason: non-MIDI names, special
     # entries (FIFO, socket, device), broken links, links to folders, unreadable folders
     skipped_entries: list[tuple[str, str]] = field(default_factory=list)
+    _names: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -39,8 +39,15 @@ class Source:
         are not UTF-8 appear as ``\\xNN`` (:func:`~musicvae.utils.names.printable`)."""
         if self.corpus:
             return load_corpus(self.corpus)[index].source or f"{self.corpus}#{index}"
-        path = self.files[index]
+        if self._names is None:  # every name at once (prepare asks for each several times)
+            self._names = [self._file_name(path) for path in self.files]
+        return self._names[index]
+
+    def _file_name(self, path: Path) -> str:
         if self.root is not None:
+            root, full = os.fspath(self.root), os.fspath(path)  # both normalised by Path
+            if root not in ("", ".") and full.startswith(root + os.sep):
+                return printable(full[len(root) + len(os.sep):])  # what relative_to gives, faster
             try:
                 return printable(path.relative_to(self.root))
             except ValueError:
@@ -65,7 +72,7 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """MIDI files under ``root`` (recursive, sorted) and ``(relative name, reason)`` for every
     other entry: nothing under the folder is left out silently. Links to files are followed,
     links to folders are not (a loop would never end)."""
-    files: list[Path] = []
+    files: list[str] = []
     entries: list[tuple[str, str]] = []
 
     def rel(p: str) -> str:
@@ -74,31 +81,42 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     def unreadable(err: OSError) -> None:
         entries.append((rel(err.filename) if err.filename else "?", f"cannot read folder ({err.strerror or err})"))
 
-    for folder, dirs, names in os.walk(root, onerror=unreadable):
-        for d in list(dirs):
-            full = os.path.join(folder, d)
-            if os.path.islink(full):
-                dirs.remove(d)
-                entries.append((rel(full), "link to a folder (not followed)"))
-        dirs.sort()
-        for name in names:
-            full = os.path.join(folder, name)
+    # os.scandir's entries know their type from the folder listing: no stat per plain file
+    # (only links and file systems without entry types cost one)
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                listing = list(it)
+        except OSError as err:
+            unreadable(err)
+            continue
+        for entry in listing:
+            full = entry.path
             try:
-                st = os.stat(full)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(full)
+                    continue
+                is_link = entry.is_symlink()
+                if is_link and entry.is_dir():  # a link to a folder
+                    entries.append((rel(full), "link to a folder (not followed)"))
+                    continue
+                regular = entry.is_file()  # follows a link to a file
+                if not regular and is_link:
+                    os.stat(full)  # raises for a broken link
             except OSError as exc:
-                entries.append((rel(full), "broken link" if os.path.islink(full) else f"cannot read ({exc.strerror})"))
+                entries.append((rel(full), "broken link" if entry.is_symlink() else f"cannot read ({exc.strerror})"))
                 continue
-            if stat.S_ISDIR(st.st_mode):  # a link to a folder listed among names
-                entries.append((rel(full), "link to a folder (not followed)"))
-            elif not stat.S_ISREG(st.st_mode):
+            if not regular:
                 entries.append((rel(full), "not a regular file (FIFO, socket or device)"))
-            elif Path(name).suffix.lower() in MIDI_EXTENSIONS:
-                files.append(Path(full))
+            elif Path(entry.name).suffix.lower() in MIDI_EXTENSIONS:
+                files.append(full)
             else:
-                entries.append((rel(full), f"{NOT_MIDI} ({Path(name).suffix or 'no extension'})"))
-    files.sort()
+                entries.append((rel(full), f"{NOT_MIDI} ({Path(entry.name).suffix or 'no extension'})"))
+    files.sort(key=lambda f: f.split(os.sep))  # the order of sorted Paths (component by component), faster
     entries.sort()
-    return files, entries
+    return [Path(f) for f in files], entries
 
 
 class SourceError(ValueError):

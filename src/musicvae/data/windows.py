@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..representations.base import GridConverter
 
@@ -56,7 +55,9 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     starts = np.arange(0, n_bars - rules.bars + 1, rules.stride_bars)
     sounding = converter.sounding(grid)
     onsets = converter.onsets(grid)
-    if converter.required_streams is None:  # rules on the mix
+    if converter.required_streams is None and K == 1:  # the mix of one stream is that stream
+        pass
+    elif converter.required_streams is None:  # rules on the mix
         sounding = sounding.any(axis=1, keepdims=True)
         onsets = onsets.any(axis=1, keepdims=True)
     else:
@@ -65,21 +66,23 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
 
     W = rules.steps
     offsets = starts * rules.steps_per_bar
-    onset_view = sliding_window_view(onsets, W, axis=0)[offsets]  # (n, K', W)
+    # windows gathered by one index array (n, W): cheaper than three sliding_window_view calls
+    # for the short grids of most files (a few microseconds against ~15 each)
+    idx = offsets[:, None] + np.arange(W)
+    onset_view = onsets[idx]  # (n, W, K')
     # a note held over from before the window is silence once the window is cut out
-    seen = np.logical_or.accumulate(onset_view, axis=2)
-    sounding_view = sliding_window_view(sounding, W, axis=0)[offsets] & seen
-    n, Kr = sounding_view.shape[:2]
-    runs = silent_run_lengths((~sounding_view).reshape(n * Kr, W).T)  # (W, n*K')
+    seen = np.logical_or.accumulate(onset_view, axis=1)
+    sounding_view = sounding[idx] & seen
+    n, _, Kr = sounding_view.shape
+    runs = silent_run_lengths((~sounding_view).transpose(1, 0, 2).reshape(W, n * Kr))  # (W, n*K')
     limit = rules.max_rest_bars * rules.steps_per_bar
     too_quiet = (runs > limit).reshape(W, n, Kr).any(axis=(0, 2))
-    has_notes = onset_view.any(axis=2).all(axis=1)
+    has_notes = onset_view.any(axis=1).all(axis=1)
     ok = has_notes & ~too_quiet
     if not ok.any():
         return np.zeros((0, W, K), grid.dtype), np.zeros(0, np.int64)
     good = starts[ok]
-    win = sliding_window_view(grid, W, axis=0)[good * rules.steps_per_bar]  # (w, K, W)
-    win = np.ascontiguousarray(win.transpose(0, 2, 1))  # (w, W, K)
+    win = grid[(good * rules.steps_per_bar)[:, None] + np.arange(W)]  # (w, W, K), a copy
     converter.canonicalize_windows(win)  # a note-off whose note began before the cut becomes a hold
     return win, good
 

@@ -14,7 +14,44 @@ import stat
 from pathlib import Path
 
 import numpy as np
-from symusic import Note, Score, Tempo, TimeSignature, Track
+
+
+def _defer_soundfont_downloader() -> None:
+    """symusic imports its SoundFont downloader (pySmartDL, which pulls in urllib, http, ssl and
+    email: ~30-40 ms, a tenth of ``musicvae prepare``'s start-up) when it loads; musicvae never
+    downloads. A stand-in module defers that import until something uses the downloader, then
+    hands over to the real module (``SmartDL(...)`` and any attribute work as before)."""
+    import sys
+    import types
+
+    if "symusic" in sys.modules or "pySmartDL" in sys.modules:
+        return
+
+    def real():
+        if sys.modules.get("pySmartDL") is stand_in:
+            del sys.modules["pySmartDL"]
+        import importlib
+
+        return importlib.import_module("pySmartDL")
+
+    class SmartDL:
+        def __new__(cls, *args, **kwargs):
+            return real().SmartDL(*args, **kwargs)
+
+    stand_in = types.ModuleType("pySmartDL", "stand-in until first use (musicvae.music.midi_io)")
+    stand_in.SmartDL = SmartDL
+
+    def attribute(name: str):
+        if name.startswith("__"):  # the import system asks for __path__, __spec__, ...: not a use
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stand_in.__getattr__ = attribute
+    sys.modules["pySmartDL"] = stand_in
+
+
+_defer_soundfont_downloader()
+from symusic import Note, Score, Tempo, TimeSignature, Track  # noqa: E402
 
 from .sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
 
@@ -69,15 +106,27 @@ def read_midi(path: str | os.PathLike) -> Score:
     """Read a MIDI file whatever its extension; raise :class:`MidiError` with a reason."""
     p = Path(path)
     try:
-        st = p.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(st.st_mode):  # a FIFO blocks and /dev/zero never ends: never read them
-            raise MidiError(p, f"not a regular file (a {_file_kind(st.st_mode)})")
-        if st.st_size > MAX_MIDI_BYTES:
-            raise MidiError(p, f"file too large ({st.st_size / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
-        with open(p, "rb") as fh:  # bounded even if the file grows after the check
-            data = fh.read(MAX_MIDI_BYTES + 1)
+        # open without blocking (a FIFO would wait for a writer), then check what was opened:
+        # one open and one fstat per file instead of a stat, an open and the fstats of open()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):  # a FIFO blocks and /dev/zero never ends: never read them
+                raise MidiError(p, f"not a regular file (a {_file_kind(st.st_mode)})")
+            if st.st_size > MAX_MIDI_BYTES:
+                raise MidiError(p, f"file too large ({st.st_size / 2**20:.0f} MiB > {MAX_MIDI_BYTES // 2**20} MiB)")
+            parts, left = [], MAX_MIDI_BYTES + 1  # bounded even if the file grows after the check
+            while left > 0:
+                part = os.read(fd, min(left, max(st.st_size + 1, 65536)))
+                if not part:
+                    break
+                parts.append(part)
+                left -= len(part)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+        finally:
+            os.close(fd)
     except MidiError:
         raise
     except FileNotFoundError:

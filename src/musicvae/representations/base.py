@@ -125,6 +125,8 @@ class StreamConverter(GridConverter):
 
     def _per_stream(self, tokens: np.ndarray, fn: str) -> np.ndarray:
         grid = self.as_grid(tokens)
+        if len(self.streams) == 1:  # one stream (melody, drums): a view, no stacking copy
+            return getattr(self.streams[0], fn)(grid[:, 0])[:, None]
         return np.stack([getattr(s, fn)(grid[:, k]) for k, s in enumerate(self.streams)], axis=1)
 
     def sounding(self, tokens: np.ndarray) -> np.ndarray:

@@ -28,6 +28,8 @@ def name_bytes(name: str | os.PathLike) -> bytes:
 def printable(name: str | os.PathLike) -> str:
     """A name that prints, hashes and stores anywhere, on one line: undecodable bytes and control
     characters (a newline in a file name) shown as ``\\xNN``."""
+    if type(name) is str and name.isascii() and name.isprintable():  # the common case, unchanged
+        return name
     raw = name_bytes(name)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw.decode("utf-8", "backslashreplace"))
 
