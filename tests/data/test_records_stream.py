@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from musicvae.data.labels import window_labels
-from musicvae.data.records import UniqueRecords, first_occurrences, unique_in_chunk
+from musicvae.data.records import UniqueRecords, first_occurrences, records_for, unique_in_chunk
 
 
 def _all_at_once(tokens, items, starts, eval_mask, item_ids):
@@ -31,10 +31,10 @@ def test_streamed_dedup_equals_dedup_of_everything(seed):
     tr_keep, ev_keep, ev_unique, labels = _all_at_once(tokens, items, starts, eval_mask, item_ids)
 
     cuts = np.sort(rng.choice(np.arange(1, n), 7, replace=False))
-    stream = UniqueRecords("melody", eval_mask, item_ids)
+    stream = UniqueRecords(records_for("melody"), eval_mask, item_ids)
     stored = 0
     for lo, hi in zip([0, *cuts], [*cuts, n]):
-        chunk = unique_in_chunk("melody", {"tokens": tokens[lo:hi], "start_bar": starts[lo:hi], "item": items[lo:hi]})
+        chunk = unique_in_chunk(records_for("melody"), {"tokens": tokens[lo:hi], "start_bar": starts[lo:hi], "item": items[lo:hi]})
         stored += len(chunk["tokens"])
         stream.add(chunk)
     train, evals, found = stream.splits(16)
@@ -50,7 +50,7 @@ def test_streamed_dedup_equals_dedup_of_everything(seed):
 def test_chunks_of_the_old_format_still_merge():
     tokens = np.array([[[1]], [[1]], [[2]]], np.int16)
     old = {"tokens": tokens, "start_bar": np.array([0, 1, 2], np.int32), "item": np.array([0, 1, 1], np.int32)}
-    stream = UniqueRecords("melody", np.zeros(2, bool))
+    stream = UniqueRecords(records_for("melody"), np.zeros(2, bool))
     stream.add(old)
     train, evals, found = stream.splits(16)
     assert found["found"] == 3 and train["tokens"].ravel().tolist() == [1, 2] and len(evals["item"]) == 0

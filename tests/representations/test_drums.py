@@ -51,12 +51,6 @@ def test_every_token_round_trips():
     np.testing.assert_array_equal(conv.encode(conv.decode(tokens)), tokens)
 
 
-def test_drums_never_transpose():
-    conv = DrumConverter()
-    tokens = np.arange(16, dtype=np.int16)[:, None]
-    np.testing.assert_array_equal(conv.transpose(tokens, 5), tokens)
-
-
 def test_real_files_round_trip(real_sequences):
     for mapping in ("current", "2018"):
         conv = DrumConverter(mapping)

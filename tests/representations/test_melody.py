@@ -75,16 +75,6 @@ def test_sounding_follows_note_on_until_note_off():
     assert conv.sounding(tokens)[:, 0].astype(int).tolist() == [0, 1, 1, 0, 0, 1, 1, 1]
 
 
-def test_transpose_within_range_and_refuses_outside():
-    conv = MelodyConverter()
-    tokens = MelodyConverter().encode(NoteSequence.from_tuples([(60, 0, 4), (125, 4, 8)]))
-    assert conv.pitch_bounds(tokens) == (60, 2)
-    up = conv.transpose(tokens, 2)
-    assert conv.decode(up).to_tuples() == [(62, 0, 4), (127, 4, 8)]
-    with pytest.raises(ValueError):
-        conv.transpose(tokens, 3)
-
-
 def test_real_files_round_trip(real_sequences):
     conv = MelodyConverter()
     checked = 0

@@ -34,7 +34,7 @@ def test_trio_needs_all_three_parts():
     assert list(TrioConverter().candidates(seq)) == []
 
 
-def test_trio_random_round_trip_and_transpose_leaves_drums():
+def test_trio_random_round_trip():
     rng = np.random.default_rng(3)
     conv = TrioConverter()
     for _ in range(100):
@@ -44,9 +44,6 @@ def test_trio_random_round_trip_and_transpose_leaves_drums():
         grid[0] = [60, 40, 1]  # every part plays
         assert conv.is_valid(grid)
         np.testing.assert_array_equal(conv.encode(conv.decode(grid)), grid)
-    moved = conv.transpose(grid, -3)
-    np.testing.assert_array_equal(moved[:, 2], grid[:, 2])
-    assert moved[0, 0] == 57 and moved[0, 1] == 37
 
 
 def test_multitrack_groups_by_program_and_keeps_lowest():
@@ -59,16 +56,12 @@ def test_multitrack_groups_by_program_and_keeps_lowest():
     assert strings == 2 + 55
 
 
-def test_multitrack_random_round_trip_drums_not_transposed():
+def test_multitrack_random_round_trip():
     rng = np.random.default_rng(4)
     conv = MultitrackConverter()
     for _ in range(100):
         grid = np.stack([random_melody_tokens(rng, 32) for _ in range(4)], axis=1)
         np.testing.assert_array_equal(conv.encode(conv.decode(grid)), grid)
-    grid[0] = [40, 40, 60, 60]
-    moved = conv.transpose(grid, 2)
-    np.testing.assert_array_equal(moved[:, 0], grid[:, 0])
-    assert moved[0, 1] == 42
 
 
 def test_real_files_round_trip(real_sequences):

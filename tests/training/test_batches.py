@@ -93,6 +93,8 @@ def test_batches_transpose_pitched_note_ons_within_the_range_and_the_room(prepar
         assert -min(5, data.room_down[i]) <= diff[0] <= min(6, data.room_up[i])
         assert FIRST_NOTE_ON <= window[on].min() and window[on].max() <= 129  # still in the vocabulary
         shifts.setdefault(i, set()).add(int(diff[0]))
+        music = data.converter.decode(stored)  # the shifted tokens are the music transposed by that shift
+        assert data.converter.decode(window).to_tuples() == music.transpose(int(diff[0])).to_tuples()
     assert len(set().union(*shifts.values())) == 12  # every shift of -5..6 is drawn
     high, low = [i for i in range(len(base)) if base[i].max() >= FIRST_NOTE_ON + 125], \
         [i for i in range(len(base)) if 0 < base[i][base[i] >= FIRST_NOTE_ON].size and
@@ -117,6 +119,8 @@ def test_batches_never_transpose_drums(prepared):
         diff = np.unique(window[:, 1:][on] - stored[:, 1:][on])
         assert len(diff) == 1  # the three pitched parts move together
         moved += diff[0] != 0
+        music = data.converter.decode(stored)  # drums stay, the rest is the music transposed
+        assert data.converter.decode(window).to_tuples() == music.transpose(int(diff[0])).to_tuples()
     assert moved
     drums = WindowDataset(prepared["drums"], as_torch=False)
     base = PreparedDataset(prepared["drums"]).tokens

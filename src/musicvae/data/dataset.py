@@ -1,12 +1,13 @@
-"""Read a prepared dataset back: shards -> arrays -> (augmented) training examples.
+"""Read a prepared dataset back: shards -> arrays -> training windows.
 
 Place in the flow: ``prepare`` output (``manifest.json`` + shards) -> :class:`PreparedDataset`
--> :class:`WindowDataset` (a torch ``Dataset``) -> trainer's ``DataLoader``.
+-> :class:`WindowDataset` (windows + how far each may be transposed) ->
+``training.batches.BatchStream`` (the trainer's batches).
 
-Transposition augmentation happens here, at training time, not in ``prepare``:
-each example is shifted by a random whole number of semitones drawn from
-``[-5, 6]`` (the MusicVAE paper's range) clipped to what keeps every note of that
-window inside the representation's pitch range. Drums are never transposed.
+Transposition augmentation happens at training time, not in ``prepare``, and in one place:
+``BatchStream`` shifts each window of a batch by a random whole number of semitones (``[-5, 6]``
+by default, the MusicVAE paper's range) clipped to the room :class:`WindowDataset` computes here,
+what keeps every note of that window inside the representation's pitch range. Drums never move.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 from ..representations import GRID_KINDS, get_converter
 from ..representations.streams import FIRST_NOTE_ON
 from ..utils.io import load_npz
-
-DEFAULT_TRANSPOSE = (-5, 6)
+from .records import concat
 
 
 class DatasetError(ValueError):
@@ -45,7 +45,7 @@ class PreparedDataset:
         self.split = split
         self.kind = self.manifest["kind"]
         shards = [load_npz(self.root / rel) for rel in self.manifest["shards"].get(split, [])]
-        self.arrays = _concat(self.kind, shards)
+        self.arrays = _concat(shards)
 
     def __len__(self) -> int:
         return len(self.arrays.get("source", []))
@@ -85,19 +85,8 @@ def converter_from_config(rep: dict):
     return get_converter(kind, **{k: v for k, v in rep.items() if k in accepted and k != "self"})
 
 
-def _concat(kind: str, shards: list[dict]) -> dict:
-    if not shards:
-        return {"source": np.zeros(0, np.int32)}
-    if kind in GRID_KINDS or all("offsets" not in s for s in shards):
-        return {k: np.concatenate([s[k] for s in shards]) for k in shards[0]}
-    out = {k: np.concatenate([s[k] for s in shards]) for k in shards[0] if k not in ("data", "offsets")}
-    base, offs = 0, [np.zeros(1, np.int64)]
-    for s in shards:
-        offs.append(s["offsets"][1:] + base)
-        base += len(s["data"])
-    out["data"] = np.concatenate([s["data"] for s in shards])
-    out["offsets"] = np.concatenate(offs)
-    return out
+def _concat(shards: list[dict]) -> dict:
+    return concat(shards) if shards else {"source": np.zeros(0, np.int32)}
 
 
 def transpose_room(tokens: np.ndarray, pitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,30 +106,23 @@ def transpose_room(tokens: np.ndarray, pitched: np.ndarray) -> tuple[np.ndarray,
 
 
 class WindowDataset:
-    """Fixed-size token windows as a torch-style dataset, with random transposition.
+    """Fixed-size token windows with each window's transposition room (``room_down``, ``room_up``,
+    semitones; ``pitched``: the streams that transpose), for ``BatchStream``, which transposes.
 
-    ``dataset[i]`` returns an ``int64`` array ``(T, K)`` (a torch tensor with ``as_torch=True``).
+    ``dataset[i]`` returns window ``i`` as stored, an ``int64`` array ``(T, K)`` (a torch tensor with
+    ``as_torch=True``). ``transpose`` is accepted for older callers and must be None.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str = "train",
-        *,
-        transpose: tuple[int, int] | None = DEFAULT_TRANSPOSE,
-        seed: int = 0,
-        as_torch: bool = True,
-    ):
+    def __init__(self, root: str | os.PathLike, split: str = "train", *, transpose: None = None,
+                 as_torch: bool = True):
+        if transpose is not None:
+            raise TypeError("WindowDataset does not transpose: BatchStream(transpose=...) does")
         self.data = PreparedDataset(root, split)
         self.tokens = self.data.tokens
         self.labels = self.data.labels  # (n, M) int16 or None
         self.label_names = self.data.label_names
         self.converter = self.data.converter()
-        self.transpose = transpose
         self.as_torch = as_torch
-        self.seed = seed
-        self._pid = os.getpid()
-        self.rng = np.random.default_rng(seed)
         pitched = np.array([getattr(s, "pitched", False) for s in self.converter.streams], dtype=bool)
         self.pitched = pitched
         lo, hi = transpose_room(self.tokens, pitched)
@@ -153,23 +135,8 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def shift_for(self, index: int) -> int:
-        """A random transposition for window ``index`` (0 without augmentation or room)."""
-        if self.transpose is None or not self.pitched.any():
-            return 0
-        if os.getpid() != self._pid:  # a DataLoader worker: give each process its own stream
-            self._pid = os.getpid()
-            self.rng = np.random.default_rng([self.seed, self._pid])
-        lo = max(self.transpose[0], -int(self.room_down[index]))
-        hi = min(self.transpose[1], int(self.room_up[index]))
-        return int(self.rng.integers(lo, hi + 1)) if hi >= lo else 0
-
     def __getitem__(self, index: int):
         window = self.tokens[index].astype(np.int64)
-        shift = self.shift_for(index)
-        if shift:
-            on = (window >= FIRST_NOTE_ON) & self.pitched[None, :]
-            window[on] += shift
         if self.as_torch:
             import torch
 

@@ -14,8 +14,9 @@ How it runs:
    gives each window the style labels of every file it occurs in (``data.labels``:
    a bundled corpus's own, or ``--labels FILE``), writes shards and, last, ``manifest.json``.
 Bad files never stop the run: each is listed in the manifest with a one-line reason.
-The record-level helpers (packing, dedup keys, the split by file, shard writing) are in
-``data.records``.
+What a record is (a window, a whole song or a whole track) is the converter's ``record`` unit;
+``data.records`` holds one class per unit (extracting, packing, dedup keys, concatenation) and the
+split by file and shard writing.
 
 Kind ``notes`` (VRASH) keeps whole tracks, not windows: one record per pitched track that
 passes the converter's track filter (``NoteEventConverter.reject_reason``: two or more notes,
@@ -45,15 +46,14 @@ import numpy as np
 from .. import __version__
 from ..music.midi_io import MidiError
 from ..music.quantize import load_sequences
-from ..representations import GRID_KINDS, KINDS, get_converter
+from ..representations import KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
-from .records import (UniqueRecords, is_eval_source, pack_chunk, record_count, unique_in_chunk, unit_hash,
-                      write_split)
+from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
 from .sources import Source, collection_of, resolve_source
-from .windows import WindowRules, grid_windows
+from .windows import WindowRules
 
 FORMAT = "musicvae-dataset"
 FORMAT_VERSION = 1
@@ -87,43 +87,10 @@ class PrepareConfig:
     def rules(self) -> WindowRules:
         return WindowRules(self.bars, 16, self.stride_bars, self.max_rest_bars)
 
-
-# --------------------------------------------------------------------- extract
-def extract_records(seq, converter, cfg: PrepareConfig) -> dict[str, list]:
-    """Records of one quantized sequence, as lists of arrays keyed by field name."""
-    rules = cfg.rules
-    if cfg.kind in GRID_KINDS:
-        wins, starts = [], []
-        for grid in converter.candidates(seq):
-            w, s = grid_windows(converter, grid, rules)
-            if len(w):
-                wins.append(w)
-                starts.append(s)
-        return {"tokens": wins, "start_bar": starts}
-    if cfg.kind == "bars":
-        songs = converter.songs(seq, min_bars=cfg.bars, max_rest_bars=cfg.max_rest_bars)
-        return {"songs": songs}
-    # notes: each whole pitched track is one record (VRASH models whole melodies of variable
-    # length; no windows, so --bars and the window rules do not apply). Tracks the converter's
-    # filter refuses (see NoteEventConverter.reject_reason) and drum tracks are skipped, each
-    # with its reason (``track_rejects``: (track, reason, stats)); ``entropies``: the pitch
-    # entropy of every pitched track of two or more notes, kept or not (the manifest's histogram)
-    events, metas, rejects, entropies = [], [], [], []
-    for idx, info in enumerate(seq.tracks):
-        if not len(seq.track_notes(idx)):
-            continue
-        stats = converter.track_stats(seq, idx)
-        if not info.is_drum and stats["notes"] >= 2:
-            entropies.append(stats["pitch_entropy"])
-        reason = "drum track" if info.is_drum else converter.reject_reason(stats)
-        if reason is not None:
-            rejects.append((idx, reason, stats))
-            continue
-        ev, meta = converter.encode_track(seq, idx)
-        events.append(ev)
-        metas.append(meta)
-    return {"events": events, "metas": metas, "start_bar": [0] * len(events), "track_rejects": rejects,
-            "entropies": entropies}
+    @property
+    def records(self) -> Records:
+        """What this kind stores (windows, songs or tracks): ``data.records``."""
+        return records_for(self.kind)
 
 
 # ---------------------------------------------------------------------- worker
@@ -161,21 +128,22 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
         ok += 1
         n_item = 0
         for part, seq in enumerate(seqs):
-            rec = extract_records(seq, converter, cfg)
+            rec = cfg.records.extract(seq, converter, cfg)
             track_rejects.extend([index, part, t, why, st] for t, why, st in rec.pop("track_rejects", []))
             entropies.extend(rec.pop("entropies", []))
-            count = record_count(cfg.kind, rec)
+            count = cfg.records.count(rec)
             for key, vals in rec.items():
                 acc.setdefault(key, []).extend(vals)
             if count:
                 items.append(np.full(count, index, dtype=np.int32))
             n_item += count
         per_item.append((index, n_item))
-    arrays = unique_in_chunk(cfg.kind, pack_chunk(cfg.kind, acc, items))  # memory follows unique windows
+    item = np.concatenate(items) if items else np.zeros(0, np.int32)
+    arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
     summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
-    if cfg.kind == "notes":
+    if cfg.records.unit == "track":
         summary.update(track_rejects=track_rejects, entropy_counts=entropy_counts(entropies).tolist())
     atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
     return summary
@@ -226,7 +194,7 @@ def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]
                 continue
             names.append(f"{st.st_size}:{int(st.st_mtime)}")
     doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
-    if cfg.kind == "notes":
+    if cfg.records.unit == "track":
         doc["notes_unit"] = "track"  # notes folders of whole tracks (earlier ones held windows)
     if item_labels and any(item_labels):
         doc["labels"] = item_labels
@@ -365,7 +333,8 @@ def _process_empty_chunk(work: Path, c: int) -> None:
 
 def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
            item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
-    kind = cfg.kind
+    kind, records = cfg.kind, cfg.records
+    tracks = records.unit == "track"
     rejects, ok, per_item, summaries = [], 0, {}, []
     for c in range(len(chunks)):
         summary = json.loads((work / f"chunk-{c:05d}.json").read_text())
@@ -387,7 +356,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     # corpus-wide dedup, one chunk file at a time: memory follows unique windows, not windows found
     eval_mask = np.zeros(len(names), bool)
     eval_mask[sorted(eval_items)] = True
-    unique = UniqueRecords(kind, eval_mask, item_ids if label_names else None)
+    unique = UniqueRecords(records, eval_mask, item_ids if label_names else None)
     for c in range(len(chunks)):
         unique.add(load_npz(work / f"chunk-{c:05d}.npz"))
     train, evals, found = unique.splits(MAX_LABELS_PER_WINDOW)
@@ -396,7 +365,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
     if n_found:
         n_train, n_eval, ev_unique = len(train["item"]), len(evals["item"]), found["eval_unique"]
-        if kind == "notes":  # each track's source collection (collection_of its file), ids into collections
+        if tracks:  # each track's source collection (collection_of its file), ids into collections
             item_coll = [collection_of(n) for n in names]
             collections = sorted({item_coll[i] for i in with_windows})
             coll_id = np.array([collections.index(c) if c in collections else -1 for c in item_coll], np.int16)
@@ -419,7 +388,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         shutil.rmtree(work, ignore_errors=True)
         reasons = sorted({r for _, r in rejects})[:3]
         hint = f" (rejected files: {'; '.join(reasons)})" if reasons else ""
-        if kind == "notes":
+        if tracks:
             why = sorted({r[3] for s in summaries for r in s.get("track_rejects", [])})[:4]
             hint += f" (rejected tracks: {'; '.join(why)})" if why else ""
             raise PrepareError(f"{source.spec}: no usable note tracks found in {source.size} item(s){hint}")
@@ -428,7 +397,8 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     for split in ("train", "eval"):
         if (out / split).exists():
             shutil.rmtree(out / split)
-    shards = {"train": write_split(kind, train, out, "train"), "eval": write_split(kind, evals, out, "eval") if evals and len(evals["item"]) else []}
+    shards = {"train": write_split(records, train, out, "train"),
+              "eval": write_split(records, evals, out, "eval") if evals and len(evals["item"]) else []}
     converter = get_converter(kind, **cfg.options)
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
@@ -440,7 +410,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     labels_doc = labels_manifest(label_names, label_info, {"train": train, "eval": evals},
                                  sum(1 for i in with_windows if item_labels[i]))
     notes_doc = {}
-    if kind == "notes":
+    if tracks:
         kept = {"train": counts["windows_train"], "eval": counts["windows_eval"]}
         per_split = {sp: {collections[int(k)]: int(v) for k, v in zip(*np.unique(recs["collection"], return_counts=True))}
                      for sp, recs in (("train", train), ("eval", evals)) if recs and len(recs["item"])}
@@ -473,16 +443,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
 
 def _without_windows(cfg: PrepareConfig, names: list[str], per_item: dict, rejects: list) -> list[dict]:
     """Files read fine that gave no window (or no track), each with the reason."""
-    if cfg.kind == "notes":
-        why = "no note track passed the filter (each listed under tracks.rejected_tracks)"
-    elif cfg.kind == "bars":
-        why = f"no song of {cfg.bars}+ bars (no melody track, or its 4/4 stretches are too short or too sparse)"
-    else:
-        part = {"melody": "no non-drum track in GM programs 0-31 (--all-programs takes any)",
-                "drums": "no drum track", "trio": "no melody (GM 0-31), bass (GM 32-39) and drums together",
-                "multitrack": "no track of the kind"}.get(cfg.kind, f"nothing of kind {cfg.kind}")
-        why = (f"no {cfg.bars}-bar {cfg.kind} window ({part}, or every 4/4 stretch too short, too sparse or with "
-               f"rests longer than {cfg.max_rest_bars:g} bar(s))")
+    why = cfg.records.none_reason(cfg)
     rejected = {i for i, _ in rejects}
     out = [{"file": names[i], "reason": why} for i in sorted(per_item) if per_item[i] == 0 and i not in rejected]
     lost = sorted(set(range(len(names))) - set(per_item) - rejected)  # never expected: say so rather than drop

@@ -4,9 +4,15 @@ train/eval split by file, and shard writing.
 Place in the flow: ``data.prepare`` workers (one chunk of files -> records) -> these helpers
 -> ``DIR/{train,eval}/shard-*.npz`` -> ``data.dataset``.
 
-A record is a grid window (``tokens`` (n, T, K) int16 with ``start_bar`` and its source
-``item``), a whole song of bars (kind ``bars``) or a note-event track (kind ``notes``, with
-its 5-int ``meta`` row); the ragged kinds are stored as ``data`` plus ``offsets``.
+What a record is depends on the representation: each converter class names its ``record`` unit
+(``window``, ``song`` or ``track``) and :func:`records_for` gives the one :class:`Records` class of
+that unit, which knows how to extract, count, pack, key, select and concatenate its records:
+
+- :class:`WindowRecords`: grid windows (``tokens`` (n, T, K) int16 with ``start_bar``);
+- :class:`SongRecords`: whole songs of bars (kind ``bars``), ragged;
+- :class:`TrackRecords`: note-event tracks (kind ``notes``), ragged, with a 5-int ``meta`` row each.
+
+Ragged records are stored as ``data`` plus ``offsets``; every record also has its source ``item``.
 """
 
 from __future__ import annotations
@@ -17,43 +23,191 @@ from typing import Callable
 
 import numpy as np
 
-from ..representations import GRID_KINDS
+from ..representations import converter_class
 from ..utils.io import atomic_save_npz
+from .windows import grid_windows
 
 SHARD_RECORDS = 50_000
 
 
-def record_count(kind: str, rec: dict) -> int:
-    if kind in GRID_KINDS:
+class Records:
+    """How one unit of record (window, song or track) goes through ``musicvae prepare``."""
+
+    unit = ""
+
+    def extract(self, seq, converter, cfg) -> dict[str, list]:
+        """The records of one quantized sequence, as lists of arrays keyed by field name."""
+        raise NotImplementedError
+
+    def count(self, rec: dict) -> int:
+        """How many records :meth:`extract` returned."""
+        raise NotImplementedError
+
+    def pack(self, acc: dict, item: np.ndarray) -> dict[str, np.ndarray]:
+        """A chunk's extracted lists as arrays, with each record's source ``item``."""
+        raise NotImplementedError
+
+    def keyed(self, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callable[[np.ndarray], dict]]:
+        """Dedup keys of the records in ``arrays`` and a function selecting records by index."""
+        raise NotImplementedError
+
+    def none_reason(self, cfg) -> str:
+        """Why a file read fine but gave no record."""
+        raise NotImplementedError
+
+
+class WindowRecords(Records):
+    """Fixed-size grid windows: ``tokens`` (n, T, K) int16, ``start_bar``, ``item``."""
+
+    unit = "window"
+    FIELDS = ("tokens", "start_bar", "item")
+    WHY = {"melody": "no non-drum track in GM programs 0-31 (--all-programs takes any)", "drums": "no drum track",
+           "trio": "no melody (GM 0-31), bass (GM 32-39) and drums together", "multitrack": "no track of the kind"}
+
+    def extract(self, seq, converter, cfg) -> dict[str, list]:
+        wins, starts = [], []
+        for grid in converter.candidates(seq):
+            w, s = grid_windows(converter, grid, cfg.rules)
+            if len(w):
+                wins.append(w)
+                starts.append(s)
+        return {"tokens": wins, "start_bar": starts}
+
+    def count(self, rec: dict) -> int:
         return int(sum(len(w) for w in rec["tokens"]))
-    if kind == "bars":
-        return len(rec["songs"])
-    return len(rec["events"])
 
-
-def pack_chunk(kind: str, acc: dict, items: list[np.ndarray]) -> dict[str, np.ndarray]:
-    item = np.concatenate(items) if items else np.zeros(0, np.int32)
-    if kind in GRID_KINDS:
+    def pack(self, acc: dict, item: np.ndarray) -> dict[str, np.ndarray]:
         tokens = acc.get("tokens", [])
         return {
             "item": item,
             "tokens": np.concatenate(tokens).astype(np.int16) if tokens else np.zeros((0, 0, 0), np.int16),
             "start_bar": np.concatenate(acc["start_bar"]).astype(np.int32) if tokens else np.zeros(0, np.int32),
         }
-    if kind == "bars":
-        return {"item": item, **ragged(acc.get("songs", []), (16,))}
-    metas = acc.get("metas", [])
-    meta_rows = np.array([meta_row(m) for m in metas], dtype=np.int32).reshape(-1, 5)
-    return {
-        "item": item,
-        **ragged(acc.get("events", []), (3,)),
-        "meta": meta_rows,
-        "start_bar": np.array(acc.get("start_bar", []), dtype=np.int32),
-    }
+
+    def keyed(self, arrays: dict):
+        return arrays["tokens"], lambda idx: {k: arrays[k][idx] for k in self.FIELDS}
+
+    def none_reason(self, cfg) -> str:
+        part = self.WHY.get(cfg.kind, f"nothing of kind {cfg.kind}")
+        return (f"no {cfg.bars}-bar {cfg.kind} window ({part}, or every 4/4 stretch too short, too sparse or with "
+                f"rests longer than {cfg.max_rest_bars:g} bar(s))")
+
+
+class RaggedRecords(Records):
+    """Records of any length, stored as ``data`` + ``offsets``; ``EXTRA``: per-record fields besides them."""
+
+    TAIL: tuple[int, ...] = ()  # the shape of one step of a record
+    EXTRA: tuple[str, ...] = ()
+
+    def keyed(self, arrays: dict):
+        data, off = arrays["data"], arrays["offsets"]
+        parts = [data[off[i] : off[i + 1]] for i in range(len(off) - 1)]
+        keys = self.keys(parts, arrays)
+
+        def select(idx: np.ndarray) -> dict:
+            return {"item": arrays["item"][idx], **ragged([parts[i] for i in idx], data.shape[1:]),
+                    **{k: arrays[k][idx] for k in self.EXTRA}}
+
+        return keys, select
+
+    def keys(self, parts: list[np.ndarray], arrays: dict) -> list[bytes]:
+        return [p.tobytes() for p in parts]
+
+
+class SongRecords(RaggedRecords):
+    """Whole songs as bars of 16 melody tokens (MCVAE), of ``cfg.bars`` bars or more."""
+
+    unit = "song"
+    TAIL = (16,)
+
+    def extract(self, seq, converter, cfg) -> dict[str, list]:
+        return {"songs": converter.songs(seq, min_bars=cfg.bars, max_rest_bars=cfg.max_rest_bars)}
+
+    def count(self, rec: dict) -> int:
+        return len(rec["songs"])
+
+    def pack(self, acc: dict, item: np.ndarray) -> dict[str, np.ndarray]:
+        return {"item": item, **ragged(acc.get("songs", []), self.TAIL)}
+
+    def none_reason(self, cfg) -> str:
+        return f"no song of {cfg.bars}+ bars (no melody track, or its 4/4 stretches are too short or too sparse)"
+
+
+class TrackRecords(RaggedRecords):
+    """Whole note-event tracks (VRASH): ``(n, 3)`` events each, a 5-int ``meta`` row, ``start_bar`` 0.
+
+    Each whole pitched track is one record (no windows, so ``--bars`` and the window rules do not
+    apply). Tracks the converter's filter refuses (``NoteEventConverter.reject_reason``) and drum tracks
+    are skipped, each with its reason (``track_rejects``: (track, reason, stats)); ``entropies``: the
+    pitch entropy of every pitched track of two or more notes, kept or not (the manifest's histogram).
+    """
+
+    unit = "track"
+    TAIL = (3,)
+    EXTRA = ("meta", "start_bar")
+
+    def extract(self, seq, converter, cfg) -> dict[str, list]:
+        events, metas, rejects, entropies = [], [], [], []
+        for idx, info in enumerate(seq.tracks):
+            if not len(seq.track_notes(idx)):
+                continue
+            stats = converter.track_stats(seq, idx)
+            if not info.is_drum and stats["notes"] >= 2:
+                entropies.append(stats["pitch_entropy"])
+            reason = "drum track" if info.is_drum else converter.reject_reason(stats)
+            if reason is not None:
+                rejects.append((idx, reason, stats))
+                continue
+            ev, meta = converter.encode_track(seq, idx)
+            events.append(ev)
+            metas.append(meta)
+        return {"events": events, "metas": metas, "start_bar": [0] * len(events), "track_rejects": rejects,
+                "entropies": entropies}
+
+    def count(self, rec: dict) -> int:
+        return len(rec["events"])
+
+    def pack(self, acc: dict, item: np.ndarray) -> dict[str, np.ndarray]:
+        metas = acc.get("metas", [])
+        return {
+            "item": item,
+            **ragged(acc.get("events", []), self.TAIL),
+            "meta": np.array([meta_row(m) for m in metas], dtype=np.int32).reshape(-1, 5),
+            "start_bar": np.array(acc.get("start_bar", []), dtype=np.int32),
+        }
+
+    def keys(self, parts: list[np.ndarray], arrays: dict) -> list[bytes]:
+        return [p.tobytes() + arrays["meta"][i].tobytes() for i, p in enumerate(parts)]
+
+    def none_reason(self, cfg) -> str:
+        return "no note track passed the filter (each listed under tracks.rejected_tracks)"
+
+
+RECORDS: dict[str, Records] = {r.unit: r for r in (WindowRecords(), SongRecords(), TrackRecords())}
+
+
+def records_for(kind: str) -> Records:
+    """The records of a representation kind (its converter class's ``record`` unit)."""
+    return RECORDS[converter_class(kind).record]
 
 
 def meta_row(meta) -> list[int]:
     return [int(meta.program), int(meta.is_drum), int(meta.median_duration), int(meta.octave_shift), int(meta.instrument_group)]
+
+
+def concat(parts: list[dict]) -> dict:
+    """The records of several chunks (or shards) as one, in order: every field concatenated, a ragged
+    ``data`` with its ``offsets`` rebased. Parts without a record are left out (an empty grid chunk's
+    ``tokens`` have no window shape)."""
+    parts = [p for p in parts if any(np.asarray(v).size for v in p.values())] or parts[:1]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "offsets"}
+    if "offsets" in parts[0]:
+        base, offs = 0, [np.zeros(1, np.int64)]
+        for p in parts:
+            offs.append(p["offsets"][1:] + base)
+            base += len(p["data"])
+        out["offsets"] = np.concatenate(offs)
+    return out
 
 
 def ragged(parts: list[np.ndarray], tail: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -97,63 +251,18 @@ def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
     return np.sort(idx).astype(np.int64)
 
 
-def record_keys(kind: str, arrays: dict) -> tuple[list[bytes] | np.ndarray, Callable[[np.ndarray], dict]]:
-    """Dedup keys of a chunk's records and a function selecting records by index."""
-    if kind in GRID_KINDS:
-        tok = arrays["tokens"]
-        return tok, lambda idx: {"tokens": tok[idx], "start_bar": arrays["start_bar"][idx], "item": arrays["item"][idx]}
-    data, off = arrays["data"], arrays["offsets"]
-    parts = [data[off[i] : off[i + 1]] for i in range(len(off) - 1)]
-    if kind == "bars":
-        keys = [p.tobytes() for p in parts]
-    else:
-        keys = [p.tobytes() + arrays["meta"][i].tobytes() for i, p in enumerate(parts)]
-
-    def select(idx: np.ndarray) -> dict:
-        out = {"item": arrays["item"][idx], **ragged([parts[i] for i in idx], data.shape[1:])}
-        if kind == "notes":
-            out["meta"] = arrays["meta"][idx]
-            out["start_bar"] = arrays["start_bar"][idx]
-        return out
-
-    return keys, select
-
-
 def take(keys: list[bytes] | np.ndarray, idx: np.ndarray) -> list[bytes] | np.ndarray:
     """Dedup keys at ``idx`` (array rows or a list of byte strings)."""
     return keys[idx] if isinstance(keys, np.ndarray) else [keys[i] for i in idx]
 
 
-def concat_chunks(kind: str, chunks: list[dict]) -> dict:
-    if not chunks:
-        return {}
-    if kind in GRID_KINDS:
-        nonempty = [c for c in chunks if len(c["tokens"])] or chunks[:1]
-        return {k: np.concatenate([c[k] for c in nonempty]) for k in ("tokens", "start_bar", "item")}
-    out = {"item": np.concatenate([c["item"] for c in chunks])}
-    datas, offs, base = [], [np.zeros(1, np.int64)], 0
-    for c in chunks:
-        datas.append(c["data"])
-        offs.append(c["offsets"][1:] + base)
-        base += len(c["data"])
-    out["data"] = np.concatenate(datas)
-    out["offsets"] = np.concatenate(offs)
-    if kind == "notes":
-        out["meta"] = np.concatenate([c["meta"] for c in chunks])
-        out["start_bar"] = np.concatenate([c["start_bar"] for c in chunks])
-    return out
-
-
-def write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str]:
+def write_split(kind: Records, records: dict, out_dir: Path, split: str) -> list[str]:
     n = len(records["item"]) if records else 0
     names = []
-    select = None if kind in GRID_KINDS or not records else record_keys(kind, records)[1]
+    select = kind.keyed(records)[1] if records else None
     for s, lo in enumerate(range(0, max(n, 1), SHARD_RECORDS)):
         idx = np.arange(lo, min(lo + SHARD_RECORDS, n))
-        if select is None:
-            part = {k: records[k][idx] for k in ("tokens", "start_bar", "item")}
-        else:
-            part = select(idx)
+        part = select(idx) if select else {"item": np.zeros(0, np.int32)}
         if "labels" in records:
             part["labels"] = records["labels"][idx]  # (n, M) int16 label ids, -1 = none
         if "collection" in records:
@@ -165,7 +274,7 @@ def write_split(kind: str, records: dict, out_dir: Path, split: str) -> list[str
     return names
 
 
-def unique_in_chunk(kind: str, arrays: dict) -> dict[str, np.ndarray]:
+def unique_in_chunk(kind: Records, arrays: dict) -> dict[str, np.ndarray]:
     """A chunk's records with duplicates removed, plus every occurrence as three small ints.
 
     Returns the first occurrence of each distinct record (fields as ``arrays``) and, for
@@ -177,12 +286,12 @@ def unique_in_chunk(kind: str, arrays: dict) -> dict[str, np.ndarray]:
     n = len(arrays["item"])
     if n == 0:
         return arrays
-    keys, select = record_keys(kind, arrays)
+    keys, select = kind.keyed(arrays)
     group = duplicate_groups(keys)
     first = np.sort(np.unique(group, return_index=True)[1]).astype(np.int64)
     relabel = np.empty(len(first), np.int64)
     relabel[group[first]] = np.arange(len(first))  # group id -> rank of its first occurrence
-    out = select(first) if kind not in GRID_KINDS else {k: arrays[k][first] for k in ("tokens", "start_bar", "item")}
+    out = select(first)
     starts = arrays.get("start_bar")
     out.update(occ_group=relabel[group].astype(np.int32), occ_item=arrays["item"].astype(np.int32),
                occ_start=(np.asarray(starts, np.int32) if starts is not None else np.zeros(n, np.int32)))
@@ -199,7 +308,7 @@ class UniqueRecords:
     occurrence of each record never seen in train, in order.
     """
 
-    def __init__(self, kind: str, eval_items: np.ndarray, item_label_ids: list[list[int]] | None = None):
+    def __init__(self, kind: Records, eval_items: np.ndarray, item_label_ids: list[list[int]] | None = None):
         self.kind = kind
         self.eval_mask = eval_items  # (n_items,) bool
         self.item_ids = item_label_ids if item_label_ids and any(item_label_ids) else None
@@ -221,7 +330,7 @@ class UniqueRecords:
             return
         if "occ_group" not in arrays:  # a chunk written before chunks were deduplicated
             arrays = unique_in_chunk(self.kind, arrays)
-        keys, select = record_keys(self.kind, arrays)
+        keys, select = self.kind.keyed(arrays)
         local = np.empty(len(arrays["item"]), np.int64)
         new = []
         for j in range(len(local)):
@@ -233,8 +342,7 @@ class UniqueRecords:
             local[j] = gid
         if new:
             idx = np.asarray(new, np.int64)
-            self.copies.append(select(idx) if self.kind not in GRID_KINDS else
-                               {k: arrays[k][idx] for k in ("tokens", "start_bar", "item")})
+            self.copies.append(select(idx))
         n_ids = len(self.ids)
         for split in ("train", "eval"):
             seen = self.seen[split]
@@ -270,8 +378,7 @@ class UniqueRecords:
         items have style labels) and ``found``, ``eval_unique`` (distinct eval records)."""
         if not self.copies:
             return {}, {}, {"found": self.found, "eval_unique": 0}
-        allrec = concat_chunks(self.kind, self.copies)
-        _, select = record_keys(self.kind, allrec)
+        _, select = self.kind.keyed(concat(self.copies))
         labels = self._labels(max_labels) if self.item_ids is not None else None
         out = {}
         for split in ("train", "eval"):
@@ -280,9 +387,9 @@ class UniqueRecords:
                 eval_unique = len(g)
                 keep = ~self.seen["train"][g]  # eval copies of records also in train are dropped
                 g, it, st = g[keep], it[keep], st[keep]
-            recs = select(g) if self.kind not in GRID_KINDS else {"tokens": allrec["tokens"][g]}
+            recs = select(g)
             recs["item"] = it.astype(np.int32)
-            if self.kind in GRID_KINDS or "start_bar" in recs:
+            if "start_bar" in recs:
                 recs["start_bar"] = st.astype(np.int32)
             if labels is not None:
                 recs["labels"] = labels[g]

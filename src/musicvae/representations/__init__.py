@@ -16,25 +16,23 @@ from .multitrack import GROUPS, MultitrackConverter
 from .notes import NoteEventConverter, TrackMeta
 from .trio import TrioConverter
 
-GRID_KINDS = ("melody", "drums", "trio", "multitrack")
-KINDS = GRID_KINDS + ("bars", "notes")
+# the converter registry: kind -> class; each class names its ``record`` unit (window, song or track)
+CONVERTERS = {c.kind: c for c in (MelodyConverter, DrumConverter, TrioConverter, MultitrackConverter, BarConverter,
+                                  NoteEventConverter)}
+KINDS = tuple(CONVERTERS)
+GRID_KINDS = tuple(k for k, c in CONVERTERS.items() if c.record == "window")
+
+
+def converter_class(kind: str) -> type:
+    """The converter class of ``--kind``."""
+    if kind not in CONVERTERS:
+        raise ValueError(f"unknown representation kind {kind!r}; choose from {', '.join(KINDS)}")
+    return CONVERTERS[kind]
 
 
 def get_converter(kind: str, **options):
     """The converter for ``--kind``; options are the converter's keyword arguments."""
-    if kind == "melody":
-        return MelodyConverter(**options)
-    if kind == "drums":
-        return DrumConverter(**options)
-    if kind == "trio":
-        return TrioConverter(**options)
-    if kind == "multitrack":
-        return MultitrackConverter(**options)
-    if kind == "bars":
-        return BarConverter(**options)
-    if kind == "notes":
-        return NoteEventConverter(**options)
-    raise ValueError(f"unknown representation kind {kind!r}; choose from {', '.join(KINDS)}")
+    return converter_class(kind)(**options)
 
 
 __all__ = [
@@ -43,12 +41,14 @@ __all__ = [
     "DRUM_MAPPINGS",
     "DrumConverter",
     "GROUPS",
+    "CONVERTERS",
     "GRID_KINDS",
     "GridConverter",
     "KINDS",
     "MELODY_130",
     "MELODY_90",
     "MelodyConverter",
+    "converter_class",
     "MultitrackConverter",
     "NoteEventConverter",
     "StreamConverter",

@@ -21,6 +21,7 @@ from .streams import FIRST_NOTE_ON
 
 class BarConverter:
     kind = "bars"
+    record = "song"  # whole songs of bars (data.records.SongRecords)
 
     def __init__(self, steps_per_bar: int = 16, keep: Keep = "highest", programs=MEL_PROGRAMS):
         self.melody = MelodyConverter(0, 127, keep, programs)

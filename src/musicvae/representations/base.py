@@ -27,6 +27,7 @@ class GridConverter(ABC):
 
     #: short name used in manifests and on the command line (``--kind``)
     kind: str = ""
+    record = "window"  # what ``musicvae prepare`` stores: fixed-size windows of the grid (data.records)
     #: one name per stream, e.g. ("melody", "bass", "drums")
     stream_names: tuple[str, ...] = ()
     #: one vocabulary size per stream
@@ -63,14 +64,6 @@ class GridConverter(ABC):
     @abstractmethod
     def canonicalize(self, tokens: np.ndarray) -> np.ndarray:
         """The canonical spelling of a grid (what ``encode(decode(tokens))`` returns)."""
-
-    @abstractmethod
-    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
-        """Transposition room ``(down, up)`` in semitones that keeps every pitch in range."""
-
-    @abstractmethod
-    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
-        """Shift pitched streams; raises ValueError when a pitch would leave the range."""
 
     # ----------------------------------------------------------------- shared
     def encode(self, seq: NoteSequence) -> np.ndarray:
@@ -115,7 +108,7 @@ class StreamConverter(GridConverter):
     """A grid converter built from one codec per stream (see :mod:`.streams`).
 
     Subclasses decide which tracks feed which stream (:meth:`candidates`); decoding,
-    canonical form, silence, onsets and transposition are the streams' own.
+    canonical form, silence and onsets are the streams' own (transposition: training.batches.BatchStream).
     """
 
     def __init__(self, streams: list, decode_tracks: list):
@@ -144,24 +137,6 @@ class StreamConverter(GridConverter):
             column = np.ascontiguousarray(windows[:, :, k])
             windows[:, :, k] = s.canonicalize_cut(column)
         return windows
-
-    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
-        grid = self.as_grid(tokens)
-        bounds = [s.pitch_bounds(grid[:, k]) for k, s in enumerate(self.streams) if s.pitched]
-        if not bounds:  # nothing pitched (drums): any shift is a no-op
-            return 127, 127
-        return min(b[0] for b in bounds), min(b[1] for b in bounds)
-
-    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
-        grid = self.as_grid(tokens)
-        down, up = self.pitch_bounds(grid)
-        if not -down <= semitones <= up:
-            raise ValueError(f"transposing by {semitones} leaves the pitch range ({-down}..{up} allowed)")
-        out = grid.copy()
-        for k, s in enumerate(self.streams):
-            if s.pitched:
-                out[:, k] = s.transpose(grid[:, k], semitones)
-        return out
 
     def encode_streams(self, parts: list[np.ndarray], total_steps: int) -> np.ndarray:
         """One notes array per stream -> ``(T, K)`` grid."""

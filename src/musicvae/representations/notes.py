@@ -152,6 +152,7 @@ class NoteEventConverter:
     """
 
     kind = "notes"
+    record = "track"  # whole note-event tracks (data.records.TrackRecords)
 
     def __init__(
         self,

@@ -95,21 +95,6 @@ class MelodyStream:
         windows[rows, first[rows]] = HOLD
         return windows
 
-    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
-        ons = np.asarray(tokens)[self.onsets(tokens)]
-        if len(ons) == 0:
-            return 127, 127
-        lo = int(ons.min()) - FIRST_NOTE_ON + self.min_pitch
-        hi = int(ons.max()) - FIRST_NOTE_ON + self.min_pitch
-        return lo - self.min_pitch, self.max_pitch - hi
-
-    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
-        down, up = self.pitch_bounds(tokens)
-        if not -down <= semitones <= up:
-            raise ValueError(f"transposing by {semitones} leaves the pitch range ({-down}..{up} allowed)")
-        out = np.array(tokens, copy=True)
-        out[self.onsets(tokens)] += semitones
-        return out
 
 
 # GM drum pitches -> 9 canonical classes. The first pitch of each class is the one
@@ -186,8 +171,3 @@ class DrumStream:
     def canonicalize_cut(self, windows: np.ndarray) -> np.ndarray:
         return windows  # every drum grid is canonical
 
-    def pitch_bounds(self, tokens: np.ndarray) -> tuple[int, int]:
-        return 127, 127
-
-    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
-        return np.array(tokens, copy=True)  # drums are not transposed
