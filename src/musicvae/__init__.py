@@ -2,7 +2,8 @@
 
 The package follows the data flow: ``music`` (MIDI in/out) -> ``representations``
 (reversible converters) -> ``data`` (corpora, windows, caches) -> ``models`` ->
-``training`` -> ``generation`` -> ``evaluation`` -> ``render`` -> ``cli``.
+``training`` -> ``generation`` -> ``evaluation`` -> ``cli`` (+ ``studio``), with ``render``
+a leaf on ``music``; ``devtools.imports`` checks it.
 """
 
 __version__ = "0.1.0"
