@@ -128,15 +128,25 @@ def test_attribute_vectors(tmp_path, folk16):
     assert "## Prior samples" in text and "## Held-out windows" in text
 
 
-def test_bad_input_is_one_line(tmp_path, folk16):
-    done = _script("scheduled_sampling", "--tiny", "--out", tmp_path / "r", "--runs", tmp_path / "runs",
-                   "--data", folk16, check=False)  # 16-bar data for a 2-bar experiment
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "needs 2-bar melody" in done.stderr
-    done = _script("flat_vs_hierarchical", "--tiny", "--full", check=False)
-    assert done.returncode == 2 and "not allowed with" in done.stderr
-    done = _script("flat_vs_hierarchical", "--tiny", "--n", "1", check=False)
-    assert done.returncode == 2 and "--n must be at least 2" in done.stderr
+def _refusal(capsys, name: str, *args) -> str:
+    """The script's main() in this process (each subprocess spent ~2 s starting up): a refusal is SystemExit(2)
+    with its message on stderr, which is the exit status and output of ``python experiments/NAME.py ARGS``."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    main = __import__(name).main
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([str(a) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "Traceback" not in err, err
+    return err
+
+
+def test_bad_input_is_one_line(tmp_path, folk16, capsys):
+    err = _refusal(capsys, "scheduled_sampling", "--tiny", "--out", tmp_path / "r", "--runs", tmp_path / "runs",
+                   "--data", folk16)  # 16-bar data for a 2-bar experiment
+    assert err.splitlines() == [err] and err.startswith("error:") and "needs 2-bar melody" in err
+    assert "not allowed with" in _refusal(capsys, "flat_vs_hierarchical", "--tiny", "--full")
+    assert "--n must be at least 2" in _refusal(capsys, "flat_vs_hierarchical", "--tiny", "--n", "1")
 
 
 def test_scheduled_sampling_rate_is_scaled_to_the_run():
