@@ -28,25 +28,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributions import tokens_from_logits  # noqa: F401 (re-exported)
 from .modules.encoder import BidirectionalEncoder, one_hot
-
-
-def tokens_from_logits(
-    logits: torch.Tensor,
-    vocab_sizes: tuple[int, ...],
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """``(B, T, sum V)`` -> ``(B, T, K)``: argmax at temperature 0, else an independent draw per step."""
-    b, t, _ = logits.shape
-    out = []
-    for part in torch.split(logits, list(vocab_sizes), dim=-1):  # (B, T, V_k)
-        if temperature <= 0:
-            out.append(part.argmax(dim=-1))
-        else:
-            probs = torch.softmax(part.float() / temperature, dim=-1).reshape(b * t, -1)  # (B*T, V_k)
-            out.append(torch.multinomial(probs, 1, generator=generator).reshape(b, t))
-    return torch.stack(out, dim=-1)  # (B, T, K)
 
 
 def step_clock(steps: int, steps_per_bar: int) -> torch.Tensor:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..representations.notes import NUM_INSTRUMENT_GROUPS, REST_OCTAVE, REST_PITCH_CLASS
-from ..training.losses import LN2, free_bits_kl, kl_per_dim
+from .distributions import LN2, draw, free_bits_kl, kl_per_dim
 from .modules.note_encoder import NoteEncoder, reverse_within  # noqa: F401 (re-exported)
 
 FACTORS = ("pitch_class", "octave", "duration")
@@ -300,15 +300,6 @@ class NoteSequenceModel(nn.Module):
         return out
 
     # --------------------------------------------------------------- sampling
-    def _pick(self, logits: torch.Tensor, allowed: torch.Tensor, temperature: float,
-              generator: torch.Generator | None) -> torch.Tensor:
-        """logits (B, V), allowed (B, V) or (V,) bool -> (B,) sampled (argmax at temperature 0)."""
-        logits = logits.float().masked_fill(~allowed, float("-inf"))
-        if temperature <= 0:
-            return logits.argmax(-1)
-        probs = torch.softmax(logits / temperature, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
     @torch.no_grad()
     def sample(self, n: int, max_notes: int = 256, temperature: float = 1.0,
                generator: torch.Generator | None = None, *, meta: torch.Tensor | None = None,
@@ -349,7 +340,7 @@ class NoteSequenceModel(nn.Module):
             x = self._step_inputs(track, z, hist, torch.tensor([t], device=dev), None)  # (n, 1, D)
             out, state = self.decoder(x, state)  # (n, 1, H)
             h = out[:, 0]  # (n, H)
-            pc = self._pick(self.heads[0](h), not_end[0] | (t >= min_notes), temperature, generator)  # (n,)
+            pc = draw(self.heads[0](h), temperature, generator, not_end[0] | (t >= min_notes))  # (n,)
             ended = alive & (pc == self.end_ids[0])
             lengths[ended] = t
             alive &= ~ended
@@ -358,8 +349,8 @@ class NoteSequenceModel(nn.Module):
             oct_allowed = not_end[1]
             if rules:  # a rest takes the rest octave, a note any other
                 oct_allowed = oct_allowed & ((pc == REST_PITCH_CLASS).unsqueeze(-1) == rest_octave)  # (n, V_1)
-            octave = self._pick(self.heads[1](h), oct_allowed, temperature, generator)
-            dur = self._pick(self.heads[2](h), not_end[2], temperature, generator)
+            octave = draw(self.heads[1](h), temperature, generator, oct_allowed)
+            dur = draw(self.heads[2](h), temperature, generator, not_end[2])
             pc = torch.where(pc == self.end_ids[0], torch.zeros_like(pc), pc)  # ended rows: placeholder
             note = torch.stack([pc, octave, dur], dim=-1)  # (n, 3)
             events[:, t] = note

@@ -9,7 +9,8 @@ Conventions (following magenta's ``MusicVAE``):
 
 * the reconstruction loss is cross-entropy **summed** over steps and streams (not
   averaged) per example, then averaged over the batch;
-* KL is in nats, ``KL(N(mu, sigma^2) || N(0, I))`` summed over latent dimensions;
+* KL is in nats, ``KL(N(mu, sigma^2) || N(0, I))`` summed over latent dimensions
+  (the helpers live in ``models.distributions``, which the models use too);
 * free bits: ``kl_cost = max(kl - free_bits * ln 2, 0)`` per example (magenta's
   ``free_nats = free_bits * ln 2``); with ``per_dim=True`` the budget is spread equally
   over the Z latent dimensions and clipped per dimension;
@@ -19,12 +20,10 @@ Conventions (following magenta's ``MusicVAE``):
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-LN2 = math.log(2.0)
+from ..models.distributions import LN2, free_bits_kl, kl_divergence, kl_per_dim, pick_tokens  # noqa: F401 (re-exported)
 
 
 def _split(logits: torch.Tensor, vocab_sizes: tuple[int, ...] | list[int]) -> list[torch.Tensor]:
@@ -77,9 +76,7 @@ def reconstruction_loss(
 # --------------------------------------------------------------------------- accuracy
 
 
-def predicted_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...] | list[int]) -> torch.Tensor:
-    """Per-stream argmax: ``(B, T, sum V)`` -> ``(B, T, K)``."""
-    return torch.stack([part.argmax(dim=-1) for part in _split(logits, vocab_sizes)], dim=-1)
+predicted_tokens = pick_tokens  # per-stream argmax: (B, T, sum V) -> (B, T, K)
 
 
 def token_accuracy(
@@ -174,36 +171,6 @@ def upgrade_accuracy_names(metrics: dict) -> dict:
     for key in [k for k in out if k.startswith("sampled_accuracy")]:
         out["free_running_accuracy" + key[len("sampled_accuracy"):]] = out.pop(key)
     return out
-
-
-# --------------------------------------------------------------------------- KL
-
-
-def kl_per_dim(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, sigma^2) || N(0, 1))`` per latent dimension in nats, ``(B, Z)``."""
-    return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma))
-
-
-def kl_divergence(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, diag sigma^2) || N(0, I))`` in nats, summed over Z: ``(B, Z)`` -> ``(B,)``."""
-    return kl_per_dim(mu, sigma).sum(dim=-1)
-
-
-def free_bits_kl(kl: torch.Tensor, free_bits: float, per_dim: bool = False) -> torch.Tensor:
-    """KL cost after the free-bits allowance (magenta's ``max(kl - free_bits * ln 2, 0)``).
-
-    ``per_dim=False``: ``kl`` is ``(B,)`` total nats; returns ``(B,)`` ``max(kl - free_bits ln2, 0)``.
-    ``per_dim=True``: ``kl`` is ``(B, Z)``; the budget is split equally across the Z dims,
-    returns ``(B,)`` ``sum_z max(kl_z - free_bits ln2 / Z, 0)``.
-    """
-    if free_bits < 0:
-        raise ValueError(f"free_bits must be >= 0, got {free_bits}")
-    free_nats = free_bits * LN2
-    if per_dim:
-        if kl.dim() != 2:
-            raise ValueError(f"per_dim free bits needs kl of shape (B, Z), got {tuple(kl.shape)}")
-        return torch.clamp(kl - free_nats / kl.shape[-1], min=0.0).sum(dim=-1)  # (B, Z) -> (B,)
-    return torch.clamp(kl - free_nats, min=0.0)
 
 
 # --------------------------------------------------------------------------- ELBO
