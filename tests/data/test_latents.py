@@ -72,7 +72,7 @@ def test_save_load_round_trip_padding_and_split(vae, tmp_path):
     assert not set(train.sources.tolist()) & set(held.sources.tolist())
     raw = (tmp_path / "lat" / "latents.safetensors").read_bytes()
     (tmp_path / "lat" / "latents.safetensors").write_bytes(raw[:-8] + bytes(8))
-    with pytest.raises(LatentDataError, match="does not match"):
+    with pytest.raises(LatentDataError, match="checksum mismatch"):
         load_latents(tmp_path / "lat")
     with pytest.raises(LatentDataError, match="no latent dataset"):
         load_latents(tmp_path / "missing")

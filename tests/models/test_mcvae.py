@@ -222,7 +222,7 @@ def test_saved_composer_refuses_another_bar_vae(tmp_path):
     assert bar_vae_fingerprint(model.bar_vae) == doc["bar_vae"]
     assert model.compose(3).shape == (1, 48, 1)
     (tmp_path / "composer.safetensors").write_bytes((tmp_path / "composer.safetensors").read_bytes()[:-4] + b"abcd")
-    with pytest.raises(ComposerError, match="does not match"):
+    with pytest.raises(ComposerError, match="checksum mismatch"):
         load_composer(tmp_path)
     with pytest.raises(ComposerError, match="no composer.json"):
         load_composer(tmp_path / "nowhere")

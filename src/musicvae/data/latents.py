@@ -19,7 +19,6 @@ of ~27 bars each to 11x the size. :meth:`LatentSet.padded` gives the padded tens
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +26,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load, save as st_save
 
 from ..music.midi_io import MidiError, read_midi
 from ..music.quantize import quantize_score
 from ..music.sequence import NoteSequence
 from ..representations.bars import BarConverter
 from ..representations.streams import FIRST_NOTE_ON
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_write_json
+from ..utils.stored import StoredFileError, read_json, read_safetensors, safetensors_bytes, write_file
 
 LATENTS_FORMAT = "musicvae-latents"
 LATENTS_VERSION = 1
@@ -240,20 +239,14 @@ def save_latents(latents: LatentSet, out_dir: str | os.PathLike) -> Path:
     out = Path(out_dir)
     tensors = {"codes": latents.codes.float().contiguous(), "lengths": latents.lengths.contiguous(),
                "sources": latents.sources.contiguous()}
-    data = st_save(tensors, metadata={"format": LATENTS_FORMAT})
-    atomic_write_bytes(out / "latents.safetensors", data)
-    import hashlib
-
-    doc = dict(latents.info, format=LATENTS_FORMAT, version=LATENTS_VERSION,
-               sha256=hashlib.sha256(data).hexdigest())
+    record = write_file(out / "latents.safetensors", safetensors_bytes(tensors, LATENTS_FORMAT))
+    doc = dict(latents.info, format=LATENTS_FORMAT, version=LATENTS_VERSION, sha256=record["sha256"])
     atomic_write_json(out / "latents.json", doc)
     return out
 
 
 def load_latents(path: str | os.PathLike) -> LatentSet:
     """Read a latent dataset written by :func:`save_latents` (a folder or its ``latents.json``)."""
-    import hashlib
-
     root = Path(path)
     if root.name == "latents.json":
         root = root.parent
@@ -261,21 +254,18 @@ def load_latents(path: str | os.PathLike) -> LatentSet:
     if not meta_path.is_file() or not data_path.is_file():
         raise LatentDataError(f"{root}: no latent dataset here (latents.json + latents.safetensors)")
     try:
-        info = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LatentDataError(f"{meta_path}: unreadable ({exc.msg})") from None
-    if info.get("format") != LATENTS_FORMAT or info.get("version") != LATENTS_VERSION:
+        info = read_json(meta_path)
+    except StoredFileError as exc:
+        raise LatentDataError(str(exc)) from None
+    if not isinstance(info, dict) or info.get("format") != LATENTS_FORMAT or info.get("version") != LATENTS_VERSION:
         raise LatentDataError(f"{meta_path}: not a {LATENTS_FORMAT} v{LATENTS_VERSION} file")
-    data = data_path.read_bytes()
-    if info.get("sha256") and hashlib.sha256(data).hexdigest() != info["sha256"]:
-        raise LatentDataError(f"{data_path}: does not match latents.json (altered or half-replaced)")
     try:
-        t = st_load(data)
+        t = read_safetensors(data_path, info.get("sha256") or None)
         return LatentSet(t["codes"], t["lengths"], t["sources"], {k: v for k, v in info.items() if k != "sha256"})
+    except StoredFileError as exc:
+        raise LatentDataError(str(exc)) from None
     except (KeyError, LatentDataError) as exc:
         raise LatentDataError(f"{data_path}: {exc}") from None
-    except Exception as exc:  # safetensors' own error types
-        raise LatentDataError(f"{data_path}: corrupt safetensors file ({exc})") from None
 
 
 # --------------------------------------------------------------------------- seeds

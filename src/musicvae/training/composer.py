@@ -20,7 +20,6 @@ weights' sha256, so a torn pair is detected on load. No pickle anywhere.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -31,11 +30,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load, save as st_save
-
 from ..data.latents import LatentSet
 from ..models.mcvae import MCVAE, Composer, bar_vae_fingerprint
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_write_json
+from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, safetensors_bytes, write_file
 
 COMPOSER_FORMAT = "musicvae-composer"
 COMPOSER_VERSION = 1
@@ -247,13 +245,9 @@ def train_composer(
 
 
 # --------------------------------------------------------------------------- files
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _weights(model: torch.nn.Module) -> bytes:
-    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return st_save(state, metadata={"format": COMPOSER_FORMAT})
+    return safetensors_bytes({k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()},
+                             COMPOSER_FORMAT)
 
 
 def save_composer(
@@ -270,17 +264,13 @@ def save_composer(
     """Write ``composer.safetensors`` (+ ``bar_vae.safetensors``) then ``composer.json``; returns the folder."""
     out = Path(out_dir)
     files = {}
-    data = _weights(composer)
-    atomic_write_bytes(out / "composer.safetensors", data)
-    files["composer.safetensors"] = _sha(data)
+    files["composer.safetensors"] = write_file(out / "composer.safetensors", _weights(composer))["sha256"]
     vae_doc = None
     if bar_vae is not None:
         fp = bar_vae_fingerprint(bar_vae)
         if vae_fingerprint is not None and fp != vae_fingerprint:
             raise ComposerError(f"the bar VAE to store ({fp}) is not the one the composer learnt from ({vae_fingerprint})")
-        vae_data = _weights(bar_vae)
-        atomic_write_bytes(out / "bar_vae.safetensors", vae_data)
-        files["bar_vae.safetensors"] = _sha(vae_data)
+        files["bar_vae.safetensors"] = write_file(out / "bar_vae.safetensors", _weights(bar_vae))["sha256"]
         vae_doc = {"vocab_sizes": list(bar_vae.vocab_sizes), **(bar_vae_info or {})}
     doc = {
         "format": COMPOSER_FORMAT, "version": COMPOSER_VERSION, "step": int(step),
@@ -291,22 +281,12 @@ def save_composer(
     return out
 
 
-def _read(path: Path, sha: str | None) -> bytes:
+def _fill(model: torch.nn.Module, path: Path, record: str | None) -> None:
+    """Weights from ``path`` (checked against composer.json's sha256) into ``model``."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ComposerError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if sha and _sha(data) != sha:
-        raise ComposerError(f"{path}: does not match composer.json (altered, or half-replaced by a crash)")
-    return data
-
-
-def _fill(model: torch.nn.Module, data: bytes, path: Path) -> None:
-    try:
-        state = st_load(data)
-        model.load_state_dict(state)
-    except Exception as exc:  # safetensors errors, missing/unexpected keys, shape mismatches
-        raise ComposerError(f"{path}: weights do not fit ({str(exc).splitlines()[0][:160]})") from None
+        load_weights_bytes(model, read_bytes(path, record), path)
+    except StoredFileError as exc:
+        raise ComposerError(str(exc)) from None
 
 
 def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
@@ -333,7 +313,7 @@ def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = 
             )
     composer = Composer(**doc["composer"])
     files = doc.get("files", {})
-    _fill(composer, _read(root / "composer.safetensors", files.get("composer.safetensors")), root / "composer.safetensors")
+    _fill(composer, root / "composer.safetensors", files.get("composer.safetensors"))
     return composer.to(device).eval(), doc
 
 
@@ -351,7 +331,7 @@ def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = Non
 
         bar_vae = build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
         vae_path = root / "bar_vae.safetensors"
-        _fill(bar_vae, _read(vae_path, doc.get("files", {}).get("bar_vae.safetensors")), vae_path)
+        _fill(bar_vae, vae_path, doc.get("files", {}).get("bar_vae.safetensors"))
         if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
             raise ComposerError(f"{vae_path}: is not the bar VAE recorded in composer.json")
     return MCVAE(bar_vae.to(device).eval(), composer)
