@@ -162,10 +162,7 @@ class TrainedModel:
     @torch.no_grad()
     def encode_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens ``(B, T, K)`` -> ``(mu, sigma)`` ``(B, Z)``; MusAE's deterministic code has ``sigma == 0``."""
-        out = self.model.encode(x)
-        if isinstance(out, torch.Tensor):  # MusAE: z itself
-            return out, torch.zeros_like(out)
-        return out
+        return self.model.encode(x)
 
     @property
     def fitted_prior(self):
@@ -206,7 +203,7 @@ class TrainedModel:
             pick = torch.randint(0, len(choices), (n,), generator=gen, device=self.device)
             petals = torch.as_tensor(choices, device=self.device)[pick]  # (n,)
         with torch.no_grad():
-            return self.model.prior.sample(n, petals, generator=gen).float().cpu().numpy()
+            return self.model.prior_sample(n, petals, gen).float().cpu().numpy()
 
     def codes(self, music: Music | Sequence[Music]) -> np.ndarray:
         """Posterior means ``(B, Z)`` of the inputs."""

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .interface import MusicModel
 from .modules.encoder import one_hot
 from .modules.mdn import MDNHead, MDNParams, mdn_nll, mdn_sample
 from .musicvae import MusicVAE
@@ -146,7 +147,7 @@ def bar_vae_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-class MCVAE(nn.Module):
+class MCVAE(MusicModel):
     """A 1-bar :class:`MusicVAE` and a :class:`Composer` over its codes."""
 
     def __init__(self, bar_vae: MusicVAE, composer: Composer, steps_per_bar: int = 16):
@@ -174,6 +175,11 @@ class MCVAE(nn.Module):
     @torch.no_grad()
     def encode_bars(self, tokens: torch.Tensor) -> torch.Tensor:
         """Bars -> posterior means, one per bar: (B, n*16, K) or (B, n, 16, K) -> (B, n, Z)."""
+        return self.encode(tokens)[0]
+
+    @torch.no_grad()
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bars -> ``(mu, sigma)`` of each bar: (B, n*16, K) or (B, n, 16, K) -> (B, n, Z) each."""
         S, K = self.steps_per_bar, len(self.vocab_sizes)
         if tokens.dim() == 3:
             if tokens.shape[1] % S or tokens.shape[1] == 0:
@@ -186,8 +192,31 @@ class MCVAE(nn.Module):
             part = tokens[..., k]
             if part.numel() and (int(part.min()) < 0 or int(part.max()) >= v):
                 raise ValueError(f"stream {k} holds tokens outside 0..{v - 1} (the start token is never encoded)")
-        mu, _ = self.bar_vae.encoder(one_hot(tokens.reshape(B * n, S, K).to(self._device()), self.vocab_sizes))
-        return mu.reshape(B, n, self.z_size)  # (B, n, Z)
+        mu, sigma = self.bar_vae.encoder(one_hot(tokens.reshape(B * n, S, K).to(self._device()), self.vocab_sizes))
+        return mu.reshape(B, n, self.z_size), sigma.reshape(B, n, self.z_size)  # (B, n, Z)
+
+    def prior_sample(self, n: int, labels: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(n, 1, Z)``: a first bar's code from the bar VAE's prior N(0, I) (the composer continues it)."""
+        if labels is not None:
+            raise ValueError("MCVAE's prior has no style labels")
+        return torch.randn(n, 1, self.z_size, generator=generator, device=self._device())
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 0.5, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, bars: int = 16) -> torch.Tensor:
+        """``n`` compositions of ``bars`` bars from a prior draw -> tokens (n, bars*16, K)."""
+        if labels is not None:
+            raise ValueError("MCVAE's prior has no style labels")
+        return self.compose(bars, None, temperature=temperature, batch=n, generator=generator)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], **weights) -> dict[str, torch.Tensor]:
+        """The composer's NLL of each next bar's code: ``batch`` = (codes (B, L, Z), lengths (B,))."""
+        nll = self.composer.loss(*batch)
+        return {"loss": nll, "nll": nll}
+
+    def decode(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode_bars(z, temperature, generator)
 
     @torch.no_grad()
     def decode_bars(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -215,7 +244,7 @@ class MCVAE(nn.Module):
             raise ValueError(f"n_bars must be >= 1, got {n_bars}")
         dev = self._device()
         if seed_codes is None:
-            seed = torch.randn(batch, 1, self.z_size, generator=generator, device=dev)
+            seed = self.prior_sample(batch, generator=generator)
         else:
             seed = check_seed_codes(seed_codes, self.z_size).to(dev)
         if seed.shape[1] > n_bars:

@@ -43,6 +43,7 @@ from torch import nn
 
 from ..representations.notes import NUM_INSTRUMENT_GROUPS, REST_OCTAVE, REST_PITCH_CLASS
 from .distributions import LN2, draw, free_bits_kl, kl_per_dim
+from .interface import MusicModel
 from .modules.note_encoder import NoteEncoder, reverse_within  # noqa: F401 (re-exported)
 
 FACTORS = ("pitch_class", "octave", "duration")
@@ -116,7 +117,7 @@ def positions(steps: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(out, (0, size - 2 * half))
 
 
-class NoteSequenceModel(nn.Module):
+class NoteSequenceModel(MusicModel):
     """Shared machinery; subclasses fix ``latent`` (has an encoder and z) and ``history``."""
 
     latent = False
@@ -166,7 +167,7 @@ class NoteSequenceModel(nn.Module):
     def encode(self, batch: NoteBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma), each (B, Z); latent models only."""
         if not self.latent:
-            raise TypeError(f"{type(self).__name__} has no encoder")
+            raise self._no_latent("encoding")
         return self.encoder(self.embed(batch.events, batch.meta), batch.lengths)
 
     def _initial_state(self, z: torch.Tensor | None, b: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -301,16 +302,25 @@ class NoteSequenceModel(nn.Module):
 
     # --------------------------------------------------------------- sampling
     @torch.no_grad()
-    def sample(self, n: int, max_notes: int = 256, temperature: float = 1.0,
-               generator: torch.Generator | None = None, *, meta: torch.Tensor | None = None,
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+               meta: torch.Tensor | None = None, max_notes: int = 256) -> list[np.ndarray]:
+        """Codes (n, Z) -> n tracks of events (see :meth:`sample`)."""
+        if not self.latent:
+            raise self._no_latent("decoding")
+        return self.sample(len(z), temperature, generator, z=z, meta=meta, max_notes=max_notes)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, *, max_notes: int = 256, meta: torch.Tensor | None = None,
                z: torch.Tensor | None = None, min_notes: int = 1) -> list[np.ndarray]:
         """n tracks of ``(length, 3)`` int64 events, each ending where the pitch-class head chose
         END (at least ``min_notes`` notes; a track reaching ``max_notes`` is cut there).
 
-        ``meta`` (n, 2) or (2,) ``[instrument_group, collection]`` (default zeros); ``z`` (n, Z)
-        for latent models (default: drawn from N(0, I) with ``generator``, which must live on the
-        model's device). Runs in eval mode and restores the previous mode.
+        ``meta`` (or ``labels``) (n, 2) or (2,) ``[instrument_group, collection]`` (default zeros);
+        ``z`` (n, Z) for latent models (default: :meth:`prior_sample` with ``generator``, which must
+        live on the model's device). Runs in eval mode and restores the previous mode.
         """
+        meta = labels if meta is None else meta
         was_training = self.training
         self.eval()
         try:
@@ -325,7 +335,7 @@ class NoteSequenceModel(nn.Module):
         dev = w.device
         meta = torch.zeros(n, 2, dtype=torch.long, device=dev) if meta is None else meta.to(dev).long().expand(n, 2)
         if self.latent and z is None:
-            z = torch.randn(n, self.z_size, generator=generator, device=dev, dtype=w.dtype)
+            z = self.prior_sample(n, generator=generator)
         z = z.to(dev) if self.latent else None
         track = self.embed.track(meta)  # (n, M)
         state = self._initial_state(z, n, dev)

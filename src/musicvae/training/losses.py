@@ -21,56 +21,18 @@ Conventions (following magenta's ``MusicVAE``):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ..models.distributions import LN2, free_bits_kl, kl_divergence, kl_per_dim, pick_tokens  # noqa: F401 (re-exported)
-
-
-def _split(logits: torch.Tensor, vocab_sizes: tuple[int, ...] | list[int]) -> list[torch.Tensor]:
-    """``(B, T, sum V)`` -> K tensors ``(B, T, V_k)``."""
-    if logits.shape[-1] != sum(vocab_sizes):
-        raise ValueError(f"logits last dim {logits.shape[-1]} != sum(vocab_sizes) {sum(vocab_sizes)}")
-    return list(torch.split(logits, list(vocab_sizes), dim=-1))
-
-
-def _targets3(targets: torch.Tensor) -> torch.Tensor:
-    """Accept ``(B, T)`` for a single stream; always return ``(B, T, K)``."""
-    return targets.unsqueeze(-1) if targets.dim() == 2 else targets
-
-
-def _valid(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """``(B, T)`` bool of valid steps (all True without a mask)."""
-    if mask is None:
-        return torch.ones(like.shape[:2], dtype=torch.bool, device=like.device)
-    if mask.shape != like.shape[:2]:
-        raise ValueError(f"mask shape {tuple(mask.shape)} != (B, T) {tuple(like.shape[:2])}")
-    return mask.to(torch.bool)
-
-
-# --------------------------------------------------------------------------- reconstruction
-
-
-def reconstruction_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    vocab_sizes: tuple[int, ...] | list[int],
-    mask: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy summed over steps and streams.
-
-    ``logits`` (B, T, sum V), ``targets`` (B, T, K) int64, ``mask`` (B, T) bool of valid steps.
-    Returns ``(loss_per_example (B,), per_stream_loss (B, K))``; masked-out steps add 0
-    (their targets may hold anything, e.g. padding).
-    """
-    targets = _targets3(targets)
-    valid = _valid(mask, targets)  # (B, T)
-    safe = targets.masked_fill(~valid.unsqueeze(-1), 0)  # (B, T, K): padding -> class 0
-    per_stream = []
-    for k, part in enumerate(_split(logits, vocab_sizes)):  # part: (B, T, V_k)
-        ce = F.cross_entropy(part.float().transpose(1, 2), safe[..., k].long(), reduction="none")  # (B, T)
-        per_stream.append((ce * valid).sum(dim=1))  # (B,)
-    per_stream_loss = torch.stack(per_stream, dim=-1)  # (B, K)
-    return per_stream_loss.sum(dim=-1), per_stream_loss
+from ..models.distributions import (  # noqa: F401 (re-exported: the objectives live with the models)
+    LN2,
+    _targets3,
+    _valid,
+    elbo_loss,
+    free_bits_kl,
+    kl_divergence,
+    kl_per_dim,
+    pick_tokens,
+    reconstruction_loss,
+)
 
 
 # --------------------------------------------------------------------------- accuracy
@@ -171,44 +133,3 @@ def upgrade_accuracy_names(metrics: dict) -> dict:
     for key in [k for k in out if k.startswith("sampled_accuracy")]:
         out["free_running_accuracy" + key[len("sampled_accuracy"):]] = out.pop(key)
     return out
-
-
-# --------------------------------------------------------------------------- ELBO
-
-
-def elbo_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    vocab_sizes: tuple[int, ...] | list[int],
-    mu: torch.Tensor | None,
-    sigma: torch.Tensor | None,
-    beta: float | torch.Tensor,
-    free_bits: float,
-    per_dim_free_bits: bool = False,
-    mask: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """The training objective and its parts (all batch means, scalars unless noted).
-
-    ``loss = mean(r_loss + beta * kl_cost)``; ``r_loss`` summed CE; ``kl`` nats (unclipped);
-    ``kl_bits = kl / ln 2``; ``kl_cost`` free-bits-clipped KL; ``elbo = mean(-(r_loss + kl))``;
-    ``per_stream_r_loss`` (K,). With ``mu is None`` (language-model baseline) all KL terms are 0.
-    """
-    r_per_example, per_stream = reconstruction_loss(logits, targets, vocab_sizes, mask)  # (B,), (B, K)
-    if mu is None:
-        kl = torch.zeros_like(r_per_example)  # (B,)
-        kl_cost = torch.zeros_like(r_per_example)  # (B,)
-    else:
-        if sigma is None:
-            raise ValueError("sigma is required when mu is given")
-        per_dim = kl_per_dim(mu.float(), sigma.float())  # (B, Z)
-        kl = per_dim.sum(dim=-1)  # (B,)
-        kl_cost = free_bits_kl(per_dim if per_dim_free_bits else kl, free_bits, per_dim=per_dim_free_bits)  # (B,)
-    return {
-        "loss": (r_per_example + beta * kl_cost).mean(),
-        "r_loss": r_per_example.mean(),
-        "kl": kl.mean(),
-        "kl_bits": kl.mean() / LN2,
-        "kl_cost": kl_cost.mean(),
-        "elbo": (-(r_per_example + kl)).mean(),
-        "per_stream_r_loss": per_stream.mean(dim=0),  # (K,)
-    }

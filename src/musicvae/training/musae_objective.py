@@ -109,7 +109,7 @@ class MusAEObjective:
         for i, tokens in enumerate(batches):
             tokens = tokens.to(device)  # (b, T, K)
             w, gen = tokens.shape[0], generator_for(i)
-            z = model.encode(tokens)  # (b, Z)
+            z = model.code(tokens)  # (b, Z)
             logits = model.decoder(z).float()  # (b, T, sum V)
             r_loss, _ = reconstruction_loss(logits, tokens, vocab)  # (b,)
             acc, acc_streams = accuracy(logits, tokens, vocab)
@@ -118,7 +118,7 @@ class MusAEObjective:
             if label_sets is not None and self.petals:
                 first = label_sets[offset:offset + w, 0]  # (b,) first label of each window, -1 = none
                 petals = self.to_petals(first, device)
-            real = model.prior.sample(w, petals, generator=gen).to(z)  # (b, Z)
+            real = model.prior_sample(w, petals, gen).to(z)  # (b, Z)
             wasserstein = _score(model.critic, real, petals).mean() - _score(model.critic, z, petals).mean()
             for key, value in (("eval_loss", r_loss.mean()), ("eval_r_loss", r_loss.mean()), ("tf_accuracy", acc),
                                ("argmax_accuracy", acc), ("sampled_accuracy", acc),

@@ -39,7 +39,7 @@ from . import schedules
 from .adversarial import adversarial_beta
 from .batches import BatchStream, spread_batches
 from .checkpoint import has_checkpoints, load_checkpoint, save_checkpoint
-from .losses import accuracy, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
+from .losses import accuracy, reconstruction_predictions, segment_accuracy, token_accuracy
 from .musae_objective import MusAEObjective
 from .resume import ResumeRefused, data_identity, load_resumable
 from .runlog import MetricsLog
@@ -241,8 +241,8 @@ class Trainer:
             group["lr"] = lr
         with self.autocast():
             out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen)
-            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], beta,
-                               tc.free_bits, tc.free_bits_per_dim)
+            losses = self.model.loss(tokens, out, beta=beta, free_bits=tc.free_bits,
+                                     per_dim_free_bits=tc.free_bits_per_dim)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(losses["loss"]).backward()
@@ -299,7 +299,7 @@ class Trainer:
             tokens = tokens.to(self.device)
             gen = step_generator(self.config.train.seed + 99, i, self.device)
             out = self.model(tokens, generator=gen)
-            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], 1.0, 0.0)
+            losses = self.model.loss(tokens, out)
             preds = reconstruction_predictions(self.model, tokens, out, gen)
             w = tokens.shape[0]
             accs = {key: token_accuracy(pred, tokens) for key, pred in preds.items()}
