@@ -7,7 +7,7 @@ models (``cli.generate``); the grid-based :class:`~.model.TrainedModel` serves t
 
 A sampled track needs what the events do not hold: its instrument and source collection
 (the track embedding) and, to decode, a median duration, an octave shift and a program. The
-checkpoint's ``notes`` entry (``training.note_trainer``) stores the (instrument family,
+checkpoint's ``notes`` entry (``training.notes.NoteFamily``) stores the (instrument family,
 collection) pairs seen in training with their counts, the collection names and the medians
 of the training tracks; a sample draws its pair from those counts (``label``: a collection,
 then only its pairs), and decodes with the medians and the family's most common program.

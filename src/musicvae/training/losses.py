@@ -20,6 +20,9 @@ Conventions (following magenta's ``MusicVAE``):
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import torch
 
 from ..models.distributions import (  # noqa: F401 (re-exported: the objectives live with the models)
@@ -133,3 +136,48 @@ def upgrade_accuracy_names(metrics: dict) -> dict:
     for key in [k for k in out if k.startswith("sampled_accuracy")]:
         out["free_running_accuracy" + key[len("sampled_accuracy"):]] = out.pop(key)
     return out
+
+
+@torch.no_grad()
+def reconstruction_metrics(model, batches, generator_for, segment_steps: int,
+                           extra: Callable[[int, torch.Tensor, dict, torch.Generator | None], dict] | None = None,
+                           on_batch: Callable[[int], None] | None = None) -> dict:
+    """Held-out reconstruction figures of a grid model, means over every window of ``batches``.
+
+    The one implementation behind the trainer's evaluation (``training.grid``, ``training.musae_objective``)
+    and ``evaluate``'s Table 1 (``evaluation.studies.reconstruction_study``). ``batches`` yields
+    ``(B, T, K)`` tokens on the model's device; batch ``i`` draws its randomness from
+    ``generator_for(i)``. Returns ``n``, ``loss`` (reconstruction + KL), ``r_loss``, the KL terms
+    and ``elbo`` when the model has them, ``<kind>_accuracy`` for each of :data:`ACCURACY_KINDS`,
+    ``per_stream`` / ``per_segment`` (``segment_steps`` steps each) arrays per kind, and the
+    means of what ``extra(i, tokens, out, generator)`` returns per batch. ``on_batch(B)`` after each.
+    """
+    totals: dict[str, float] = {}
+    streams: dict[str, np.ndarray] = {}
+    segments: dict[str, np.ndarray] = {}
+    n = 0
+    for i, x in enumerate(batches):
+        gen = generator_for(i)
+        out = model(x, generator=gen)
+        terms = model.loss(x, out)
+        preds = reconstruction_predictions(model, x, out, gen)  # tf, sampled, free_running, argmax
+        accs = {key: token_accuracy(pred, x) for key, pred in preds.items()}
+        values = {"loss": terms["r_loss"] + terms.get("kl", 0.0),
+                  **{k: terms[k] for k in ("r_loss", "kl", "kl_bits", "elbo") if k in terms},
+                  **{f"{key}_accuracy": acc[0] for key, acc in accs.items()}}
+        if extra is not None:
+            values.update(extra(i, x, out, gen))
+        b = x.shape[0]
+        for key, value in values.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * b
+        for key, pred in preds.items():
+            streams[key] = streams.get(key, 0.0) + accs[key][1].cpu().numpy() * b  # (K,)
+            segments[key] = segments.get(key, 0.0) + segment_accuracy(pred, x, segment_steps).cpu().numpy() * b
+        n += b
+        if on_batch is not None:
+            on_batch(b)
+    res: dict = {k: v / max(n, 1) for k, v in totals.items()}
+    res["n"] = n
+    res["per_stream"] = {k: v / max(n, 1) for k, v in streams.items()}
+    res["per_segment"] = {k: v / max(n, 1) for k, v in segments.items()}
+    return res
