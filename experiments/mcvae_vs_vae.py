@@ -261,7 +261,8 @@ def ensure_songs(exp: Experiment, source: str) -> Path:
 def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
     """``musicvae train --preset mcvae-composer* --vae BAR_RUN`` unless that composer is already trained."""
     from musicvae.presets import get_preset
-    from musicvae.training.composer import ComposerError, load_bar_vae
+    from musicvae.generation.compose import load_bar_vae
+    from musicvae.generation.windows import InputError
     from musicvae.models.mcvae import bar_vae_fingerprint
 
     preset = COMPOSER_PRESET + exp.mode.suffix
@@ -277,7 +278,7 @@ def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
         doc = json.loads(meta.read_text())
         try:
             current = bar_vae_fingerprint(load_bar_vae(bar_run)[0])
-        except ComposerError as exc:
+        except InputError as exc:
             raise ExperimentError(str(exc)) from None
         if doc.get("bar_vae") != current:
             raise ExperimentError(f"{out}: this composer learnt another bar VAE ({doc.get('bar_vae')}; {bar_run} is "

@@ -8,7 +8,6 @@ from musicvae.data.latents import (
     LatentDataError,
     LatentSet,
     SeedError,
-    encode_songs,
     load_latents,
     save_latents,
     seed_bars,
@@ -19,6 +18,7 @@ from musicvae.models.builders import build_model
 from musicvae.models.mcvae import bar_vae_fingerprint
 from musicvae.music import NoteSequence
 from musicvae.presets import get_preset
+from musicvae.training.composer import encode_songs  # the bar VAE runs in training, not in data/
 
 
 @pytest.fixture(scope="module")

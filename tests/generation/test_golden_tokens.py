@@ -45,7 +45,7 @@ def _grid_model(name: str) -> dict:
 
 
 def _composer(name: str) -> dict:
-    from musicvae.generation.composer import ComposerModel
+    from musicvae.generation.compose import ComposerModel
     from musicvae.music import load_sequences
 
     comp = ComposerModel.load(name)

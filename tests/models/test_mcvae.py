@@ -234,6 +234,7 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
 
     from musicvae.data.latents import load_latents
     from musicvae.data.prepare import PrepareConfig, prepare
+    from musicvae.generation.compose import load_bar_vae
     from musicvae.training.composer import (
         COMPOSER_SIZES,
         ComposerConfig,
@@ -254,7 +255,7 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
     Trainer(get_preset("cat-mel_2bar_small_tiny", fast), tmp_path / "mel1", tmp_path / "vae").fit()
     cfg = ComposerConfig(**dict(COMPOSER_SIZES["tiny"], steps=20, device="cpu"))
     records = []
-    run = run_composer_training(tmp_path / "vae", tmp_path / "bars", tmp_path / "comp", cfg,
+    run = run_composer_training(load_bar_vae(tmp_path / "vae"), tmp_path / "bars", tmp_path / "comp", cfg,
                                 progress=lambda step, rec: records.append(rec))
     assert math.isfinite(run.best_eval_nll) and (tmp_path / "comp" / "metrics.jsonl").is_file()
     held = load_latents(tmp_path / "comp" / "latents" / "eval")
@@ -266,13 +267,14 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
     with pytest.raises(ComposerError, match="bar VAE given"):
         load_mcvae(tmp_path / "comp", bar_vae=bar_vae())
     with pytest.raises(ComposerError, match="already holds"):
-        run_composer_training(tmp_path / "vae", tmp_path / "bars", tmp_path / "comp", cfg)
+        run_composer_training(load_bar_vae(tmp_path / "vae"), tmp_path / "bars", tmp_path / "comp", cfg)
 
 
 def test_a_bar_vae_that_is_not_one_is_refused(tmp_path):
-    from musicvae.training.composer import ComposerError, load_bar_vae
+    from musicvae.generation.compose import load_bar_vae
+    from musicvae.generation.windows import InputError
 
-    with pytest.raises(ComposerError, match="bar VAE: .*unknown model"):
+    with pytest.raises(InputError, match="bar VAE: .*unknown model"):
         load_bar_vae(tmp_path / "nothing")
-    with pytest.raises(ComposerError, match="not a 1-bar VAE"):
+    with pytest.raises(InputError, match="not a 1-bar VAE"):
         load_bar_vae("mel_2bar")  # the bundled 2-bar model

@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from ..generation import InputError, TrainedModel
-from ..generation.composer import BUNDLED_COMPOSER, ComposerModel, bundled_composers, is_composer_dir
+from ..generation.compose import BUNDLED_COMPOSER, ComposerModel, bundled_composers, is_composer_dir
 from ..generation.store import bundled_models
 from ..music.midi_io import MidiError, midi_bytes, read_midi_bytes
 from ..music.quantize import quantize_score

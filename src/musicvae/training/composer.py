@@ -5,8 +5,9 @@ trained 1-bar VAE) -> :func:`train_composer` (Adam, gradient clipping, held-out 
 callback) -> ``OUT/composer.safetensors`` + ``OUT/composer.json`` (+ a copy of the bar VAE
 in ``OUT/bar_vae.safetensors``) -> :func:`load_mcvae` -> ``MCVAE.compose``.
 
-:func:`run_composer_training` is the whole ``--vae RUN_DIR`` pipeline in one call: load the bar
-VAE, encode the prepared ``bars`` songs of both splits, save the latent sets, train.
+:func:`run_composer_training` is the whole ``--vae RUN_DIR`` pipeline in one call: with the bar
+VAE (``generation.compose.load_bar_vae``), encode the prepared ``bars`` songs of both splits
+(:func:`encode_songs`: the bar VAE's posterior mean per bar), save the latent sets, train.
 
 A composer is only meaningful with the bar VAE whose codes it learnt: ``composer.json``
 records that VAE's :func:`~musicvae.models.mcvae.bar_vae_fingerprint`, and loading it with
@@ -26,11 +27,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
-from ..data.latents import LatentSet
+from ..data.latents import LATENTS_FORMAT, LATENTS_VERSION, MAX_BARS, MIN_BARS, STEPS_PER_BAR, LatentDataError, LatentSet
 from ..models.mcvae import MCVAE, Composer, bar_vae_fingerprint
 from ..utils.io import atomic_write_json
 from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, safetensors_bytes, write_file
@@ -96,6 +97,65 @@ def composer_config_from(config, **overrides) -> ComposerConfig:
         if hasattr(section, key):
             setattr(out, name, type(getattr(out, name))(getattr(section, key)))
     return dataclasses.replace(out, **overrides)
+
+
+# --------------------------------------------------------------------------- songs -> codes
+@torch.no_grad()
+def encode_songs(
+    bar_vae: torch.nn.Module,
+    songs: Iterable[tuple[int, np.ndarray]],
+    *,
+    min_bars: int = MIN_BARS,
+    max_bars: int | None = MAX_BARS,
+    batch_size: int = 1024,
+    info: dict | None = None,
+) -> LatentSet:
+    """Encode every song of ``min_bars`` to ``max_bars`` bars bar by bar -> its posterior means.
+
+    ``songs`` yields ``(source item, bars (n_bars, 16))``; ``bar_vae`` is a 1-bar MusicVAE (its
+    ``encode(tokens (B, 16, K)) -> (mu, sigma)``). ``max_bars=None`` keeps every length. The
+    result's ``info`` reports ``songs``, ``dropped_short``, ``dropped_long``, ``bars`` and
+    ``bar_vae`` (the fingerprint from ``models.mcvae.bar_vae_fingerprint``).
+    """
+    if min_bars < 2:
+        raise LatentDataError(f"min_bars must be >= 2 (a song must have a next bar to predict), got {min_bars}")
+    if max_bars is not None and max_bars < min_bars:
+        raise LatentDataError(f"max_bars ({max_bars}) is below min_bars ({min_bars})")
+    steps = int(getattr(bar_vae, "steps", STEPS_PER_BAR))
+    if steps != STEPS_PER_BAR:
+        raise LatentDataError(f"the bar VAE reads {steps}-step windows; a latent dataset needs a 1-bar (16-step) VAE")
+    vocab = int(bar_vae.vocab_sizes[0])
+    kept, sources = [], []
+    short = long_ = 0
+    for src, bars in songs:
+        bars = np.asarray(bars)
+        if bars.ndim != 2 or bars.shape[1] != STEPS_PER_BAR:
+            raise LatentDataError(f"a song must be (n_bars, {STEPS_PER_BAR}) tokens, got {bars.shape}")
+        if len(bars) < min_bars:
+            short += 1
+        elif max_bars is not None and len(bars) > max_bars:
+            long_ += 1
+        else:
+            if bars.size and (int(bars.min()) < 0 or int(bars.max()) >= vocab):
+                raise LatentDataError(f"song from source {src} holds tokens outside 0..{vocab - 1}")
+            kept.append(bars)
+            sources.append(int(src))
+    bar_vae.eval()
+    dev = next(bar_vae.parameters()).device
+    flat = np.concatenate(kept) if kept else np.zeros((0, STEPS_PER_BAR), np.int64)  # (total_bars, 16)
+    codes = []
+    for lo in range(0, len(flat), batch_size):
+        x = torch.as_tensor(flat[lo : lo + batch_size].astype(np.int64), device=dev).unsqueeze(-1)  # (b, 16, 1)
+        mu, _ = bar_vae.encode(x)  # (b, Z)
+        codes.append(mu.float().cpu())
+    z = torch.cat(codes) if codes else torch.zeros(0, int(bar_vae.z_size))
+    meta = dict(info or {})
+    meta.update(
+        format=LATENTS_FORMAT, version=LATENTS_VERSION, bar_vae=bar_vae_fingerprint(bar_vae), z_size=int(z.shape[1]),
+        min_bars=min_bars, max_bars=max_bars, songs=len(kept), bars=int(len(flat)), dropped_short=short,
+        dropped_long=long_,
+    )
+    return LatentSet(z, torch.tensor([len(b) for b in kept], dtype=torch.long), torch.tensor(sources, dtype=torch.long), meta)
 
 
 @dataclass
@@ -337,23 +397,8 @@ def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = Non
     return MCVAE(bar_vae.to(device).eval(), composer)
 
 
-def load_bar_vae(name_or_path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """A trained 1-bar VAE (run dir, checkpoint or export) and the info to store with a composer."""
-    from ..generation.store import load_model_files
-    from ..generation.windows import InputError
-
-    try:
-        files = load_model_files(name_or_path)
-    except InputError as exc:
-        raise ComposerError(f"bar VAE: {exc}") from None
-    if int(getattr(files.model, "steps", 0)) != 16 or getattr(files.model, "z_size", 0) <= 0:
-        raise ComposerError(f"{name_or_path}: not a 1-bar VAE (train one with --preset mcvae-bar_* on 1-bar melody data)")
-    info = {"config": files.config.to_dict(), "representation": dict(files.representation), "source": str(name_or_path)}
-    return files.model.float().eval(), info
-
-
 def run_composer_training(
-    vae: str | os.PathLike,
+    bar_vae: tuple[torch.nn.Module, dict],
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     config: ComposerConfig | None = None,
@@ -362,11 +407,13 @@ def run_composer_training(
     max_bars: int | None = 3 * 113,
     progress: Callable[[int, dict], None] | None = None,
 ) -> ComposerRun:
-    """``--vae RUN_DIR --data BARS_DIR --out OUT``: encode both splits (saved in ``OUT/latents/{train,eval}``), train."""
-    from ..data.latents import encode_songs, load_latents, save_latents, songs_from_prepared
+    """``--vae RUN_DIR --data BARS_DIR --out OUT``: encode both splits (saved in ``OUT/latents/{train,eval}``), train.
+
+    ``bar_vae``: the 1-bar VAE and what to store about it (``generation.compose.load_bar_vae``)."""
+    from ..data.latents import load_latents, save_latents, songs_from_prepared
 
     cfg = config or ComposerConfig()
-    model, info = load_bar_vae(vae)
+    model, info = bar_vae  # generation.compose.load_bar_vae
     model.to(_device(cfg.device))
     out = Path(out_dir)
     if (out / "composer.json").exists():

@@ -1,0 +1,137 @@
+"""MCVAE composition: :class:`ComposerModel` (what ``musicvae compose`` and the studio call).
+
+Place in the flow: a composer folder (``train --preset mcvae-composer_* --vae RUN``, or the
+bundled ``mcvae_folk`` in ``assets/models/``) -> ``training.composer.load_mcvae`` ->
+:class:`ComposerModel` -> :meth:`~ComposerModel.compose` -> NoteSequences.
+
+A composer folder holds ``composer.json``, ``composer.safetensors``, ``bar_vae.safetensors``
+(the bar VAE it learnt from) and, when bundled, a ``CARD.md``. Bundled composers are found
+by name like the other bundled models (``musicvae compose --model mcvae_folk``).
+
+A composition continues from the first bar(s) of a prime (kept as written in the output; the
+composer reads their codes) or, without one, from a draw of the bar VAE's prior N(0, I).
+Errors the user can fix (a prime shorter than one bar, a missing or non-MIDI file, a composer
+paired with a bar VAE it did not learn from) are one-line :class:`~.windows.InputError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.latents import LatentDataError, SeedError, seed_bars
+from ..music.sequence import NoteSequence
+from ..representations.bars import BarConverter
+from .keys import constrained
+from .store import BUNDLED_DIR, load_model_files
+from .windows import InputError
+
+BUNDLED_COMPOSER = "mcvae_folk"
+
+
+def is_composer_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / "composer.json").is_file()
+
+
+def bundled_composers() -> dict[str, Path]:
+    """Name -> folder of every composer shipped with the package."""
+    if not BUNDLED_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if is_composer_dir(p)}
+
+
+def resolve_composer(name_or_path: str | os.PathLike) -> Path:
+    """A bundled composer's name or a folder -> the folder (unchanged when not bundled)."""
+    bundled = bundled_composers()
+    return bundled[str(name_or_path)] if str(name_or_path) in bundled else Path(name_or_path)
+
+
+def load_bar_vae(name_or_path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """A trained 1-bar VAE (run dir, checkpoint or export) and the info to store with a composer."""
+    try:
+        files = load_model_files(name_or_path)
+    except InputError as exc:
+        raise InputError(f"bar VAE: {exc}") from None
+    if int(getattr(files.model, "steps", 0)) != 16 or getattr(files.model, "z_size", 0) <= 0:
+        raise InputError(f"{name_or_path}: not a 1-bar VAE (train one with --preset mcvae-bar_* on 1-bar melody data)")
+    info = {"config": files.config.to_dict(), "representation": dict(files.representation), "source": str(name_or_path)}
+    return files.model.float().eval(), info
+
+
+class ComposerModel:
+    """A loaded MCVAE (bar VAE + mixture-density composer) that composes melodies bar by bar."""
+
+    def __init__(self, mcvae, name: str):
+        self.mc, self.name = mcvae, name
+        self.converter = BarConverter(programs=None)  # a prime may use any non-drum program
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, vae: str | os.PathLike | None = None) -> "ComposerModel":
+        """A bundled composer's name or a composer folder; ``vae``: decode with this bar VAE (checked) instead
+        of the stored copy."""
+        from ..training.composer import ComposerError, load_mcvae
+
+        path = resolve_composer(name_or_path)  # a bundled composer's name (mcvae_folk) or a folder
+        if not path.exists():
+            raise InputError(f"{name_or_path}: no such composer folder or bundled composer (bundled: "
+                             f"{', '.join(bundled_composers()) or 'none'}; train one with --preset mcvae-composer_* "
+                             f"--vae RUN_DIR)")
+        if not is_composer_dir(path):
+            if path.is_dir() and (path / "checkpoints").is_dir():
+                raise InputError(f"{name_or_path}: a training run, not a composer (compose reads the --out of "
+                                 f"`musicvae train --preset mcvae-composer_* --vae RUN_DIR`)")
+            raise InputError(f"{name_or_path}: not a composer folder (no composer.json)")
+        bar_vae = load_bar_vae(vae)[0] if vae is not None else None
+        try:
+            mc = load_mcvae(path, bar_vae=bar_vae)
+        except ComposerError as exc:
+            raise InputError(str(exc)) from None
+        except ValueError as exc:  # MCVAE's own pairing checks (code size, bar length)
+            raise InputError(f"{name_or_path}: {exc}") from None
+        if tuple(mc.vocab_sizes) != (130,):
+            raise InputError(f"{name_or_path}: the bar VAE reads {mc.vocab_sizes} melody classes; MCVAE's bars use "
+                             f"130 (prepare the bar VAE's data with the default --classes 130)")
+        return cls(mc, path.name)
+
+    @torch.no_grad()
+    def compose(self, n: int = 1, bars: int = 64, prime: str | os.PathLike | NoteSequence | None = None,
+                prime_bars: int = 1, temperature: float = 0.5, mixture_temperature: float = 1.0,
+                sigma_temperature: float = 1.0, seed: int | None = None, key: str | None = None,
+                qpm: float = 120.0) -> tuple[list[NoteSequence], int]:
+        """``n`` compositions of ``bars`` bars and how many bars of ``prime`` they keep (0 without one).
+
+        With a prime: its first ``prime_bars`` bars from its first note (fewer when it is shorter) as
+        written, then the composer's continuation of their codes; without: a prior draw continued.
+        ``temperature``: the bar decoder's; ``mixture_temperature`` / ``sigma_temperature``: the composer's.
+        """
+        kept, codes = None, None
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        try:
+            if prime is not None:
+                kept = seed_bars(prime, max_bars=prime_bars, converter=self.converter)  # (P, 16)
+                codes = self.mc.encode_bars(torch.as_tensor(kept, dtype=torch.long)[None, :, :, None])  # (1, P, Z)
+                codes = codes.expand(n, -1, -1)
+        except (SeedError, LatentDataError) as exc:
+            raise InputError(str(exc)) from None
+        with constrained(self.mc.bar_vae, self.converter.melody.streams, key, self.name):
+            tokens = self.mc.compose(bars, codes, temperature=temperature, mixture_temperature=mixture_temperature,
+                                     sigma_temperature=sigma_temperature, batch=n, generator=gen)  # (n, bars*16, 1)
+        grids: np.ndarray = tokens[..., 0].cpu().numpy().reshape(n, bars, self.converter.steps_per_bar)
+        if kept is not None:
+            grids[:, : len(kept)] = kept  # the prime as written, then the continuation
+        seqs = [self.converter.decode(self.converter.canonicalize(g), qpm=qpm).copy(source=self.name) for g in grids]
+        return seqs, 0 if kept is None else len(kept)
+
+    def continue_sequence(self, prime: NoteSequence, bars: int = 8, prime_bars: int = 1, temperature: float = 0.5,
+                          mixture_temperature: float = 0.5, sigma_temperature: float = 1.0,
+                          seed: int | None = None, key: str | None = None, qpm: float | None = None) -> NoteSequence:
+        """``bars`` bars: the first ``prime_bars`` of ``prime`` (from its first note) as written, then the composer's."""
+        seqs, _ = self.compose(1, bars, prime, max(1, min(prime_bars, bars - 1)), temperature, mixture_temperature,
+                               sigma_temperature, seed, key, qpm or float(prime.qpm or 120.0))
+        return seqs[0]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "z_size": int(self.mc.z_size), "kind": "composer"}
