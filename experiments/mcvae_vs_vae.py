@@ -381,7 +381,8 @@ def run(exp: Experiment) -> None:
     from musicvae.evaluation.ngram import NGramLM
     from musicvae.evaluation.studies import LM_ORDER, draw_pairs, select_windows
     from musicvae.training.checkpoint import find_latest
-    from musicvae.training.composer import ComposerError, load_mcvae
+    from musicvae.generation.compose import load_mcvae
+    from musicvae.generation.windows import InputError
 
     args, seed = exp.args, exp.args.seed
     torch.manual_seed(seed)
@@ -400,7 +401,7 @@ def run(exp: Experiment) -> None:
     comp = train_composer(exp, songs_dir, bar_run)
     try:
         mc = load_mcvae(exp.runs / Path(comp["run"]).name, device=exp.device)
-    except ComposerError as exc:
+    except InputError as exc:
         raise ExperimentError(str(exc)) from None
     latest = find_latest(bar_run)  # the checkpoint the composer learnt (`--vae RUN` reads the latest)
     bar["step_evaluated"] = int(json.loads((latest / "trainer.json").read_text())["step"]) if latest else None

@@ -205,16 +205,18 @@ def test_fingerprint_survives_fp16_export_and_tells_vaes_apart():
 
 
 def test_saved_composer_refuses_another_bar_vae(tmp_path):
-    from musicvae.training.composer import ComposerConfig, ComposerError, load_composer, load_mcvae, save_composer
+    from musicvae.generation.compose import load_composer, load_mcvae
+    from musicvae.generation.windows import InputError
+    from musicvae.training.composer import ComposerConfig, save_composer
 
     vae, other = bar_vae(seed=0), bar_vae(seed=1)
     comp = Composer(z_size=16, hidden_size=8, num_layers=1, components=2)
     info = {"config": get_preset("cat-mel_2bar_small_tiny", ["data.bars=1", "model.z_size=16"]).to_dict()}
     save_composer(tmp_path, comp, ComposerConfig(), vae_fingerprint=bar_vae_fingerprint(vae), bar_vae=vae,
                   bar_vae_info=info)
-    with pytest.raises(ComposerError, match="bar VAE given"):
+    with pytest.raises(InputError, match="bar VAE given"):
         load_composer(tmp_path, bar_vae=other)
-    with pytest.raises(ComposerError, match="bar VAE given"):
+    with pytest.raises(InputError, match="bar VAE given"):
         load_mcvae(tmp_path, bar_vae=other)
     loaded, doc = load_composer(tmp_path, bar_vae=vae)
     torch.testing.assert_close(loaded.state_dict(), comp.state_dict())
@@ -222,9 +224,9 @@ def test_saved_composer_refuses_another_bar_vae(tmp_path):
     assert bar_vae_fingerprint(model.bar_vae) == doc["bar_vae"]
     assert model.compose(3).shape == (1, 48, 1)
     (tmp_path / "composer.safetensors").write_bytes((tmp_path / "composer.safetensors").read_bytes()[:-4] + b"abcd")
-    with pytest.raises(ComposerError, match="checksum mismatch"):
+    with pytest.raises(InputError, match="checksum mismatch"):
         load_composer(tmp_path)
-    with pytest.raises(ComposerError, match="no composer.json"):
+    with pytest.raises(InputError, match="no composer.json"):
         load_composer(tmp_path / "nowhere")
 
 
@@ -234,12 +236,12 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
 
     from musicvae.data.latents import load_latents
     from musicvae.data.prepare import PrepareConfig, prepare
-    from musicvae.generation.compose import load_bar_vae
+    from musicvae.generation.compose import load_bar_vae, load_mcvae
+    from musicvae.generation.windows import InputError
     from musicvae.training.composer import (
         COMPOSER_SIZES,
         ComposerConfig,
         ComposerError,
-        load_mcvae,
         run_composer_training,
     )
     from musicvae.training.trainer import Trainer
@@ -264,7 +266,7 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
     model = load_mcvae(tmp_path / "comp")
     tokens = model.compose(64, generator=torch.Generator().manual_seed(0))
     assert tokens.shape == (1, 1024, 1) and 0 <= int(tokens.min()) and int(tokens.max()) < 130
-    with pytest.raises(ComposerError, match="bar VAE given"):
+    with pytest.raises(InputError, match="bar VAE given"):
         load_mcvae(tmp_path / "comp", bar_vae=bar_vae())
     with pytest.raises(ComposerError, match="already holds"):
         run_composer_training(load_bar_vae(tmp_path / "vae"), tmp_path / "bars", tmp_path / "comp", cfg)

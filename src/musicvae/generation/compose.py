@@ -1,8 +1,8 @@
 """MCVAE composition: :class:`ComposerModel` (what ``musicvae compose`` and the studio call).
 
 Place in the flow: a composer folder (``train --preset mcvae-composer_* --vae RUN``, or the
-bundled ``mcvae_folk`` in ``assets/models/``) -> ``training.composer.load_mcvae`` ->
-:class:`ComposerModel` -> :meth:`~ComposerModel.compose` -> NoteSequences.
+bundled ``mcvae_folk`` in ``assets/models/``) -> :func:`load_mcvae` -> :class:`ComposerModel`
+-> :meth:`~ComposerModel.compose` -> NoteSequences.
 
 A composer folder holds ``composer.json``, ``composer.safetensors``, ``bar_vae.safetensors``
 (the bar VAE it learnt from) and, when bundled, a ``CARD.md``. Bundled composers are found
@@ -22,9 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import Config
 from ..data.latents import LatentDataError, SeedError, seed_bars
+from ..models.builders import build_model
+from ..models.mcvae import COMPOSER_FORMAT, COMPOSER_VERSION, MCVAE, Composer, bar_vae_fingerprint
 from ..music.sequence import NoteSequence
 from ..representations.bars import BarConverter
+from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read_json
 from .keys import constrained
 from .store import BUNDLED_DIR, load_model_files
 from .windows import InputError
@@ -61,6 +65,61 @@ def load_bar_vae(name_or_path: str | os.PathLike) -> tuple[torch.nn.Module, dict
     return files.model.float().eval(), info
 
 
+# --------------------------------------------------------------------------- composer folders
+def _fill(model: torch.nn.Module, path: Path, record: str | None) -> None:
+    """Weights from ``path`` (checked against composer.json's sha256) into ``model``."""
+    try:
+        load_weights_bytes(model, read_bytes(path, record), path)
+    except StoredFileError as exc:
+        raise InputError(str(exc)) from None
+
+
+def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
+                  device: str | torch.device = "cpu") -> tuple[Composer, dict]:
+    """A saved composer and its ``composer.json``; with ``bar_vae``, refuse it unless it is the VAE it learnt from."""
+    root = Path(path)
+    if root.name == "composer.json":
+        root = root.parent
+    meta_path = root / "composer.json"
+    if not meta_path.is_file():
+        raise InputError(f"{root}: no composer.json (train one with --preset mcvae-composer_* --vae RUN_DIR)")
+    try:
+        doc = read_json(meta_path)
+    except StoredFileError as exc:
+        raise InputError(str(exc)) from None
+    if not isinstance(doc, dict) or doc.get("format") != COMPOSER_FORMAT or doc.get("version") != COMPOSER_VERSION:
+        raise InputError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
+    if bar_vae is not None and doc.get("bar_vae") is not None:
+        given = bar_vae_fingerprint(bar_vae)
+        if given != doc["bar_vae"]:
+            raise InputError(
+                f"{root}: this composer learnt the codes of bar VAE {doc['bar_vae']}, but the bar VAE given is "
+                f"{given}; pair it with its own bar VAE or train a composer for this one"
+            )
+    composer = Composer(**doc["composer"])
+    files = doc.get("files", {})
+    _fill(composer, root / "composer.safetensors", files.get("composer.safetensors"))
+    return composer.to(device).eval(), doc
+
+
+def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
+               device: str | torch.device = "cpu") -> MCVAE:
+    """Composer folder -> :class:`MCVAE`, with the stored bar VAE copy or the ``bar_vae`` given (checked)."""
+    composer, doc = load_composer(path, bar_vae=bar_vae, device=device)
+    root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
+    if bar_vae is None:
+        vae_doc = doc.get("bar_vae_model")
+        if not vae_doc or not vae_doc.get("config"):
+            raise InputError(f"{root}: no copy of the bar VAE stored with this composer; give the bar VAE (--vae RUN_DIR)")
+        bar_vae = build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
+        vae_path = root / "bar_vae.safetensors"
+        _fill(bar_vae, vae_path, doc.get("files", {}).get("bar_vae.safetensors"))
+        if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
+            raise InputError(f"{vae_path}: is not the bar VAE recorded in composer.json")
+    return MCVAE(bar_vae.to(device).eval(), composer)
+
+
+
 class ComposerModel:
     """A loaded MCVAE (bar VAE + mixture-density composer) that composes melodies bar by bar."""
 
@@ -72,8 +131,6 @@ class ComposerModel:
     def load(cls, name_or_path: str | os.PathLike, vae: str | os.PathLike | None = None) -> "ComposerModel":
         """A bundled composer's name or a composer folder; ``vae``: decode with this bar VAE (checked) instead
         of the stored copy."""
-        from ..training.composer import ComposerError, load_mcvae
-
         path = resolve_composer(name_or_path)  # a bundled composer's name (mcvae_folk) or a folder
         if not path.exists():
             raise InputError(f"{name_or_path}: no such composer folder or bundled composer (bundled: "
@@ -87,8 +144,8 @@ class ComposerModel:
         bar_vae = load_bar_vae(vae)[0] if vae is not None else None
         try:
             mc = load_mcvae(path, bar_vae=bar_vae)
-        except ComposerError as exc:
-            raise InputError(str(exc)) from None
+        except InputError:
+            raise
         except ValueError as exc:  # MCVAE's own pairing checks (code size, bar length)
             raise InputError(f"{name_or_path}: {exc}") from None
         if tuple(mc.vocab_sizes) != (130,):

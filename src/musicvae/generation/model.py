@@ -37,15 +37,46 @@ from .windows import InputError, Window, extract_windows
 Music = Union[str, os.PathLike, NoteSequence, Window, np.ndarray]
 
 
-class TrainedModel:
-    """A trained MusicVAE with its representation, ready to make music."""
+class LoadedModel:
+    """What every generation front end shares: the model files, the model (``models.interface.MusicModel``)
+    on its device in eval mode, and seeded generators. :class:`TrainedModel` (token grids) and
+    ``generation.notes.NoteModel`` (note events) build on it; ``generation.compose`` wraps MCVAE."""
 
     def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
         self.files = files
-        self.model = files.model.to(device).eval()
         self.device = torch.device(device)
+        self.model = files.model.to(self.device).eval()
         self.config = files.config
         self.name = files.name
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
+        """A bundled model by name (``musicvae models``), an exported model dir, or a checkpoint/run dir."""
+        return cls(load_model_files(name_or_path), device)
+
+    @property
+    def family(self) -> str:
+        return self.config.model.family
+
+    @property
+    def z_size(self) -> int:
+        return int(self.model.z_size)
+
+    @property
+    def has_latent(self) -> bool:
+        return self.model.has_latent
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        if seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+
+class TrainedModel(LoadedModel):
+    """A trained MusicVAE, LM or MusAE with its representation, ready to make music."""
+
+    def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
+        super().__init__(files, device)
         self.converter: GridConverter = converter_from_config(files.representation)
         # inputs may come from any non-drum track, not only the training corpus's programs
         opts = dict(files.representation)
@@ -54,12 +85,6 @@ class TrainedModel:
         self.input_converter: GridConverter = converter_from_config(opts)
         self.attributes: dict[str, np.ndarray] = dict(files.attributes)
         self.label_components: dict[str, int] = dict(files.labels.get("components", {}))
-
-    # ----------------------------------------------------------------- loading
-    @classmethod
-    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
-        """A bundled model by name (``musicvae models``), an exported model dir, or a checkpoint/run dir."""
-        return cls(load_model_files(name_or_path), device)
 
     @property
     def kind(self) -> str:
@@ -72,18 +97,6 @@ class TrainedModel:
     @property
     def steps(self) -> int:
         return int(self.model.steps)
-
-    @property
-    def z_size(self) -> int:
-        return int(self.model.z_size)
-
-    @property
-    def has_latent(self) -> bool:
-        return self.z_size > 0
-
-    @property
-    def family(self) -> str:
-        return self.config.model.family
 
     @property
     def labels(self) -> list[str]:
@@ -141,13 +154,6 @@ class TrainedModel:
         return np.stack(out)
 
     # -------------------------------------------------------------- the model
-    def _generator(self, seed: int | None) -> torch.Generator | None:
-        if seed is None:
-            return None
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed))
-        return gen
-
     @torch.no_grad()
     def encode(self, music: Music | Sequence[Music], seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Inputs -> ``(z, mu, sigma)``, each ``(B, Z)``; ``z`` is drawn from the posterior."""

@@ -28,6 +28,8 @@ from .modules.mdn import MDNHead, MDNParams, mdn_nll, mdn_sample
 from .musicvae import MusicVAE
 
 State = tuple[torch.Tensor, torch.Tensor]
+COMPOSER_FORMAT = "musicvae-composer"  # composer.json (written by training.composer, read by generation.compose)
+COMPOSER_VERSION = 1
 
 
 class Composer(nn.Module):

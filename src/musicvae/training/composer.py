@@ -3,7 +3,7 @@
 Place in the flow: ``data.latents`` (:class:`LatentSet`, one code per bar per song, from a
 trained 1-bar VAE) -> :func:`train_composer` (Adam, gradient clipping, held-out NLL, progress
 callback) -> ``OUT/composer.safetensors`` + ``OUT/composer.json`` (+ a copy of the bar VAE
-in ``OUT/bar_vae.safetensors``) -> :func:`load_mcvae` -> ``MCVAE.compose``.
+in ``OUT/bar_vae.safetensors``) -> ``generation.compose`` (loads it) -> ``MCVAE.compose``.
 
 :func:`run_composer_training` is the whole ``--vae RUN_DIR`` pipeline in one call: with the bar
 VAE (``generation.compose.load_bar_vae``), encode the prepared ``bars`` songs of both splits
@@ -31,13 +31,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-from ..data.latents import LATENTS_FORMAT, LATENTS_VERSION, MAX_BARS, MIN_BARS, STEPS_PER_BAR, LatentDataError, LatentSet
-from ..models.mcvae import MCVAE, Composer, bar_vae_fingerprint
-from ..utils.io import atomic_write_json
-from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, safetensors_bytes, write_file
 
-COMPOSER_FORMAT = "musicvae-composer"
-COMPOSER_VERSION = 1
+from ..data.latents import (LATENTS_FORMAT, LATENTS_VERSION, MAX_BARS, MIN_BARS, STEPS_PER_BAR, LatentDataError,
+                            LatentSet)
+from ..models.mcvae import COMPOSER_FORMAT, COMPOSER_VERSION, Composer, bar_vae_fingerprint
+from ..utils.io import atomic_write_json
+from ..utils.stored import safetensors_bytes, write_file
+
 
 
 class ComposerError(ValueError):
@@ -295,12 +295,13 @@ def train_composer(
             if nll < run.best_eval_nll:
                 run.best_eval_nll, run.best_step = nll, step
                 if out is not None:
+                    best_state = {k: v.detach().clone() for k, v in composer.state_dict().items()}
                     run.path = save_composer(out, composer, cfg, vae_fingerprint=fp, step=step,
                                              metrics={"eval_nll": nll, "eval_nll_unconditional": baseline,
                                                       "train_songs": len(train), "eval_songs": len(eval_set)},
                                              bar_vae=bar_vae, bar_vae_info=bar_vae_info)
     if run.path is not None:  # the weights in memory are the last step's; the saved ones the best
-        composer.load_state_dict(load_composer(out)[0].state_dict())
+        composer.load_state_dict(best_state)
     return run
 
 
@@ -339,62 +340,6 @@ def save_composer(
     }
     atomic_write_json(out / "composer.json", doc)
     return out
-
-
-def _fill(model: torch.nn.Module, path: Path, record: str | None) -> None:
-    """Weights from ``path`` (checked against composer.json's sha256) into ``model``."""
-    try:
-        load_weights_bytes(model, read_bytes(path, record), path)
-    except StoredFileError as exc:
-        raise ComposerError(str(exc)) from None
-
-
-def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-                  device: str | torch.device = "cpu") -> tuple[Composer, dict]:
-    """A saved composer and its ``composer.json``; with ``bar_vae``, refuse it unless it is the VAE it learnt from."""
-    root = Path(path)
-    if root.name == "composer.json":
-        root = root.parent
-    meta_path = root / "composer.json"
-    if not meta_path.is_file():
-        raise ComposerError(f"{root}: no composer.json (train one with --preset mcvae-composer_* --vae RUN_DIR)")
-    try:
-        doc = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ComposerError(f"{meta_path}: unreadable ({exc.msg})") from None
-    if doc.get("format") != COMPOSER_FORMAT or doc.get("version") != COMPOSER_VERSION:
-        raise ComposerError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
-    if bar_vae is not None and doc.get("bar_vae") is not None:
-        given = bar_vae_fingerprint(bar_vae)
-        if given != doc["bar_vae"]:
-            raise ComposerError(
-                f"{root}: this composer learnt the codes of bar VAE {doc['bar_vae']}, but the bar VAE given is "
-                f"{given}; pair it with its own bar VAE or train a composer for this one"
-            )
-    composer = Composer(**doc["composer"])
-    files = doc.get("files", {})
-    _fill(composer, root / "composer.safetensors", files.get("composer.safetensors"))
-    return composer.to(device).eval(), doc
-
-
-def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-               device: str | torch.device = "cpu") -> MCVAE:
-    """Composer folder -> :class:`MCVAE`, with the stored bar VAE copy or the ``bar_vae`` given (checked)."""
-    composer, doc = load_composer(path, bar_vae=bar_vae, device=device)
-    root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
-    if bar_vae is None:
-        vae_doc = doc.get("bar_vae_model")
-        if not vae_doc or not vae_doc.get("config"):
-            raise ComposerError(f"{root}: no copy of the bar VAE stored with this composer; give the bar VAE (--vae RUN_DIR)")
-        from ..config import Config
-        from ..models.builders import build_model
-
-        bar_vae = build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
-        vae_path = root / "bar_vae.safetensors"
-        _fill(bar_vae, vae_path, doc.get("files", {}).get("bar_vae.safetensors"))
-        if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
-            raise ComposerError(f"{vae_path}: is not the bar VAE recorded in composer.json")
-    return MCVAE(bar_vae.to(device).eval(), composer)
 
 
 def run_composer_training(

@@ -50,7 +50,7 @@ from ..config import Config, ConfigError
 from ..data.dataset import DatasetError, PreparedDataset
 from ..data.sources import collection_of  # noqa: F401 (re-exported)
 from ..models.builders import NOTE_FAMILIES, build_model, count_parameters
-from ..models.vrash import FACTORS, NoteBatch, NoteSequenceModel
+from ..models.vrash import FACTORS, NoteBatch, NoteSequenceModel, collate_notes  # noqa: F401 (re-exported)
 from ..representations.notes import TrackMeta
 from . import schedules
 from .family import Family, TrainError, step_generator
@@ -144,27 +144,6 @@ def _manifest_names(manifest: dict) -> tuple[Callable[[int], str] | None, str | 
     except Exception as exc:  # a moved folder, a changed corpus...
         return None, f"collections unknown ({manifest.get('source')}: {exc})"
     return source.name_of, None
-
-
-def collate_notes(items: Sequence[tuple[np.ndarray, np.ndarray]], max_notes: int | None = None) -> NoteBatch:
-    """``(events (n_i, 3), meta (2,))`` pairs -> :class:`NoteBatch` padded to the longest track.
-
-    A track longer than ``max_notes`` is cut to it and gets ``has_end=False`` (no end target).
-    Raises ValueError for an empty track or an empty list.
-    """
-    if not items:
-        raise ValueError("no tracks to collate")
-    lens = [len(e) for e, _ in items]
-    if min(lens) < 1:
-        raise ValueError("a track without events cannot be collated")
-    has_end = [max_notes is None or n <= max_notes for n in lens]
-    lens = [n if max_notes is None else min(n, max_notes) for n in lens]
-    events = np.zeros((len(items), max(lens), 3), dtype=np.int64)  # (B, T, 3)
-    for b, ((ev, _), n) in enumerate(zip(items, lens)):
-        events[b, :n] = ev[:n]
-    meta = np.stack([np.asarray(m, dtype=np.int64) for _, m in items])  # (B, 2)
-    return NoteBatch(torch.from_numpy(events), torch.tensor(lens, dtype=torch.long), torch.from_numpy(meta),
-                     torch.tensor(has_end, dtype=torch.bool))
 
 
 def note_batches(data: NoteSequenceSet, batch_size: int, *, shuffle: bool = True, seed: int = 0,
