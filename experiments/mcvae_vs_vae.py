@@ -273,9 +273,11 @@ def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
     cmd = ["train", "--preset", preset, "--data", str(songs), "--out", str(out), "--vae", str(bar_run),
            "--steps", str(steps), "--device", exp.device, *(a for s in exp.args.overrides for a in ("--set", s))]
     info = {"preset": preset, "run": rel(out), "steps_requested": steps, "command": _shell(["musicvae", *cmd])}
-    meta = out / "composer.json"
-    if meta.is_file():
-        doc = json.loads(meta.read_text())
+    from musicvae.training.checkpoint import find_latest
+
+    latest = find_latest(out) if (out / "checkpoints").is_dir() else None
+    if latest is not None:  # an ordinary run: its latest checkpoint records the config and the bar VAE
+        doc = json.loads((latest / "trainer.json").read_text())
         try:
             current = bar_vae_fingerprint(load_bar_vae(bar_run)[0])
         except InputError as exc:
@@ -283,20 +285,19 @@ def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
         if doc.get("bar_vae") != current:
             raise ExperimentError(f"{out}: this composer learnt another bar VAE ({doc.get('bar_vae')}; {bar_run} is "
                                   f"now {current}): remove it to train a new one")
-        if int(doc.get("config", {}).get("steps", -1)) != steps:
-            raise ExperimentError(f"{out}: was trained for {doc.get('config', {}).get('steps')} steps, not {steps}: "
-                                  "remove it or give another --runs")
+        trained = doc.get("config", {}).get("train", {}).get("steps")
+        if trained != steps:
+            raise ExperimentError(f"{out}: was trained for {trained} steps, not {steps}: remove it or give another --runs")
         done = [r for r in read_curve(out)["train"] if r.get("step") == steps and "eval_nll" in r]
         if not done:
-            raise ExperimentError(f"{out}: training stopped before step {steps} (a composer does not resume): "
-                                  "remove it and run again")
+            raise ExperimentError(f"{out}: training stopped before step {steps}: remove it and run again")
         exp.log(f"{out}: composer already trained ({steps} steps)")
     else:
         if out.exists() and any(out.iterdir()):
-            raise ExperimentError(f"{out}: holds an unfinished composer run (no composer.json): remove it")
+            raise ExperimentError(f"{out}: holds an unfinished composer run (no checkpoint): remove it")
         exp.log(f"training the composer {preset} for {steps} steps over {bar_run}")
         exp.musicvae(cmd)
-    doc = json.loads(meta.read_text())
+    doc = json.loads((out / "checkpoints" / "best" / "trainer.json").read_text())  # the weights compose reads
     info.update(step=doc.get("step"), metrics=doc.get("metrics", {}), bar_vae=doc.get("bar_vae"),
                 composer=doc.get("composer"))
     return info

@@ -2,8 +2,8 @@
 
 Place in the flow: a 1-bar VAE run (``train --preset mcvae-bar_*`` on ``prepare --kind melody
 --bars 1`` data) + whole songs (``prepare --kind bars --bars 16``) ->
-:func:`train_composer_command` (``training.composer.run_composer_training``: encode every song
-bar by bar, train the mixture-density composer, save it with a copy of its bar VAE) ->
+:func:`composer_options` (the bar VAE for ``training.composer.ComposerFamily``: the Trainer encodes
+every song bar by bar and trains the mixture-density composer; its checkpoints hold the bar VAE too) ->
 ``compose`` (argument handling only; ``generation.compose.ComposerModel`` composes) -> MIDI,
 WAV and piano rolls written by the generation commands' ``write_outputs``.
 
@@ -40,14 +40,10 @@ def composer_row(cfg) -> tuple[str, str, str, str, str]:
 
 
 # ------------------------------------------------------------------ training
-def train_composer_command(config, vae: Optional[str], data: Path, out: Path, resume: bool) -> None:
-    """``musicvae train`` for a composer preset: encode the songs with ``--vae``'s bar VAE, train, save."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from ..data.latents import LatentDataError, SeedError
+def composer_options(config, vae: Optional[str]) -> dict:
+    """``musicvae train`` for a composer preset: the checks, and the bar VAE the Trainer's composer family reads."""
     from ..generation.compose import load_bar_vae
     from ..generation.windows import InputError
-    from ..training.composer import ComposerError, composer_config_from, run_composer_training
 
     if config.model.family != "mcvae":
         fail(f"--vae is for the MCVAE composer presets (mcvae-composer, mcvae-composer_cpu, mcvae-composer_tiny); "
@@ -56,43 +52,13 @@ def train_composer_command(config, vae: Optional[str], data: Path, out: Path, re
         fail(f"{config.preset} is an MCVAE composer over a bar VAE's codes: give that VAE with --vae RUN_DIR "
              f"(train one first: musicvae train --preset mcvae-bar_cpu --data MEL1_DIR --out RUN_DIR, "
              f"on `musicvae prepare SRC --kind melody --bars 1` data)")
-    if resume:
-        fail("--resume: composer training does not resume (it takes minutes); train it again into a new --out")
-    t = config.train
-    if t.precision != "fp32":
-        err_console.print(f"[yellow]notice:[/] the composer trains in fp32 (--precision {t.precision} ignored)",
-                          highlight=False)
-    if t.max_song_bars < 0 or t.min_song_bars < 2 or t.crop_bars < 0 or t.steps < 1:
-        fail("composer training needs train.min_song_bars >= 2, train.max_song_bars >= 0 (0: no limit), "
-             "train.crop_bars >= 0 and train.steps >= 1")
-    cfg = composer_config_from(config)
-    max_bars = t.max_song_bars if t.max_song_bars > 0 else None
-    limits = f"{t.min_song_bars}-{max_bars}" if max_bars else f">= {t.min_song_bars}"
+    if config.train.precision != "fp32":
+        err_console.print(f"[yellow]notice:[/] the composer trains in fp32 (--precision {config.train.precision} "
+                          f"ignored)", highlight=False)
     try:
-        with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                      console=err_console, transient=True) as bar:  # an error leaves its one line only
-            task = bar.add_task(config.preset, total=cfg.steps, completed=0, info="encoding songs")
-
-            def progress(step: int, rec: dict) -> None:
-                if "split" in rec:
-                    bar.console.print(
-                        f"{rec['split']}: {rec['songs']:,} songs of {limits} bars ({rec['bars']:,} bars) encoded; "
-                        f"dropped {rec['dropped_short']:,} shorter and {rec['dropped_long']:,} longer", highlight=False)
-                    return
-                if "eval_nll" in rec:
-                    info = f"held-out NLL {rec['eval_nll']:.2f} (one Gaussian {rec['eval_nll_unconditional']:.2f})"
-                    bar.console.print(f"step {step}: {info} nats per bar", highlight=False)
-                else:
-                    info = f"NLL {rec['nll']:.2f} nats/bar {rec['steps_per_s']:.1f} steps/s"
-                bar.update(task, completed=step, info=info)
-
-            run = run_composer_training(load_bar_vae(vae), data, out, cfg, min_bars=t.min_song_bars,
-                                        max_bars=max_bars, progress=progress)
-    except (ComposerError, LatentDataError, SeedError, InputError) as exc:
+        return {"bar_vae": load_bar_vae(vae)}
+    except InputError as exc:
         fail(str(exc))
-    console.print(f"[green]done[/]: {cfg.steps} steps; best held-out NLL {run.best_eval_nll:.2f} nats per bar at step "
-                  f"{run.best_step} -> {out} (compose with: musicvae compose --model {out})", highlight=False)
 
 
 # ------------------------------------------------------------------ composing

@@ -240,11 +240,12 @@ def train(
                 raise ConfigError(str(exc).replace("--set: config ", "--set ")) from None
             if int(os.environ.get("RANK", "0")) == 0:
                 lock.enter_context(folder_lock(out, "musicvae train"))
-            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
-                from .compose import train_composer_command
+            options = {}
+            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: its bar VAE (cli/compose.py)
+                from .compose import composer_options
 
-                return train_composer_command(config, vae, data, out, resume)
-            trainer = Trainer(config, data, out, resume=resume, force=force)
+                options = composer_options(config, vae)
+            trainer = Trainer(config, data, out, resume=resume, force=force, **options)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)

@@ -28,6 +28,8 @@ from ..models.builders import build_model
 from ..models.mcvae import COMPOSER_FORMAT, COMPOSER_VERSION, MCVAE, Composer, bar_vae_fingerprint
 from ..music.sequence import NoteSequence
 from ..representations.bars import BarConverter
+from ..utils.run_dirs import (BEST_DIR, CHECKPOINTS_DIR, MODEL_FILE, TRAINER_FILE, has_checkpoints, read_config,
+                              read_trainer, resolve_checkpoint)
 from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read_json
 from .keys import constrained
 from .store import BUNDLED_DIR, load_model_files
@@ -37,7 +39,14 @@ BUNDLED_COMPOSER = "mcvae_folk"
 
 
 def is_composer_dir(path: str | os.PathLike) -> bool:
-    return (Path(path) / "composer.json").is_file()
+    """A composer folder of the first format, or a composer training run."""
+    path = Path(path)
+    if (path / "composer.json").is_file():
+        return True
+    try:
+        return has_checkpoints(path) and read_config(path).get("model", {}).get("family") == "mcvae"
+    except (StoredFileError, OSError):
+        return False
 
 
 def bundled_composers() -> dict[str, Path]:
@@ -66,8 +75,25 @@ def load_bar_vae(name_or_path: str | os.PathLike) -> tuple[torch.nn.Module, dict
 
 
 # --------------------------------------------------------------------------- composer folders
-def _fill(model: torch.nn.Module, path: Path, record: str | None) -> None:
-    """Weights from ``path`` (checked against composer.json's sha256) into ``model``."""
+def _check_pair(doc: dict, bar_vae: torch.nn.Module | None, where: Path) -> None:
+    if bar_vae is not None and doc.get("bar_vae") is not None:
+        given = bar_vae_fingerprint(bar_vae)
+        if given != doc["bar_vae"]:
+            raise InputError(
+                f"{where}: this composer learnt the codes of bar VAE {doc['bar_vae']}, but the bar VAE given is "
+                f"{given}; pair it with its own bar VAE or train a composer for this one"
+            )
+
+
+def _stored_bar_vae(doc: dict, where: Path) -> torch.nn.Module:
+    vae_doc = doc.get("bar_vae_model")
+    if not isinstance(vae_doc, dict) or not vae_doc.get("config"):
+        raise InputError(f"{where}: no copy of the bar VAE stored with this composer; give the bar VAE (--vae RUN_DIR)")
+    return build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
+
+
+def _fill(model: torch.nn.Module, path: Path, record) -> None:
+    """Weights from ``path`` (checked against its sidecar's record) into ``model``."""
     try:
         load_weights_bytes(model, read_bytes(path, record), path)
     except StoredFileError as exc:
@@ -76,7 +102,8 @@ def _fill(model: torch.nn.Module, path: Path, record: str | None) -> None:
 
 def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
                   device: str | torch.device = "cpu") -> tuple[Composer, dict]:
-    """A saved composer and its ``composer.json``; with ``bar_vae``, refuse it unless it is the VAE it learnt from."""
+    """A composer folder of the first format (``composer.json``) and its description; with ``bar_vae``,
+    refuse it unless it is the VAE it learnt from."""
     root = Path(path)
     if root.name == "composer.json":
         root = root.parent
@@ -89,35 +116,43 @@ def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = 
         raise InputError(str(exc)) from None
     if not isinstance(doc, dict) or doc.get("format") != COMPOSER_FORMAT or doc.get("version") != COMPOSER_VERSION:
         raise InputError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
-    if bar_vae is not None and doc.get("bar_vae") is not None:
-        given = bar_vae_fingerprint(bar_vae)
-        if given != doc["bar_vae"]:
-            raise InputError(
-                f"{root}: this composer learnt the codes of bar VAE {doc['bar_vae']}, but the bar VAE given is "
-                f"{given}; pair it with its own bar VAE or train a composer for this one"
-            )
+    _check_pair(doc, bar_vae, root)
     composer = Composer(**doc["composer"])
-    files = doc.get("files", {})
-    _fill(composer, root / "composer.safetensors", files.get("composer.safetensors"))
+    _fill(composer, root / "composer.safetensors", doc.get("files", {}).get("composer.safetensors"))
     return composer.to(device).eval(), doc
 
 
 def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
                device: str | torch.device = "cpu") -> MCVAE:
-    """Composer folder -> :class:`MCVAE`, with the stored bar VAE copy or the ``bar_vae`` given (checked)."""
-    composer, doc = load_composer(path, bar_vae=bar_vae, device=device)
+    """A composer run (``train --preset mcvae-composer_*``: its best checkpoint) or a composer folder of the
+    first format -> :class:`MCVAE`, with its stored bar VAE or the ``bar_vae`` given (checked)."""
     root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
+    if not (root / "composer.json").is_file():
+        return _run_mcvae(root, bar_vae, device)
+    composer, doc = load_composer(root, bar_vae=bar_vae, device=device)
     if bar_vae is None:
-        vae_doc = doc.get("bar_vae_model")
-        if not vae_doc or not vae_doc.get("config"):
-            raise InputError(f"{root}: no copy of the bar VAE stored with this composer; give the bar VAE (--vae RUN_DIR)")
-        bar_vae = build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
+        bar_vae = _stored_bar_vae(doc, root)
         vae_path = root / "bar_vae.safetensors"
         _fill(bar_vae, vae_path, doc.get("files", {}).get("bar_vae.safetensors"))
         if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
             raise InputError(f"{vae_path}: is not the bar VAE recorded in composer.json")
     return MCVAE(bar_vae.to(device).eval(), composer)
 
+
+def _run_mcvae(root: Path, bar_vae: torch.nn.Module | None, device) -> MCVAE:
+    best = root / CHECKPOINTS_DIR / BEST_DIR
+    try:
+        step_dir = best if (best / TRAINER_FILE).is_file() else resolve_checkpoint(root)
+        doc = read_trainer(step_dir)
+    except StoredFileError as exc:
+        raise InputError(str(exc)) from None
+    if (doc.get("config") or {}).get("model", {}).get("family") != "mcvae":
+        raise InputError(f"{root}: a training run, not a composer (compose reads the --out of "
+                         f"`musicvae train --preset mcvae-composer_* --vae RUN_DIR`)")
+    _check_pair(doc, bar_vae, root)
+    mc = MCVAE(_stored_bar_vae(doc, root), Composer(**doc["composer"]))
+    _fill(mc, step_dir / MODEL_FILE, (doc.get("files") or {}).get(MODEL_FILE))
+    return MCVAE((bar_vae or mc.bar_vae).to(device).eval(), mc.composer.to(device).eval())
 
 
 class ComposerModel:
@@ -136,11 +171,8 @@ class ComposerModel:
             raise InputError(f"{name_or_path}: no such composer folder or bundled composer (bundled: "
                              f"{', '.join(bundled_composers()) or 'none'}; train one with --preset mcvae-composer_* "
                              f"--vae RUN_DIR)")
-        if not is_composer_dir(path):
-            if path.is_dir() and (path / "checkpoints").is_dir():
-                raise InputError(f"{name_or_path}: a training run, not a composer (compose reads the --out of "
-                                 f"`musicvae train --preset mcvae-composer_* --vae RUN_DIR`)")
-            raise InputError(f"{name_or_path}: not a composer folder (no composer.json)")
+        if not (path / "composer.json").is_file() and not has_checkpoints(path):
+            raise InputError(f"{name_or_path}: not a composer folder (no composer.json) or composer run")
         bar_vae = load_bar_vae(vae)[0] if vae is not None else None
         try:
             mc = load_mcvae(path, bar_vae=bar_vae)

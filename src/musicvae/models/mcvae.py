@@ -1,7 +1,7 @@
 """MCVAE: a per-bar MusicVAE plus a mixture-density LSTM "composer" over the bars' latent codes.
 
 Place in the flow:
-* training: songs as bars -> bar VAE encoder -> one mu per bar (``data.latents``) ->
+* training: songs as bars -> bar VAE encoder -> one mu per bar (``training.composer.encode_songs``) ->
   :class:`Composer` trained by the NLL of z_{n+1} given z_1..z_n (``training.composer``);
 * composition: seed bars (or one prior draw) -> bar codes -> :meth:`Composer.continue_`
   predicts the next codes one bar at a time -> the bar VAE's decoder turns each code into a
@@ -28,7 +28,7 @@ from .modules.mdn import MDNHead, MDNParams, mdn_nll, mdn_sample
 from .musicvae import MusicVAE
 
 State = tuple[torch.Tensor, torch.Tensor]
-COMPOSER_FORMAT = "musicvae-composer"  # composer.json (written by training.composer, read by generation.compose)
+COMPOSER_FORMAT = "musicvae-composer"  # composer.json of the first composer folders (generation.compose reads them)
 COMPOSER_VERSION = 1
 
 

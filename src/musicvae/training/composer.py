@@ -1,42 +1,31 @@
-"""Train the MCVAE composer on a latent dataset, save it, and load it back with its bar VAE.
+"""The MCVAE composer in the training loop: :class:`ComposerFamily` (a plug-in of ``training.trainer``).
 
-Place in the flow: ``data.latents`` (:class:`LatentSet`, one code per bar per song, from a
-trained 1-bar VAE) -> :func:`train_composer` (Adam, gradient clipping, held-out NLL, progress
-callback) -> ``OUT/composer.safetensors`` + ``OUT/composer.json`` (+ a copy of the bar VAE
-in ``OUT/bar_vae.safetensors``) -> ``generation.compose`` (loads it) -> ``MCVAE.compose``.
+Place in the flow: a prepared ``bars`` folder (whole songs) + a trained 1-bar VAE
+(``train --preset mcvae-composer_* --vae RUN_DIR``; ``generation.compose.load_bar_vae``) ->
+:func:`encode_songs` (the bar VAE's posterior mean per bar; the sets are kept in
+``RUN_DIR/latents/{train,eval}``, ``data.latents``) -> :class:`ComposerFamily` (Adam on the NLL of
+each next bar's code, gradient clipping, held-out NLL per bar) -> ordinary checkpoints of the whole
+``MCVAE`` -> ``generation.compose`` -> ``MCVAE.compose``.
 
-:func:`run_composer_training` is the whole ``--vae RUN_DIR`` pipeline in one call: with the bar
-VAE (``generation.compose.load_bar_vae``), encode the prepared ``bars`` songs of both splits
-(:func:`encode_songs`: the bar VAE's posterior mean per bar), save the latent sets, train.
-
-A composer is only meaningful with the bar VAE whose codes it learnt: ``composer.json``
-records that VAE's :func:`~musicvae.models.mcvae.bar_vae_fingerprint`, and loading it with
-any other bar VAE raises :class:`ComposerError` naming both.
-
-The checkpoint kept is the one with the best held-out NLL (nats per predicted bar); every
-file is written atomically, weights before ``composer.json``, and ``composer.json`` holds the
-weights' sha256, so a torn pair is detected on load. No pickle anywhere.
+A composer is only meaningful with the bar VAE whose codes it learnt: checkpoints record that VAE's
+:func:`~musicvae.models.mcvae.bar_vae_fingerprint`, and loading the composer with any other bar
+VAE is refused naming both. Composer folders of the earlier format (``composer.json``, the bundled
+``mcvae_folk``) still load (``generation.compose.load_mcvae``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
 
 from ..data.latents import (LATENTS_FORMAT, LATENTS_VERSION, MAX_BARS, MIN_BARS, STEPS_PER_BAR, LatentDataError,
                             LatentSet)
-from ..models.mcvae import COMPOSER_FORMAT, COMPOSER_VERSION, Composer, bar_vae_fingerprint
-from ..utils.io import atomic_write_json
-from ..utils.stored import safetensors_bytes, write_file
+from ..models.mcvae import MCVAE, Composer, bar_vae_fingerprint
+from .family import Family, TrainError
 
 
 
@@ -158,25 +147,6 @@ def encode_songs(
     return LatentSet(z, torch.tensor([len(b) for b in kept], dtype=torch.long), torch.tensor(sources, dtype=torch.long), meta)
 
 
-@dataclass
-class ComposerRun:
-    composer: Composer
-    best_eval_nll: float
-    best_step: int
-    history: list[dict] = field(default_factory=list)
-    path: Path | None = None
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ComposerError("--device cuda: no CUDA device is available here")
-    if name not in ("cpu", "cuda"):
-        raise ComposerError(f"unknown device {name!r} (cpu, cuda or auto)")
-    return torch.device(name)
-
-
 def _batch(latents: LatentSet, idx: np.ndarray, crop: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Songs ``idx`` (optionally a random ``crop``-bar window of each), padded -> (B, L, Z), (B,)."""
     parts = []
@@ -221,158 +191,98 @@ def unconditional_nll(train: LatentSet, eval_set: LatentSet) -> float:
     return float(-ll.mean())
 
 
-def train_composer(
-    train: LatentSet,
-    eval_set: LatentSet | None = None,
-    config: ComposerConfig | None = None,
-    *,
-    out_dir: str | os.PathLike | None = None,
-    bar_vae: torch.nn.Module | None = None,
-    bar_vae_info: dict | None = None,
-    progress: Callable[[int, dict], None] | None = None,
-) -> ComposerRun:
-    """Train a composer by NLL of the next bar's code; keep (and save, with ``out_dir``) the best on ``eval_set``.
+class ComposerFamily(Family):
+    """The MCVAE composer's plug-in to :class:`~.trainer.Trainer`: songs encoded by the bar VAE, the composer's NLL.
 
-    Without ``eval_set`` a ``config.eval_fraction`` of the songs (by source) is held out.
-    ``bar_vae`` (optional) must be the VAE that encoded ``train``; with ``out_dir`` a copy of it
-    is saved next to the composer, described by ``bar_vae_info`` (``config``, ``representation``,
-    ``source``), so the composer folder composes on its own. ``progress(step, record)`` gets
-    every log and eval record (also appended to ``OUT/metrics.jsonl``).
+    ``Trainer(config, BARS_DIR, RUN_DIR, bar_vae=(model, info))`` (``generation.compose.load_bar_vae``).
+    The model checkpointed is the whole :class:`~musicvae.models.mcvae.MCVAE` (bar VAE + composer, so a
+    run composes on its own); only the composer learns. Checkpoints record the composer's sizes and the
+    bar VAE's config and fingerprint; ``generation.compose.load_mcvae`` reads them back.
     """
-    cfg = config or ComposerConfig()
-    if eval_set is None:
-        train, eval_set = train.split(cfg.eval_fraction, cfg.seed)
-    if len(train) == 0 or int((train.lengths >= 2).sum()) == 0:
-        raise ComposerError("the training latent set holds no song of 2 bars or more")
-    if len(eval_set) == 0:
-        raise ComposerError("the held-out latent set is empty (more songs, or a larger eval fraction)")
-    fp = train.info.get("bar_vae")
-    if eval_set.info.get("bar_vae") != fp:
-        raise ComposerError(f"train and eval codes come from different bar VAEs ({fp} vs {eval_set.info.get('bar_vae')})")
-    if bar_vae is not None and fp is not None and bar_vae_fingerprint(bar_vae) != fp:
-        raise ComposerError(f"the latent set was encoded by bar VAE {fp}, not by the given one "
-                            f"({bar_vae_fingerprint(bar_vae)}); rebuild the latents with it")
-    dev = _device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    composer = Composer(z_size=train.z_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                        components=cfg.components, dropout=cfg.dropout).to(dev)
-    opt = torch.optim.Adam(composer.parameters(), lr=cfg.learning_rate)
-    usable = np.flatnonzero(train.lengths.numpy() >= 2)
-    out = Path(out_dir) if out_dir is not None else None
-    run = ComposerRun(composer, math.inf, 0, [], None)
-    baseline = unconditional_nll(train, eval_set)
 
-    def emit(record: dict) -> None:
-        run.history.append(record)
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-        if progress:
-            progress(record["step"], record)
+    unit = "songs"
 
-    window: list[float] = []
-    t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+    def __init__(self, trainer, data_dir):
+        from ..data.latents import load_latents, save_latents, songs_from_prepared
+
+        super().__init__(trainer, data_dir)
+        config, t = self.config, self.config.train
+        if "bar_vae" not in trainer.options:
+            raise TrainError(f"{config.preset} is an MCVAE composer over a bar VAE's codes: give that VAE with "
+                             f"--vae RUN_DIR")
+        if t.max_song_bars < 0 or t.min_song_bars < 2 or t.crop_bars < 0:
+            raise TrainError("composer training needs train.min_song_bars >= 2, train.max_song_bars >= 0 "
+                             "(0: no limit) and train.crop_bars >= 0")
+        self.cfg = cfg = composer_config_from(config)
+        bar_vae, self.bar_vae_info = trainer.options["bar_vae"]
+        bar_vae = bar_vae.float().to(trainer.device).eval()
+        max_bars = t.max_song_bars if t.max_song_bars > 0 else None
+        limits = f"{t.min_song_bars}-{max_bars}" if max_bars else f">= {t.min_song_bars}"
+        try:
+            sets = {}
+            for split in ("train", "eval"):
+                songs = songs_from_prepared(data_dir, split)
+                latents = encode_songs(bar_vae, songs, min_bars=t.min_song_bars, max_bars=max_bars,
+                                       info={"data": str(data_dir), "split": split})
+                save_latents(latents, trainer.run_dir / "latents" / split)
+                sets[split] = load_latents(trainer.run_dir / "latents" / split)
+                i = latents.info
+                trainer.notices.append(f"{split}: {i['songs']:,} songs of {limits} bars ({i['bars']:,} bars) encoded; "
+                                       f"dropped {i['dropped_short']:,} shorter and {i['dropped_long']:,} longer")
+        except LatentDataError as exc:
+            raise TrainError(str(exc)) from None
+        self.train, self.eval_set = sets["train"], sets["eval"]
+        if not len(self.eval_set):
+            self.train, self.eval_set = self.train.split(cfg.eval_fraction, cfg.seed)
+        if len(self.train) == 0 or int((self.train.lengths >= 2).sum()) == 0:
+            raise TrainError("the training latent set holds no song of 2 bars or more")
+        if len(self.eval_set) == 0:
+            raise TrainError("the held-out latent set is empty (more songs, or a larger eval fraction)")
+        from ..data.dataset import PreparedDataset
+
+        self.manifest = PreparedDataset(data_dir, "train").manifest
+        self.vocab_sizes = tuple(bar_vae.vocab_sizes)
+        self.fingerprint = bar_vae_fingerprint(bar_vae)
+        torch.manual_seed(cfg.seed)
+        composer = Composer(z_size=self.train.z_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                            components=cfg.components, dropout=cfg.dropout)
+        for p in bar_vae.parameters():
+            p.requires_grad_(False)
+        self.model = MCVAE(bar_vae, composer).to(trainer.device)
+        self.optimizer = torch.optim.Adam(composer.parameters(), lr=cfg.learning_rate)
+        self.batch_size = cfg.batch_size
+        self.usable = np.flatnonzero(self.train.lengths.numpy() >= 2)
+        self.baseline = unconditional_nll(self.train, self.eval_set)
+
+    def train_step(self, step: int) -> dict:
+        cfg, composer = self.cfg, self.model.composer
         composer.train()
-        rng = np.random.default_rng([cfg.seed, step])  # step s draws the same batch on every run
-        idx = usable[rng.integers(0, len(usable), cfg.batch_size)]
-        x, lengths = _batch(train, idx, cfg.crop_bars, rng)
-        loss = composer.loss(x.to(dev), lengths.to(dev))
-        opt.zero_grad(set_to_none=True)
+        rng = np.random.default_rng([cfg.seed, step + 1])  # step s draws the same batch on every run
+        idx = self.usable[rng.integers(0, len(self.usable), cfg.batch_size)]
+        x, lengths = _batch(self.train, idx, cfg.crop_bars, rng)
+        loss = self.model.loss((x.to(self.device), lengths.to(self.device)))["loss"]
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(composer.parameters(), cfg.grad_clip)
-        opt.step()
-        window.append(float(loss.detach()))
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - t0
-            emit({"step": step, "nll": float(np.mean(window)), "grad_norm": float(grad_norm),
-                  "steps_per_s": len(window) / elapsed if elapsed > 0 else 0.0})
-            window, t0 = [], time.perf_counter()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            nll = evaluate_composer(composer, eval_set, cfg.batch_size)
-            emit({"step": step, "eval_nll": nll, "eval_nll_unconditional": baseline})
-            if nll < run.best_eval_nll:
-                run.best_eval_nll, run.best_step = nll, step
-                if out is not None:
-                    best_state = {k: v.detach().clone() for k, v in composer.state_dict().items()}
-                    run.path = save_composer(out, composer, cfg, vae_fingerprint=fp, step=step,
-                                             metrics={"eval_nll": nll, "eval_nll_unconditional": baseline,
-                                                      "train_songs": len(train), "eval_songs": len(eval_set)},
-                                             bar_vae=bar_vae, bar_vae_info=bar_vae_info)
-    if run.path is not None:  # the weights in memory are the last step's; the saved ones the best
-        composer.load_state_dict(best_state)
-    return run
+        self.optimizer.step()
+        return {"loss": float(loss.detach()), "nll": float(loss.detach()), "grad_norm": float(grad_norm)}
 
+    def evaluate(self) -> dict:
+        nll = evaluate_composer(self.model.composer, self.eval_set, self.cfg.batch_size)
+        return {"eval_loss": nll, "eval_nll": nll, "eval_nll_unconditional": self.baseline,
+                "train_songs": len(self.train), "eval_songs": len(self.eval_set)}
 
-# --------------------------------------------------------------------------- files
-def _weights(model: torch.nn.Module) -> bytes:
-    return safetensors_bytes({k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()},
-                             COMPOSER_FORMAT)
+    def checkpoint_extra(self) -> dict:
+        return {"composer": self.model.composer.hyperparameters(), "bar_vae": self.fingerprint,
+                "bar_vae_model": {"vocab_sizes": list(self.vocab_sizes), **self.bar_vae_info},
+                "vocab_sizes": list(self.vocab_sizes), "representation": self.manifest["representation"]}
 
+    def progress_line(self, rec: dict) -> tuple[str, bool]:
+        if "eval_nll" in rec:
+            return (f"held-out NLL {rec['eval_nll']:.2f} nats per bar (one Gaussian "
+                    f"{rec['eval_nll_unconditional']:.2f})"), True
+        return f"NLL {rec['nll']:.2f} nats/bar {rec['seq_per_s']:.0f} songs/s", False
 
-def save_composer(
-    out_dir: str | os.PathLike,
-    composer: Composer,
-    config: ComposerConfig,
-    *,
-    vae_fingerprint: str | None,
-    step: int = 0,
-    metrics: dict | None = None,
-    bar_vae: torch.nn.Module | None = None,
-    bar_vae_info: dict | None = None,
-) -> Path:
-    """Write ``composer.safetensors`` (+ ``bar_vae.safetensors``) then ``composer.json``; returns the folder."""
-    out = Path(out_dir)
-    files = {}
-    files["composer.safetensors"] = write_file(out / "composer.safetensors", _weights(composer))["sha256"]
-    vae_doc = None
-    if bar_vae is not None:
-        fp = bar_vae_fingerprint(bar_vae)
-        if vae_fingerprint is not None and fp != vae_fingerprint:
-            raise ComposerError(f"the bar VAE to store ({fp}) is not the one the composer learnt from ({vae_fingerprint})")
-        files["bar_vae.safetensors"] = write_file(out / "bar_vae.safetensors", _weights(bar_vae))["sha256"]
-        vae_doc = {"vocab_sizes": list(bar_vae.vocab_sizes), **(bar_vae_info or {})}
-    doc = {
-        "format": COMPOSER_FORMAT, "version": COMPOSER_VERSION, "step": int(step),
-        "composer": composer.hyperparameters(), "config": dataclasses.asdict(config),
-        "bar_vae": vae_fingerprint, "bar_vae_model": vae_doc, "metrics": metrics or {}, "files": files,
-    }
-    atomic_write_json(out / "composer.json", doc)
-    return out
-
-
-def run_composer_training(
-    bar_vae: tuple[torch.nn.Module, dict],
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    config: ComposerConfig | None = None,
-    *,
-    min_bars: int = 16,
-    max_bars: int | None = 3 * 113,
-    progress: Callable[[int, dict], None] | None = None,
-) -> ComposerRun:
-    """``--vae RUN_DIR --data BARS_DIR --out OUT``: encode both splits (saved in ``OUT/latents/{train,eval}``), train.
-
-    ``bar_vae``: the 1-bar VAE and what to store about it (``generation.compose.load_bar_vae``)."""
-    from ..data.latents import load_latents, save_latents, songs_from_prepared
-
-    cfg = config or ComposerConfig()
-    model, info = bar_vae  # generation.compose.load_bar_vae
-    model.to(_device(cfg.device))
-    out = Path(out_dir)
-    if (out / "composer.json").exists():
-        raise ComposerError(f"{out}: already holds a composer; choose a new --out")
-    sets = {}
-    for split in ("train", "eval"):
-        songs = songs_from_prepared(data_dir, split)
-        latents = encode_songs(model, songs, min_bars=min_bars, max_bars=max_bars,
-                               info={"data": str(data_dir), "split": split})
-        save_latents(latents, out / "latents" / split)
-        sets[split] = load_latents(out / "latents" / split)
-        if progress:
-            progress(0, {"step": 0, "split": split, **{k: latents.info[k] for k in
-                                                        ("songs", "bars", "dropped_short", "dropped_long")}})
-    eval_set = sets["eval"] if len(sets["eval"]) else None
-    return train_composer(sets["train"], eval_set, cfg, out_dir=out, bar_vae=model.cpu(), bar_vae_info=info,
-                          progress=progress)
+    def done_line(self, final: dict) -> str:
+        return (f"held-out NLL {final['eval_nll']:.2f} nats per bar (best {self.trainer.best_eval:.2f}; "
+                f"compose with: musicvae compose --model {self.trainer.run_dir})")

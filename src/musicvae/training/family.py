@@ -6,7 +6,7 @@ checkpoints record, how its progress reads) -> ``models``. The pattern of audioc
 
 Families: ``training.grid.GridFamily`` (MusicVAE and the LSTM LM: the ELBO on token grids),
 ``training.musae_objective.MusAEFamily`` (adversarial, same grids), ``training.notes.NoteFamily``
-(the VRASH family on note events). Every random choice of step ``s`` comes from
+(the VRASH family on note events), ``training.composer.ComposerFamily`` (the MCVAE composer). Every random choice of step ``s`` comes from
 :func:`step_generator` ``(seed, s)``, so ``--resume`` continues the very same curve.
 """
 

@@ -7,7 +7,8 @@ model, optimiser, step, evaluation, checkpoint extras and progress line) -> chec
 
 Families: MusicVAE and the LM (``training.grid``: the ELBO), MusAE (``training.musae_objective``:
 adversarial, two optimisers checkpointed together, one process, fp32 or bf16), the VRASH family
-(``training.notes``: note events, one process).
+(``training.notes``: note events, one process), the MCVAE composer (``training.composer``: songs
+encoded by a trained bar VAE, given as ``bar_vae=``).
 
 * Every random choice of step s is a pure function of (seed, s), so ``--resume`` after a kill
   continues the very same curve.
@@ -84,6 +85,10 @@ def family_for(config: Config) -> type[Family]:
         from .notes import NoteFamily
 
         return NoteFamily
+    if config.model.family == "mcvae":
+        from .composer import ComposerFamily
+
+        return ComposerFamily
     from .grid import GridFamily
 
     return GridFamily
@@ -101,8 +106,10 @@ class Trainer:
         resume: bool = False,
         on_log: Callable[[dict], None] | None = None,
         force: bool = False,
+        **options,
     ):
         self.config = config
+        self.options = options  # what a family needs besides the data (the composer: bar_vae=(model, info))
         self.force = force  # --resume even into another dataset, preset or seed (training.resume)
         self.run_dir = Path(run_dir)
         tc = config.train
