@@ -13,16 +13,15 @@ import torch
 from torch import nn
 
 import musicvae.training.checkpoint as ckpt
+from musicvae.utils.stored import load_weights_bytes, read_bytes, weights_bytes, write_file
 from musicvae.training.checkpoint import (
     CheckpointError,
     capture_rng_state,
     find_latest,
     load_checkpoint,
-    load_weights,
     read_config,
     restore_rng_state,
     save_checkpoint,
-    save_weights,
 )
 
 
@@ -132,9 +131,10 @@ def test_rng_round_trip(tmp_path: Path) -> None:
 
 def test_fp16_export_loads_into_fp32_model(tmp_path: Path) -> None:
     model, _ = _trained()
-    path = save_weights(model, tmp_path / "export.safetensors", dtype=torch.float16)
+    path = tmp_path / "export.safetensors"
+    write_file(path, weights_bytes(model, torch.float16))
     fresh = Tiny()
-    load_weights(fresh, path)
+    load_weights_bytes(fresh, read_bytes(path), path)
     for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
         assert b.dtype == a.dtype, k
         if a.is_floating_point():
@@ -234,7 +234,7 @@ def test_truncated_weights(saved: Path) -> None:
         load_checkpoint(saved, Tiny(), verify=False)
     f.write_bytes(b"\x00\x01garbage")
     with pytest.raises(CheckpointError, match=re.escape(str(f))):
-        load_weights(Tiny(), f)
+        load_weights_bytes(Tiny(), read_bytes(f), f)
 
 
 def test_bitflip_detected_by_checksum(saved: Path) -> None:

@@ -14,6 +14,7 @@ from musicvae.models.vrash import build_note_model
 from musicvae.representations.notes import NoteEventConverter
 from musicvae.training.notes import (
     UNKNOWN,
+    NoteBatchStream,
     NoteSequenceSet,
     beta_at,
     collate_notes,
@@ -134,10 +135,13 @@ def test_refuses_grid_data(tmp_path):
 
 def test_batches_cover_each_epoch_once():
     data = NoteSequenceSet([np.full((i + 1, 3), i) for i in range(7)], np.zeros((7, 2)))
-    seen = [int(b.events[j, 0, 0]) for b in note_batches(data, 3, seed=1) for j in range(len(b))]
-    assert sorted(seen) == list(range(7))
-    stream = note_batches(data, 3, repeat=True)
-    assert sum(len(next(stream)) for _ in range(6)) == 3 + 3 + 1 + 3 + 3 + 1
+    seen = [int(b.events[j, 0, 0]) for b in note_batches(data, 3) for j in range(len(b))]
+    assert seen == list(range(7))  # evaluation: every track once, in order
+    stream, again = NoteBatchStream(data, 3, seed=1), NoteBatchStream(data, 3, seed=1)
+    for epoch in range(3):  # training: 2 batches of 3 per epoch, no track twice, the remainder left out
+        ids = [int(t) for s in (2 * epoch, 2 * epoch + 1) for t in stream.batch(s).events[:, 0, 0]]
+        assert len(ids) == len(set(ids)) == 6
+    assert torch.equal(stream.batch(5).events, again.batch(5).events)  # a pure function of (seed, step)
 
 
 def test_beta_annealing():

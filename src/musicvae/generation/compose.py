@@ -100,16 +100,14 @@ def _fill(model: torch.nn.Module, path: Path, record) -> None:
         raise InputError(str(exc)) from None
 
 
-def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-                  device: str | torch.device = "cpu") -> tuple[Composer, dict]:
-    """A composer folder of the first format (``composer.json``) and its description; with ``bar_vae``,
-    refuse it unless it is the VAE it learnt from."""
-    root = Path(path)
-    if root.name == "composer.json":
-        root = root.parent
+def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
+               device: str | torch.device = "cpu") -> MCVAE:
+    """A composer run (``train --preset mcvae-composer_*``: its best checkpoint) or a composer folder of the
+    first format (``composer.json``) -> :class:`MCVAE`, with its stored bar VAE or the ``bar_vae`` given (checked)."""
+    root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
     meta_path = root / "composer.json"
     if not meta_path.is_file():
-        raise InputError(f"{root}: no composer.json (train one with --preset mcvae-composer_* --vae RUN_DIR)")
+        return _run_mcvae(root, bar_vae, device)
     try:
         doc = read_json(meta_path)
     except StoredFileError as exc:
@@ -118,25 +116,14 @@ def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = 
         raise InputError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
     _check_pair(doc, bar_vae, root)
     composer = Composer(**doc["composer"])
-    _fill(composer, root / "composer.safetensors", doc.get("files", {}).get("composer.safetensors"))
-    return composer.to(device).eval(), doc
-
-
-def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-               device: str | torch.device = "cpu") -> MCVAE:
-    """A composer run (``train --preset mcvae-composer_*``: its best checkpoint) or a composer folder of the
-    first format -> :class:`MCVAE`, with its stored bar VAE or the ``bar_vae`` given (checked)."""
-    root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
-    if not (root / "composer.json").is_file():
-        return _run_mcvae(root, bar_vae, device)
-    composer, doc = load_composer(root, bar_vae=bar_vae, device=device)
+    files = doc.get("files", {})
+    _fill(composer, root / "composer.safetensors", files.get("composer.safetensors"))
     if bar_vae is None:
         bar_vae = _stored_bar_vae(doc, root)
-        vae_path = root / "bar_vae.safetensors"
-        _fill(bar_vae, vae_path, doc.get("files", {}).get("bar_vae.safetensors"))
+        _fill(bar_vae, root / "bar_vae.safetensors", files.get("bar_vae.safetensors"))
         if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
-            raise InputError(f"{vae_path}: is not the bar VAE recorded in composer.json")
-    return MCVAE(bar_vae.to(device).eval(), composer)
+            raise InputError(f"{root / 'bar_vae.safetensors'}: is not the bar VAE recorded in composer.json")
+    return MCVAE(bar_vae.to(device).eval(), composer.to(device).eval())
 
 
 def _run_mcvae(root: Path, bar_vae: torch.nn.Module | None, device) -> MCVAE:

@@ -1,9 +1,8 @@
 """Checkpoints: save and restore a training run without pickle.
 
 Place in the flow: the trainer calls :func:`save_checkpoint` every N steps (and
-:func:`load_checkpoint` to resume); generation's ``TrainedModel.load`` calls
-:func:`read_config` to rebuild the model from its resolved config and then
-:func:`load_checkpoint` (or :func:`load_weights` for a bare export) to fill it.
+:func:`load_checkpoint` to resume); generation reads the same files through
+``utils.run_dirs`` (where a run's checkpoints are) and ``utils.stored`` (checked reads).
 
 A checkpoint from the internet must not be able to run code, so nothing here
 unpickles: every tensor (weights, optimizer state, torch RNG states) lives in
@@ -76,32 +75,14 @@ from .state_io import (
     file_record,
     fsync_dir,
     load_state_into_model,
-    load_weights,
     plain_metrics,
     read_json,
     read_safetensors,
     restore_rng_state,
     safetensors_bytes,
-    save_weights,
     weights_bytes,
 )
 
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "CHECKPOINT_VERSION",
-    "CheckpointError",
-    "capture_rng_state",
-    "find_latest",
-    "has_checkpoints",
-    "resume_candidates",
-    "load_checkpoint",
-    "load_weights",
-    "read_config",
-    "resolve_checkpoint",
-    "restore_rng_state",
-    "save_checkpoint",
-    "save_weights",
-]
 
 log = logging.getLogger(__name__)
 

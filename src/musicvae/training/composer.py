@@ -50,14 +50,6 @@ class ComposerConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ComposerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ComposerError(f"unknown composer setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
-
 
 # sizes for the preset variants (the thesis does not give the composer's size; these are ours)
 COMPOSER_SIZES: dict[str, dict] = {

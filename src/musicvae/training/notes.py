@@ -146,18 +146,10 @@ def _manifest_names(manifest: dict) -> tuple[Callable[[int], str] | None, str | 
     return source.name_of, None
 
 
-def note_batches(data: NoteSequenceSet, batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 max_notes: int | None = None, repeat: bool = False) -> Iterator[NoteBatch]:
-    """Batches in a fresh random order per epoch (``shuffle``) or in order; ``repeat`` forever."""
-    if len(data) == 0:
-        raise ValueError("the note set is empty")
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(data)) if shuffle else np.arange(len(data))
-        for lo in range(0, len(order), batch_size):
-            yield collate_notes([data[int(i)] for i in order[lo: lo + batch_size]], max_notes)
-        if not repeat:
-            return
+def note_batches(data: NoteSequenceSet, batch_size: int, max_notes: int | None = None) -> Iterator[NoteBatch]:
+    """Every track once, in order, ``batch_size`` at a time (evaluation; training reads :class:`NoteBatchStream`)."""
+    for lo in range(0, len(data), batch_size):
+        yield collate_notes([data[i] for i in range(lo, min(lo + batch_size, len(data)))], max_notes)
 
 
 class NoteBatchStream:
@@ -225,7 +217,7 @@ def evaluate_cross_entropy(model: NoteSequenceModel, data: NoteSequenceSet, *, b
     gen = torch.Generator(device=device).manual_seed(seed)
     sums: dict[str, float] = {}
     try:
-        for batch in note_batches(data, batch_size, shuffle=False, max_notes=max_notes):
+        for batch in note_batches(data, batch_size, max_notes):
             part = model.cross_entropy_per_note(batch.to(device), use_mean=use_mean, generator=gen)
             for k, v in part.items():
                 if k.endswith("_sum") or k in ("positions", "sequences"):

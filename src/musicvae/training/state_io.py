@@ -1,8 +1,8 @@
 """Pickle-free state I/O: nested state <-> safetensors + JSON, model weights, RNG states.
 
 Place in the flow: ``training.checkpoint`` (directory layout, retention, resume) uses these
-to write and read each file of a checkpoint; ``generation`` can load bare weight exports
-with :func:`load_weights`. Nothing here unpickles: tensors live in safetensors, the
+to write and read each file of a checkpoint (the file helpers themselves live in
+``utils.stored``). Nothing here unpickles: tensors live in safetensors, the
 rest in JSON, so a checkpoint from the internet cannot run code.
 """
 
@@ -117,30 +117,6 @@ def plain_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
             v = v.item()
         out[str(k)] = v
     return out
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def save_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 dtype: torch.dtype | None = None) -> Path:
-    """Write ``model.state_dict()`` to a safetensors file atomically.
-
-    ``dtype`` (e.g. ``torch.float16`` for a compact export) casts floating tensors only;
-    integer buffers keep their dtype.  :func:`load_weights` casts back to the model's dtype.
-    """
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"export dtype must be floating point, got {dtype}")
-    return atomic_write_bytes(path, weights_bytes(model, dtype))
-
-
-def load_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 map_location: str | torch.device = "cpu", strict: bool = True) -> torch.nn.Module:
-    """Fill ``model`` from a safetensors weights file (a step dir's model.safetensors or an export)."""
-    path = Path(path)
-    state = read_safetensors(path, None, verify=False, device=map_location)
-    load_state_into_model(model, state, path, strict=strict)
-    return model
 
 
 # --------------------------------------------------------------------------- RNG

@@ -140,13 +140,6 @@ class Trainer:
             self.log_start()
         self.tb = self._tensorboard() if self.dist.is_main else None
 
-    def __getattr__(self, name: str):
-        """The family's data (``train_set``, ``eval_batches``, ``batches``...) read through the trainer."""
-        family = self.__dict__.get("family")
-        if family is None or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(family, name)
-
     # ------------------------------------------------------------------ setup
     def _resume(self) -> None:
         try:  # the newest intact checkpoint of the same run (training.resume)
