@@ -217,15 +217,14 @@ class MCVAE(MusicModel):
         nll = self.composer.loss(*batch)
         return {"loss": nll, "nll": nll}
 
-    def decode(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.decode_bars(z, temperature, generator)
-
     @torch.no_grad()
-    def decode_bars(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes (B, n, Z) -> tokens (B, n*16, K), each bar decoded on its own from its code."""
         B, n, Z = z.shape
         tokens = self.bar_vae.decode(z.reshape(B * n, Z), temperature, generator)  # (B*n, 16, K)
         return tokens.reshape(B, n * self.steps_per_bar, tokens.shape[-1])
+
+    decode_bars = decode
 
     @torch.no_grad()
     def compose_latents(
@@ -273,4 +272,4 @@ class MCVAE(MusicModel):
         """
         z = self.compose_latents(n_bars, seed_codes, batch=batch, mixture_temperature=mixture_temperature,
                                  sigma_temperature=sigma_temperature, generator=generator)
-        return self.decode_bars(z, temperature, generator)
+        return self.decode(z, temperature, generator)

@@ -66,22 +66,10 @@ from musicvae.utils.run_dirs import (  # noqa: F401 (re-exported)
     resolve_checkpoint,
 )
 
-from .state_io import (
-    CheckpointError,
-    capture_rng_state,
-    decode_state,
-    encode_state,
-    fail,
-    file_record,
-    fsync_dir,
-    load_state_into_model,
-    plain_metrics,
-    read_json,
-    read_safetensors,
-    restore_rng_state,
-    safetensors_bytes,
-    weights_bytes,
-)
+from musicvae.utils.stored import (fail, file_record, fsync_dir, load_state_into_model, read_json, read_safetensors,
+                                   safetensors_bytes, weights_bytes)
+
+from .state_io import CheckpointError, capture_rng_state, decode_state, encode_state, plain_metrics, restore_rng_state
 
 
 log = logging.getLogger(__name__)

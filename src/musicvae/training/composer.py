@@ -253,10 +253,7 @@ class ComposerFamily(Family):
         idx = self.usable[rng.integers(0, len(self.usable), cfg.batch_size)]
         x, lengths = _batch(self.train, idx, cfg.crop_bars, rng)
         loss = self.model.loss((x.to(self.device), lengths.to(self.device)))["loss"]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(composer.parameters(), cfg.grad_clip)
-        self.optimizer.step()
+        grad_norm = self.optimise(loss, composer.parameters())
         return {"loss": float(loss.detach()), "nll": float(loss.detach()), "grad_norm": float(grad_norm)}
 
     def evaluate(self) -> dict:

@@ -39,6 +39,7 @@ class Family:
     """
 
     unit = "seq"  # what the throughput counts (progress line)
+    scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA (grid families)
     model: torch.nn.Module
     optimizer: Any
     batch_size: int
@@ -51,6 +52,22 @@ class Family:
     @property
     def device(self) -> torch.device:
         return self.trainer.device
+
+    def optimise(self, loss: torch.Tensor, params) -> float:
+        """One optimiser step on ``loss`` with gradients clipped to ``train.grad_clip``; returns their norm."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return float(norm)
 
     def train_step(self, step: int) -> dict[str, float]:
         """One optimisation step on the batch of ``step``; floats for the log."""

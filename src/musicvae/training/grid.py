@@ -100,18 +100,7 @@ class GridFamily(Family):
             out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen)
             losses = self.model.loss(tokens, out, beta=beta, free_bits=tc.free_bits,
                                      per_dim_free_bits=tc.free_bits_per_dim)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(losses["loss"]).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        grad_norm = self.optimise(losses["loss"], self.model.parameters())
         with torch.no_grad():
             acc, _ = accuracy(out["logits"].float(), tokens, self.vocab_sizes)
         losses = {k: v.detach() for k, v in losses.items()}

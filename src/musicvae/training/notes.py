@@ -347,10 +347,7 @@ class NoteFamily(Family):
         with self.trainer.autocast():
             out = self.model.loss(batch, beta=beta, free_bits=tc.free_bits, per_dim_free_bits=tc.free_bits_per_dim,
                                   generator=gen)
-        self.optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        self.optimizer.step()
+        grad_norm = self.optimise(out["loss"], self.model.parameters())
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):
             raise TrainError(f"non-finite loss at step {step + 1}; lower the learning rate or check the data")

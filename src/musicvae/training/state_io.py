@@ -9,29 +9,14 @@ rest in JSON, so a checkpoint from the internet cannot run code.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import warnings
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from musicvae.utils.io import atomic_write_bytes
-from musicvae.utils.stored import (  # noqa: F401 (re-exported: the checkpoint code's names for them)
-    MAX_FILE_BYTES,
-    StoredFileError as CheckpointError,
-    fail,
-    file_record,
-    fsync_dir,
-    load_state_into_model,
-    read_bytes as _read_bytes,
-    read_json,
-    read_safetensors,
-    safetensors_bytes,
-    weights_bytes,
-)
+from musicvae.utils.stored import StoredFileError as CheckpointError  # noqa: F401 (the checkpoint code's name)
 
 log = logging.getLogger(__name__)
 
