@@ -277,7 +277,7 @@ def _fit(trainer, config, out: Path) -> None:
         task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
 
         def progress(step: int, rec: dict) -> None:
-            info, as_line = trainer.progress_line(rec)  # the family's own wording
+            info, as_line = trainer.family.progress_line(rec)  # the family's own wording
             if as_line:
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
@@ -291,7 +291,7 @@ def _fit(trainer, config, out: Path) -> None:
             fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
                                if last else "no checkpoint was saved"))
     if main_rank:
-        console.print(f"[green]done[/]: step {trainer.step}, {trainer.done_line(final)} -> {out}")
+        console.print(f"[green]done[/]: step {trainer.step}, {trainer.family.done_line(final)} -> {out}")
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:

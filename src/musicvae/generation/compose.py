@@ -32,7 +32,7 @@ from ..utils.run_dirs import (BEST_DIR, CHECKPOINTS_DIR, MODEL_FILE, TRAINER_FIL
                               read_trainer, resolve_checkpoint)
 from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read_json
 from .keys import constrained
-from .store import BUNDLED_DIR, load_model_files
+from .store import bundled_models, load_model_files
 from .windows import InputError
 
 BUNDLED_COMPOSER = "mcvae_folk"
@@ -51,9 +51,7 @@ def is_composer_dir(path: str | os.PathLike) -> bool:
 
 def bundled_composers() -> dict[str, Path]:
     """Name -> folder of every composer shipped with the package."""
-    if not BUNDLED_DIR.is_dir():
-        return {}
-    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if is_composer_dir(p)}
+    return bundled_models("composer.json")
 
 
 def resolve_composer(name_or_path: str | os.PathLike) -> Path:

@@ -58,11 +58,9 @@ class ModelFiles:
     prior: Any = None  # a FittedPrior (generation/prior.py) from prior.safetensors, or None
 
 
-def bundled_models() -> dict[str, Path]:
-    """Name -> directory of every model shipped with the package."""
-    if not BUNDLED_DIR.is_dir():
-        return {}
-    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / "model.json").is_file()}
+def bundled_models(marker: str = "model.json") -> dict[str, Path]:
+    """Name -> directory of every model shipped with the package (``marker``: the file that says what it is)."""
+    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / marker).is_file()} if BUNDLED_DIR.is_dir() else {}
 
 
 def _config(raw: Any, where: Path) -> Config:

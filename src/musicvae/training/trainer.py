@@ -180,9 +180,6 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------------- loop
-    def train_step(self, step: int) -> dict:
-        return self.family.train_step(step)
-
     @torch.no_grad()
     def evaluate(self) -> dict:
         """The family's held-out figures (``eval_loss`` picks the best checkpoint)."""
@@ -225,13 +222,6 @@ class Trainer:
             higher_is_better=False,
         )
 
-    def progress_line(self, record: dict) -> tuple[str, bool]:
-        """The progress bar's text for a log or eval record, and whether to print it as a line too."""
-        return self.family.progress_line(record)
-
-    def done_line(self, final: dict) -> str:
-        return self.family.done_line(final)
-
     def fit(self, steps: int | None = None, progress: Callable[[int, dict], None] | None = None) -> dict:
         """Train until ``steps`` (default: config.train.steps) global steps; returns the last eval."""
         tc = self.config.train
@@ -240,7 +230,7 @@ class Trainer:
         t0, seen = time.perf_counter(), 0
         window: list[dict] = []
         while self.step < total:
-            rec = self.train_step(self.step)
+            rec = self.family.train_step(self.step)
             self.step += 1
             seen += self.family.batch_size
             window.append(rec)
