@@ -22,6 +22,8 @@ def _grid(name):
 def test_grid_families(name):
     model = _grid(name)
     assert isinstance(model, MusicModel)
+    musae = name.startswith("musae")  # its trained prior, and linear interpolation (its paper)
+    assert (model.learned_prior, model.interpolation) == ((True, "lerp") if musae else (False, "slerp"))
     vocab = GRID[name]
     x = torch.stack([torch.randint(0, v, (3, 32)) for v in vocab], -1)
     terms = model.loss(x)

@@ -106,7 +106,7 @@ class TrainedModel(LoadedModel):
     def label_petals(self, label: str) -> list[int]:
         """Petals of a style label: its own, or every label's under a group name (``irish`` -> ``irish/*``)."""
         if not self.label_components:
-            why = "a Gaussian prior" if self.family == "musae" else "no style labels"
+            why = "a Gaussian prior" if self.model.learned_prior else "no style labels"
             raise InputError(f"{self.name}: --label needs a MusAE model trained with the mixture prior on labelled "
                              f"data; this one has {why}")
         if label in self.label_components:
@@ -177,7 +177,7 @@ class TrainedModel(LoadedModel):
 
     def prior_name(self, prior: str | None = None) -> str:
         """The prior ``prior_codes(prior=...)`` draws from: ``fitted``, ``standard`` or ``musae``."""
-        if self.family == "musae":
+        if self.model.learned_prior:
             return "musae"
         if prior not in (None, "fitted", "standard"):
             raise InputError(f"unknown prior {prior!r}; choose fitted or standard")
@@ -196,7 +196,7 @@ class TrainedModel(LoadedModel):
         MusAE: its own prior (of ``label``'s petals).
         """
         self._need_latent("a prior draw")
-        if self.family != "musae":
+        if not self.model.learned_prior:
             if label is not None:
                 self.label_petals(label)  # raises: a VAE has no style labels
             if self.prior_name(prior) == "fitted":
@@ -253,7 +253,7 @@ class TrainedModel(LoadedModel):
         """
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}")
-        if self.family == "musae" or (self.has_latent and self.prior_name(prior) == "fitted"):
+        if self.model.learned_prior or (self.has_latent and self.prior_name(prior) == "fitted"):
             z = self.prior_codes(n, seed, label, prior)
             return self.decode_tokens(z, temperature, None if seed is None else seed + 1, key)
         if prior is not None and not self.has_latent:
@@ -281,7 +281,7 @@ class TrainedModel(LoadedModel):
         ``method``: ``slerp`` or ``lerp``; by default slerp for MusicVAE (its paper) and
         lerp for MusAE (its paper: the flower prior is not a sphere).
         """
-        method = method or ("lerp" if self.family == "musae" else "slerp")
+        method = method or self.model.interpolation
         za, zb = self.codes([a, b])
         return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm, key=key)
 

@@ -32,6 +32,8 @@ class MusicModel(nn.Module):
     """Base of every model family (see the module's table)."""
 
     z_size: int = 0  # 0: no latent space
+    learned_prior = False  # True: prior_sample draws from a trained prior (MusAE), not N(0, I)
+    interpolation = "slerp"  # how codes are best interpolated (MusicVAE's paper: slerp)
 
     @property
     def has_latent(self) -> bool:

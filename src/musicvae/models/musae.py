@@ -127,6 +127,9 @@ class MultiTrackDecoder(nn.Module):
 
 
 class MusAE(MusicModel):
+    learned_prior = True  # the Gaussian or flower prior the critic matched the codes to
+    interpolation = "lerp"  # the MusAE paper: the flower prior is not a sphere
+
     def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module,
                  stochastic: bool = False):
         super().__init__()
