@@ -25,7 +25,7 @@ import torch
 from musicvae.models import musicvae as mv
 from musicvae.models.builders import build_model
 from musicvae.presets import get_preset
-from musicvae.training.losses import elbo_loss
+from musicvae.models.distributions import elbo_loss
 from musicvae.training.schedules import sampling_mask
 
 

@@ -25,7 +25,7 @@ import torch
 
 from musicvae.models.builders import build_model, count_parameters
 from musicvae.presets import ALIASES, PRESETS, get_preset
-from musicvae.training.losses import elbo_loss
+from musicvae.models.distributions import elbo_loss
 
 VOCAB = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
 RESULTS = Path(__file__).with_name("RESULTS.md")

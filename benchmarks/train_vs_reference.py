@@ -132,7 +132,7 @@ def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int)
                 "gflops_wall": 2 * 2048 ** 3 * n / (time.perf_counter() - t0) / 1e9}
     from musicvae.models.builders import build_model
     from musicvae.presets import get_preset
-    from musicvae.training.losses import elbo_loss
+    from musicvae.models.distributions import elbo_loss
 
     cfg = get_preset(preset)
     vocab = (130,)

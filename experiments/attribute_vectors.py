@@ -77,7 +77,7 @@ def codes_of(model, tokens: np.ndarray) -> np.ndarray:
 def edit_study(model, z: np.ndarray, vectors: dict[str, np.ndarray], seed: int, temperature: float = 0.5,
                amount: float = 1.0) -> dict:
     """:func:`attribute_study`'s figures for given codes ``z`` (e.g. of held-out windows) instead of prior samples."""
-    from musicvae.evaluation.metrics import ATTRIBUTES, measure_many, relative_change
+    from musicvae.music.attributes import ATTRIBUTES, measure_many, relative_change
 
     def measured(codes: np.ndarray) -> dict[str, np.ndarray]:
         tokens = np.concatenate([model.decode_tokens(codes[i:i + BATCH], temperature, seed=seed + j)

@@ -261,7 +261,8 @@ def ensure_songs(exp: Experiment, source: str) -> Path:
 def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
     """``musicvae train --preset mcvae-composer* --vae BAR_RUN`` unless that composer is already trained."""
     from musicvae.presets import get_preset
-    from musicvae.training.composer import ComposerError, load_bar_vae
+    from musicvae.generation.compose import load_bar_vae
+    from musicvae.generation.windows import InputError
     from musicvae.models.mcvae import bar_vae_fingerprint
 
     preset = COMPOSER_PRESET + exp.mode.suffix
@@ -272,30 +273,31 @@ def train_composer(exp: Experiment, songs: Path, bar_run: Path) -> dict:
     cmd = ["train", "--preset", preset, "--data", str(songs), "--out", str(out), "--vae", str(bar_run),
            "--steps", str(steps), "--device", exp.device, *(a for s in exp.args.overrides for a in ("--set", s))]
     info = {"preset": preset, "run": rel(out), "steps_requested": steps, "command": _shell(["musicvae", *cmd])}
-    meta = out / "composer.json"
-    if meta.is_file():
-        doc = json.loads(meta.read_text())
+    from musicvae.training.checkpoint import find_latest
+
+    latest = find_latest(out) if (out / "checkpoints").is_dir() else None
+    if latest is not None:  # an ordinary run: its latest checkpoint records the config and the bar VAE
+        doc = json.loads((latest / "trainer.json").read_text())
         try:
             current = bar_vae_fingerprint(load_bar_vae(bar_run)[0])
-        except ComposerError as exc:
+        except InputError as exc:
             raise ExperimentError(str(exc)) from None
         if doc.get("bar_vae") != current:
             raise ExperimentError(f"{out}: this composer learnt another bar VAE ({doc.get('bar_vae')}; {bar_run} is "
                                   f"now {current}): remove it to train a new one")
-        if int(doc.get("config", {}).get("steps", -1)) != steps:
-            raise ExperimentError(f"{out}: was trained for {doc.get('config', {}).get('steps')} steps, not {steps}: "
-                                  "remove it or give another --runs")
+        trained = doc.get("config", {}).get("train", {}).get("steps")
+        if trained != steps:
+            raise ExperimentError(f"{out}: was trained for {trained} steps, not {steps}: remove it or give another --runs")
         done = [r for r in read_curve(out)["train"] if r.get("step") == steps and "eval_nll" in r]
         if not done:
-            raise ExperimentError(f"{out}: training stopped before step {steps} (a composer does not resume): "
-                                  "remove it and run again")
+            raise ExperimentError(f"{out}: training stopped before step {steps}: remove it and run again")
         exp.log(f"{out}: composer already trained ({steps} steps)")
     else:
         if out.exists() and any(out.iterdir()):
-            raise ExperimentError(f"{out}: holds an unfinished composer run (no composer.json): remove it")
+            raise ExperimentError(f"{out}: holds an unfinished composer run (no checkpoint): remove it")
         exp.log(f"training the composer {preset} for {steps} steps over {bar_run}")
         exp.musicvae(cmd)
-    doc = json.loads(meta.read_text())
+    doc = json.loads((out / "checkpoints" / "best" / "trainer.json").read_text())  # the weights compose reads
     info.update(step=doc.get("step"), metrics=doc.get("metrics", {}), bar_vae=doc.get("bar_vae"),
                 composer=doc.get("composer"))
     return info
@@ -380,7 +382,8 @@ def run(exp: Experiment) -> None:
     from musicvae.evaluation.ngram import NGramLM
     from musicvae.evaluation.studies import LM_ORDER, draw_pairs, select_windows
     from musicvae.training.checkpoint import find_latest
-    from musicvae.training.composer import ComposerError, load_mcvae
+    from musicvae.generation.compose import load_mcvae
+    from musicvae.generation.windows import InputError
 
     args, seed = exp.args, exp.args.seed
     torch.manual_seed(seed)
@@ -399,7 +402,7 @@ def run(exp: Experiment) -> None:
     comp = train_composer(exp, songs_dir, bar_run)
     try:
         mc = load_mcvae(exp.runs / Path(comp["run"]).name, device=exp.device)
-    except ComposerError as exc:
+    except InputError as exc:
         raise ExperimentError(str(exc)) from None
     latest = find_latest(bar_run)  # the checkpoint the composer learnt (`--vae RUN` reads the latest)
     bar["step_evaluated"] = int(json.loads((latest / "trainer.json").read_text())["step"]) if latest else None

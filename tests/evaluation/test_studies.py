@@ -7,7 +7,7 @@ import pytest
 
 from musicvae.data.dataset import PreparedDataset
 from musicvae.evaluation import studies as st
-from musicvae.evaluation.metrics import ATTRIBUTES, hamming_distance
+from musicvae.music.attributes import ATTRIBUTES, hamming_distance
 from musicvae.generation import TrainedModel
 
 

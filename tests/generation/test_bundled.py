@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from musicvae.evaluation.metrics import PAPER_ATTRIBUTES
+from musicvae.music.attributes import PAPER_ATTRIBUTES
 from musicvae.generation import DEFAULT_MODEL, TrainedModel, bundled_models
 from musicvae.generation.store import BUNDLED_DIR
 

@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from musicvae.cli.main import app
 from musicvae.generation import InputError
-from musicvae.generation.composer import BUNDLED_COMPOSER, ComposerModel, bundled_composers
+from musicvae.generation.compose import BUNDLED_COMPOSER, ComposerModel, bundled_composers
 from musicvae.music import NoteSequence, load_sequences
 from musicvae.music.scales import parse_key
 

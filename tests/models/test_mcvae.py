@@ -1,6 +1,9 @@
 """MCVAE: the mixture-density head, the composer over bar codes, composition, and the VAE pairing checks."""
 
 import math
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -139,7 +142,7 @@ def test_continue_shapes_seeds_and_errors():
 
 def test_composer_loss_decreases_on_a_tiny_latent_set():
     from musicvae.data.latents import LatentSet
-    from musicvae.training.composer import ComposerConfig, train_composer
+    from musicvae.training.composer import _batch, evaluate_composer, unconditional_nll
 
     g = torch.Generator().manual_seed(0)
     songs = []
@@ -152,13 +155,19 @@ def test_composer_loss_decreases_on_a_tiny_latent_set():
     lengths = torch.tensor([len(s) for s in songs])
     sets = LatentSet(torch.cat(songs), lengths, torch.arange(40), {"bar_vae": "synthetic"})
     train, held = sets.subset(range(32)), sets.subset(range(32, 40))
-    cfg = ComposerConfig(hidden_size=32, num_layers=1, components=3, batch_size=16, steps=150, learning_rate=1e-2,
-                         log_every=10, eval_every=50, device="cpu")
-    run = train_composer(train, held, cfg)
-    evals = [r["eval_nll"] for r in run.history if "eval_nll" in r]
-    logs = [r["nll"] for r in run.history if "nll" in r]
-    assert logs[-1] < logs[0] - 2.0
-    assert evals[-1] < evals[0] and run.best_eval_nll < run.history[-1]["eval_nll_unconditional"]
+    torch.manual_seed(0)
+    comp = Composer(z_size=4, hidden_size=32, num_layers=1, components=3)
+    opt = torch.optim.Adam(comp.parameters(), lr=1e-2)
+    before = evaluate_composer(comp, held)
+    for step in range(150):
+        comp.train()
+        rng = np.random.default_rng(step)
+        loss = comp.loss(*_batch(train, rng.integers(0, 32, 16), 0, rng))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = evaluate_composer(comp, held)
+    assert after < before - 2.0 and after < unconditional_nll(train, held)
 
 
 # -------------------------------------------------------------------------- MCVAE
@@ -204,28 +213,28 @@ def test_fingerprint_survives_fp16_export_and_tells_vaes_apart():
     assert bar_vae_fingerprint(c) == bar_vae_fingerprint(a)
 
 
-def test_saved_composer_refuses_another_bar_vae(tmp_path):
-    from musicvae.training.composer import ComposerConfig, ComposerError, load_composer, load_mcvae, save_composer
+def test_composer_folder_refuses_another_bar_vae(tmp_path):
+    """A composer folder of the first format (composer.json; the bundled mcvae_folk is one) keeps loading."""
+    import json
+    import shutil
 
-    vae, other = bar_vae(seed=0), bar_vae(seed=1)
-    comp = Composer(z_size=16, hidden_size=8, num_layers=1, components=2)
-    info = {"config": get_preset("cat-mel_2bar_small_tiny", ["data.bars=1", "model.z_size=16"]).to_dict()}
-    save_composer(tmp_path, comp, ComposerConfig(), vae_fingerprint=bar_vae_fingerprint(vae), bar_vae=vae,
-                  bar_vae_info=info)
-    with pytest.raises(ComposerError, match="bar VAE given"):
-        load_composer(tmp_path, bar_vae=other)
-    with pytest.raises(ComposerError, match="bar VAE given"):
-        load_mcvae(tmp_path, bar_vae=other)
-    loaded, doc = load_composer(tmp_path, bar_vae=vae)
-    torch.testing.assert_close(loaded.state_dict(), comp.state_dict())
-    model = load_mcvae(tmp_path)  # the stored copy of the bar VAE
-    assert bar_vae_fingerprint(model.bar_vae) == doc["bar_vae"]
+    from musicvae.generation.compose import load_mcvae
+    from musicvae.generation.windows import InputError
+
+    folder = tmp_path / "composer"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "old_format" / "composer", folder)
+    model = load_mcvae(folder)  # the stored copy of the bar VAE
+    assert bar_vae_fingerprint(model.bar_vae) == json.loads((folder / "composer.json").read_text())["bar_vae"]
     assert model.compose(3).shape == (1, 48, 1)
-    (tmp_path / "composer.safetensors").write_bytes((tmp_path / "composer.safetensors").read_bytes()[:-4] + b"abcd")
-    with pytest.raises(ComposerError, match="does not match"):
-        load_composer(tmp_path)
-    with pytest.raises(ComposerError, match="no composer.json"):
-        load_composer(tmp_path / "nowhere")
+    same = load_mcvae(folder, bar_vae=model.bar_vae)
+    torch.testing.assert_close(same.composer.state_dict(), model.composer.state_dict())
+    with pytest.raises(InputError, match="bar VAE given"):
+        load_mcvae(folder, bar_vae=bar_vae(seed=1))
+    (folder / "composer.safetensors").write_bytes((folder / "composer.safetensors").read_bytes()[:-4] + b"abcd")
+    with pytest.raises(InputError, match="checksum mismatch"):
+        load_mcvae(folder)
+    with pytest.raises(InputError, match="no such file"):
+        load_mcvae(tmp_path / "nowhere")
 
 
 def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
@@ -234,14 +243,9 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
 
     from musicvae.data.latents import load_latents
     from musicvae.data.prepare import PrepareConfig, prepare
-    from musicvae.training.composer import (
-        COMPOSER_SIZES,
-        ComposerConfig,
-        ComposerError,
-        load_mcvae,
-        run_composer_training,
-    )
-    from musicvae.training.trainer import Trainer
+    from musicvae.generation.compose import load_bar_vae, load_mcvae
+    from musicvae.generation.windows import InputError
+    from musicvae.training.trainer import Trainer, TrainError
 
     src = tmp_path / "midi"
     src.mkdir()
@@ -252,27 +256,30 @@ def test_bar_vae_run_to_composer_to_64_bars(tmp_path):
     fast = ["data.bars=1", "steps=10", "log_every=5", "eval_every=10", "checkpoint_every=10", "batch_size=16",
             "eval_batches=1", "device=cpu"]
     Trainer(get_preset("cat-mel_2bar_small_tiny", fast), tmp_path / "mel1", tmp_path / "vae").fit()
-    cfg = ComposerConfig(**dict(COMPOSER_SIZES["tiny"], steps=20, device="cpu"))
+    cfg = get_preset("mcvae-composer_tiny", ["steps=20", "device=cpu"])
     records = []
-    run = run_composer_training(tmp_path / "vae", tmp_path / "bars", tmp_path / "comp", cfg,
-                                progress=lambda step, rec: records.append(rec))
-    assert math.isfinite(run.best_eval_nll) and (tmp_path / "comp" / "metrics.jsonl").is_file()
+    trainer = Trainer(cfg, tmp_path / "bars", tmp_path / "comp", on_log=records.append,
+                      bar_vae=load_bar_vae(tmp_path / "vae"))
+    final = trainer.fit()
+    assert math.isfinite(final["eval_nll"]) and (tmp_path / "comp" / "metrics.jsonl").is_file()
+    assert any(n.startswith("train: ") and "dropped" in n for n in trainer.notices)
     held = load_latents(tmp_path / "comp" / "latents" / "eval")
     assert len(held) >= 1 and held.info["split"] == "eval"
-    assert any("dropped_long" in r for r in records) and any("eval_nll" in r for r in records)
-    model = load_mcvae(tmp_path / "comp")
+    assert any("eval_nll" in r for r in records) and any("nll" in r for r in records)
+    model = load_mcvae(tmp_path / "comp")  # an ordinary run: its best checkpoint holds bar VAE and composer
     tokens = model.compose(64, generator=torch.Generator().manual_seed(0))
     assert tokens.shape == (1, 1024, 1) and 0 <= int(tokens.min()) and int(tokens.max()) < 130
-    with pytest.raises(ComposerError, match="bar VAE given"):
+    with pytest.raises(InputError, match="bar VAE given"):
         load_mcvae(tmp_path / "comp", bar_vae=bar_vae())
-    with pytest.raises(ComposerError, match="already holds"):
-        run_composer_training(tmp_path / "vae", tmp_path / "bars", tmp_path / "comp", cfg)
+    with pytest.raises(TrainError, match="already holds"):
+        Trainer(cfg, tmp_path / "bars", tmp_path / "comp", bar_vae=load_bar_vae(tmp_path / "vae"))
 
 
 def test_a_bar_vae_that_is_not_one_is_refused(tmp_path):
-    from musicvae.training.composer import ComposerError, load_bar_vae
+    from musicvae.generation.compose import load_bar_vae
+    from musicvae.generation.windows import InputError
 
-    with pytest.raises(ComposerError, match="bar VAE: .*unknown model"):
+    with pytest.raises(InputError, match="bar VAE: .*unknown model"):
         load_bar_vae(tmp_path / "nothing")
-    with pytest.raises(ComposerError, match="not a 1-bar VAE"):
+    with pytest.raises(InputError, match="not a 1-bar VAE"):
         load_bar_vae("mel_2bar")  # the bundled 2-bar model

@@ -7,7 +7,8 @@ from musicvae.config import ConfigError
 from musicvae.models.builders import build_model, count_parameters
 from musicvae.models.musicvae import MusicLM, MusicVAE
 from musicvae.presets import FULL, PRESETS, get_preset
-from musicvae.training.losses import accuracy, elbo_loss
+from musicvae.models.distributions import elbo_loss
+from musicvae.training.losses import accuracy
 
 VOCAB = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
 

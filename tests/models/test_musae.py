@@ -234,10 +234,10 @@ def test_decoder_and_musae_shapes_and_sampling():
     out = model(x)
     assert out["logits"].shape == (3, T, sum(V)) and out["z"].shape == (3, Z)
     assert out["mu"] is None and out["sigma"] is None
-    assert torch.equal(model.encode(x), out["z"])  # deterministic encoder
+    assert torch.equal(model.encode(x)[0], out["z"])  # deterministic encoder
     assert torch.equal(model.decoder(out["z"]), out["logits"])  # not autoregressive: tokens never fed
     for labels in (None, torch.tensor([0, -1, 7, 3])):
-        s = model.sample(4, labels, temperature=1.0, generator=torch.Generator().manual_seed(0))
+        s = model.sample(4, temperature=1.0, labels=labels, generator=torch.Generator().manual_seed(0))
         assert s.shape == (4, T, len(V)) and s.dtype == torch.long
         for k, v in enumerate(V):
             assert 0 <= int(s[..., k].min()) and int(s[..., k].max()) < v
@@ -385,19 +385,19 @@ def test_stochastic_encoder_samples_z_while_training_and_gives_the_mean_in_eval(
     mu, sigma = enc(torch.cat([nn.functional.one_hot(x[..., k], v) for k, v in enumerate(V)], -1).float())
     torch.testing.assert_close(sigma, torch.exp(2.0 * enc.to_sigma(_final_states(enc, x))))
     model.train()
-    a = model.encode(x, torch.Generator().manual_seed(1))
-    b = model.encode(x, torch.Generator().manual_seed(1))
-    c = model.encode(x, torch.Generator().manual_seed(2))
+    a = model.code(x, torch.Generator().manual_seed(1))
+    b = model.code(x, torch.Generator().manual_seed(1))
+    c = model.code(x, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.allclose(a, c)
     # z - mu is the encoder's sigma times standard normal noise
     eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, mu + sigma * eps)
     model.eval()
-    torch.testing.assert_close(model.encode(x), mu)
+    torch.testing.assert_close(model.code(x), mu)
     deterministic = copy.deepcopy(model)
     deterministic.stochastic = False
     deterministic.train()
-    torch.testing.assert_close(deterministic.encode(x), mu)
+    torch.testing.assert_close(deterministic.code(x), mu)
 
 
 def _final_states(enc: BidirectionalEncoder, x: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,7 @@ def test_builder_follows_the_config_and_melody_data_builds_a_one_track_model():
     assert model.critic.net[0].out_features == 12 and model.decoder.vocab_sizes == (130,)
     tokens = torch.randint(0, 130, (3, 32, 1))
     assert model(tokens)["logits"].shape == (3, 32, 130)
-    assert model.sample(2, torch.tensor([0, 7])).shape == (2, 32, 1)
+    assert model.sample(2, labels=torch.tensor([0, 7])).shape == (2, 32, 1)
 
 
 @pytest.mark.parametrize("override, message", [

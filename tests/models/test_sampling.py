@@ -1,8 +1,9 @@
-"""Token sampling by the Gumbel-max trick: the right distribution, argmax at temperature 0, per stream."""
+"""Token sampling (models.distributions): Gumbel-max and softmax draws give the tempered distribution, argmax at
+temperature 0, one token per stream, never a masked-out token."""
 
 import torch
 
-from musicvae.models.modules.decoders import gumbel_noise, pick_tokens
+from musicvae.models.distributions import draw, gumbel_noise, pick_tokens, tokens_from_logits
 
 
 def test_gumbel_max_draws_from_the_tempered_softmax():
@@ -29,3 +30,20 @@ def test_one_argmax_per_stream():
     logits = torch.tensor([[0.0, 5.0, 1.0, 9.0, 0.0]])  # streams of 2 and 3 classes
     assert pick_tokens(logits, (2, 3)).tolist() == [[1, 1]]
     assert pick_tokens(logits.unsqueeze(0), (2, 3)).shape == (1, 1, 2)
+
+
+def test_softmax_draw_is_the_tempered_distribution_and_respects_the_mask():
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
+    n, temperature = 200_000, 1.5
+    tokens = draw(logits.expand(n, 4), temperature, torch.Generator().manual_seed(0))
+    freq = torch.bincount(tokens, minlength=4).float() / n
+    assert torch.allclose(freq, torch.softmax(logits / temperature, dim=0), atol=0.005), freq
+    allowed = torch.tensor([False, True, True, False])
+    masked = draw(logits.expand(1000, 4), 1.0, torch.Generator().manual_seed(1), allowed)
+    assert set(masked.tolist()) == {1, 2}
+    assert draw(logits.expand(3, 4), 0.0, allowed=allowed).tolist() == [1, 1, 1]
+
+
+def test_tokens_from_logits_draws_per_stream():
+    logits = torch.tensor([[[0.0, 30.0, 0.0, 0.0, 30.0]]]).expand(2, 3, 5)  # streams of 2 and 3 classes
+    assert tokens_from_logits(logits, (2, 3), 1.0, torch.Generator().manual_seed(0)).tolist() == [[[1, 2]] * 3] * 2

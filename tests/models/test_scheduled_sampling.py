@@ -7,7 +7,7 @@ import torch
 
 from musicvae.models.builders import build_model
 from musicvae.presets import PRESETS
-from musicvae.training.losses import elbo_loss
+from musicvae.models.distributions import elbo_loss
 
 VOCAB = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
 

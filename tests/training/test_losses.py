@@ -5,13 +5,9 @@ import math
 import pytest
 import torch
 
+from musicvae.models.distributions import elbo_loss, free_bits_kl, kl_divergence, kl_per_dim, reconstruction_loss
 from musicvae.training.losses import (
     accuracy,
-    elbo_loss,
-    free_bits_kl,
-    kl_divergence,
-    kl_per_dim,
-    reconstruction_loss,
     segment_accuracy,
     token_accuracy,
 )

@@ -14,14 +14,16 @@ from musicvae.models.vrash import build_note_model
 from musicvae.representations.notes import NoteEventConverter
 from musicvae.training.notes import (
     UNKNOWN,
+    NoteBatchStream,
     NoteSequenceSet,
     beta_at,
     collate_notes,
     collection_of,
     evaluate_cross_entropy,
     note_batches,
-    train_note_model,
 )
+from musicvae.presets import get_preset
+from musicvae.training.trainer import Trainer
 
 TINY = dict(hidden_size=24, encoder_hidden=16, pitch_size=8, octave_size=4, duration_size=4, z_size=8, position_size=4)
 
@@ -133,10 +135,13 @@ def test_refuses_grid_data(tmp_path):
 
 def test_batches_cover_each_epoch_once():
     data = NoteSequenceSet([np.full((i + 1, 3), i) for i in range(7)], np.zeros((7, 2)))
-    seen = [int(b.events[j, 0, 0]) for b in note_batches(data, 3, seed=1) for j in range(len(b))]
-    assert sorted(seen) == list(range(7))
-    stream = note_batches(data, 3, repeat=True)
-    assert sum(len(next(stream)) for _ in range(6)) == 3 + 3 + 1 + 3 + 3 + 1
+    seen = [int(b.events[j, 0, 0]) for b in note_batches(data, 3) for j in range(len(b))]
+    assert seen == list(range(7))  # evaluation: every track once, in order
+    stream, again = NoteBatchStream(data, 3, seed=1), NoteBatchStream(data, 3, seed=1)
+    for epoch in range(3):  # training: 2 batches of 3 per epoch, no track twice, the remainder left out
+        ids = [int(t) for s in (2 * epoch, 2 * epoch + 1) for t in stream.batch(s).events[:, 0, 0]]
+        assert len(ids) == len(set(ids)) == 6
+    assert torch.equal(stream.batch(5).events, again.batch(5).events)  # a pure function of (seed, step)
 
 
 def test_beta_annealing():
@@ -144,24 +149,23 @@ def test_beta_annealing():
     assert beta_at(0, 0.5, 0) == 0.5
 
 
-@pytest.mark.parametrize("kind", ["lm", "vrash"])
-def test_training_loop_lowers_held_out_cross_entropy(notes_dir, kind):
-    train = NoteSequenceSet.load(notes_dir / "out", "train")
-    ev = NoteSequenceSet.load(notes_dir / "out", "eval", collections=train.collections)
-    torch.manual_seed(0)
-    extra = {"history_dropout": 0.25} if kind == "vrash" else {}
-    m = build_note_model(kind, collections=len(train.collections), **TINY, **extra)
-    before = evaluate_cross_entropy(m, ev)
+@pytest.mark.parametrize("preset", ["lm-notes_tiny", "vrash-notes_tiny"])
+def test_training_loop_lowers_held_out_cross_entropy(notes_dir, preset, tmp_path):
+    """The one Trainer with the note family's plug-in: logs, KL warm-up, evaluation on every eval track."""
+    ev = NoteSequenceSet.load(notes_dir / "out", "eval")
+    cfg = get_preset(preset, ["device=cpu", "batch_size=8", "learning_rate=1e-2", "max_beta=0.2", "kl_warmup_steps=20",
+                              "log_every=10", "eval_every=20", "eval_batches=64", "steps=40", "decoder_hidden=24"])
     logs = []
-    hist = train_note_model(m, train, ev, steps=40, batch_size=8, learning_rate=1e-2, max_beta=0.2,
-                            beta_warmup_steps=20, log_every=10, eval_every=20, on_log=logs.append)
-    assert hist == logs
-    tr = [h for h in hist if h["split"] == "train"]
-    evs = [h for h in hist if h["split"] == "eval"]
+    trainer = Trainer(cfg, notes_dir / "out", tmp_path / "run", on_log=logs.append)
+    before = trainer.evaluate()
+    final = trainer.fit()
+    tr = [h for h in logs if "loss" in h]
+    evs = [h for h in logs if "eval_ce" in h]
     assert [h["step"] for h in tr] == [10, 20, 30, 40] and [h["step"] for h in evs] == [20, 40]
-    assert tr[-1]["beta"] == 0.2 and tr[0]["beta"] == pytest.approx(0.1)
-    assert evs[-1]["ce"] < before["ce"] - 1.0 and math.isfinite(evs[-1]["bound"])
-    assert evs[-1]["positions"] == sum(len(e) + 1 for e in ev.events)
+    assert tr[-1]["beta"] == 0.2 and 0.0 < tr[0]["beta"] < 0.1  # linear warm-up over 20 steps
+    assert final == {k: v for k, v in evs[-1].items() if k != "step"}
+    assert final["eval_ce"] < before["eval_ce"] - 1.0 and math.isfinite(final["eval_bound"])
+    assert final["eval_notes"] == sum(len(e) + 1 for e in ev.events)
 
 
 def test_pooled_evaluation_matches_one_batch(notes_dir):

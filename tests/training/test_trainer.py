@@ -118,7 +118,7 @@ def test_eval_batches_are_spread_over_the_split(mel_data, tmp_path):
     ds = PreparedDataset(mel_data, "eval")
     cfg = get_preset(TINY, ["batch_size=4", "eval_batches=2", "device=cpu"])
     t = Trainer(cfg, mel_data, tmp_path / "r")
-    picked = torch.cat(t.eval_batches)
+    picked = torch.cat(t.family.eval_batches)
     assert len(ds) > 8 and picked.shape[0] == 8
     expect = torch.from_numpy(ds.tokens[spread_indices(len(ds), 8)].astype("int64"))
     assert torch.equal(picked, expect)

@@ -198,7 +198,7 @@ def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict
     import numpy as np
 
     from ..data.dataset import DatasetError, PreparedDataset
-    from ..evaluation.metrics import ATTRIBUTES
+    from ..music.attributes import ATTRIBUTES
 
     try:
         tokens = PreparedDataset(data_dir, "train").tokens

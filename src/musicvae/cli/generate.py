@@ -272,7 +272,7 @@ def models() -> None:
     if attributes:
         names = ", ".join(escape(printable(a)) for a in sorted(attributes))
         console.print(f"attribute vectors (musicvae attribute --attribute NAME): {names}", highlight=False)
-    from ..generation.composer import bundled_composers
+    from ..generation.compose import bundled_composers
 
     composers = bundled_composers()
     if composers:

@@ -220,12 +220,12 @@ def train(
                 raise ConfigError(str(exc).replace("--set: config ", "--set ")) from None
             if int(os.environ.get("RANK", "0")) == 0:
                 lock.enter_context(folder_lock(out, "musicvae train"))
-            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: cli/compose.py
-                return compose.train_composer_command(config, vae, data, out, resume)
-            from ..training.note_trainer import NOTE_FAMILIES, NoteTrainer  # VRASH family on note data
+            options = {}
+            if config.model.family == "mcvae" or vae is not None:  # MCVAE composer: its bar VAE (cli/compose.py)
+                from .compose import composer_options
 
-            trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume,
-                                                                                          force=force)
+                options = composer_options(config, vae)
+            trainer = Trainer(config, data, out, resume=resume, force=force, **options)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)
@@ -257,22 +257,8 @@ def _fit(trainer, config, out: Path) -> None:
         task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
 
         def progress(step: int, rec: dict) -> None:
-            if "eval_ce" in rec:  # VRASH family: held-out cross-entropy per note (nats)
-                info = f"eval: ce/note {rec['eval_ce']:.3f} bound {rec['eval_bound']:.3f} acc {rec['tf_accuracy']:.3f}"
-                bar.console.print(f"step {step}: {info}", highlight=False)
-            elif "nll_per_note" in rec:
-                info = (f"ce/note {rec['nll_per_note']:.3f} kl {rec['kl_bits']:.1f}b beta {rec['beta']:.2f} "
-                        f"acc {rec['accuracy']:.3f} {rec['seq_per_s']:.0f} tracks/s")
-            elif "loss" in rec and "kl_bits" in rec:
-                info = f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} kl {rec['kl_bits']:.0f}b {rec['seq_per_s']:.0f} seq/s"
-            elif "loss" in rec:  # MusAE: adversarial weight and the critic's Wasserstein estimate
-                info = (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} W {rec['wasserstein']:.2f} "
-                        f"beta {rec['beta']:.1f} {rec['seq_per_s']:.0f} seq/s")
-            else:
-                info = (f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f} "
-                        f"free-running {rec.get('free_running_accuracy', float('nan')):.3f}")
-                if "component_accuracy" in rec:
-                    info += f" nearest-component {rec['component_accuracy']:.3f}"
+            info, as_line = trainer.family.progress_line(rec)  # the family's own wording
+            if as_line:
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
 
@@ -284,13 +270,8 @@ def _fit(trainer, config, out: Path) -> None:
             last = find_latest_quiet(out)
             fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
                                if last else "no checkpoint was saved"))
-    if main_rank and "eval_ce" in final:
-        console.print(f"[green]done[/]: step {trainer.step}, held-out cross-entropy {final['eval_ce']:.3f} nats/note "
-                      f"(bound {final['eval_bound']:.3f}) -> {out}")
-    elif main_rank:
-        console.print(f"[green]done[/]: step {trainer.step}, teacher-forced accuracy {final.get('tf_accuracy', 0):.3f}, "
-                      f"sampled (magenta's definition) {final.get('sampled_accuracy', 0):.3f}, "
-                      f"free-running {final.get('free_running_accuracy', 0):.3f} -> {out}")
+    if main_rank:
+        console.print(f"[green]done[/]: step {trainer.step}, {trainer.family.done_line(final)} -> {out}")
 
 
 def _print_manifest(manifest: dict, out: Path) -> None:

@@ -48,7 +48,7 @@ def fit_prior_cmd(
     from ..evaluation import studies as st
     from ..generation import InputError, TrainedModel
     from ..generation.prior import PRIOR_FILE, fit_prior
-    from ..training.state_io import file_record, read_json
+    from ..utils.stored import file_record, read_json
     from ..utils.io import atomic_write_bytes, atomic_write_json
 
     with user_errors():

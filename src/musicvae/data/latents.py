@@ -2,7 +2,8 @@
 
 Place in the flow: a prepared ``bars`` folder (``musicvae prepare SRC --kind bars --bars 16``,
 whose records are whole songs in bar order, split train/eval by source file) or any MIDI
-folder / bundled corpus read song by song -> :func:`encode_songs` -> :class:`LatentSet`
+folder / bundled corpus read song by song -> ``training.composer.encode_songs`` (a trained
+bar VAE encodes them) -> :class:`LatentSet`
 -> :func:`save_latents` / :func:`load_latents` -> ``training.composer``.
 Also :func:`seed_bars`: the bars a ``compose`` seed starts from, with the clear errors.
 
@@ -19,22 +20,21 @@ of ~27 bars each to 11x the size. :meth:`LatentSet.padded` gives the padded tens
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load, save as st_save
 
 from ..music.midi_io import MidiError, read_midi
 from ..music.quantize import quantize_score
 from ..music.sequence import NoteSequence
 from ..representations.bars import BarConverter
 from ..representations.streams import FIRST_NOTE_ON
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_write_json
+from ..utils.stored import StoredFileError, read_json, read_safetensors, safetensors_bytes, write_file
 
 LATENTS_FORMAT = "musicvae-latents"
 LATENTS_VERSION = 1
@@ -174,86 +174,20 @@ class LatentSet:
         return self.subset(tr), self.subset(ev)
 
 
-@torch.no_grad()
-def encode_songs(
-    bar_vae: torch.nn.Module,
-    songs: Iterable[tuple[int, np.ndarray]],
-    *,
-    min_bars: int = MIN_BARS,
-    max_bars: int | None = MAX_BARS,
-    batch_size: int = 1024,
-    info: dict | None = None,
-) -> LatentSet:
-    """Encode every song of ``min_bars`` to ``max_bars`` bars bar by bar -> its posterior means.
-
-    ``songs`` yields ``(source item, bars (n_bars, 16))``; ``bar_vae`` is a 1-bar MusicVAE (its
-    ``encode(tokens (B, 16, K)) -> (mu, sigma)``). ``max_bars=None`` keeps every length. The
-    result's ``info`` reports ``songs``, ``dropped_short``, ``dropped_long``, ``bars`` and
-    ``bar_vae`` (the fingerprint from ``models.mcvae.bar_vae_fingerprint``).
-    """
-    from ..models.mcvae import bar_vae_fingerprint
-
-    if min_bars < 2:
-        raise LatentDataError(f"min_bars must be >= 2 (a song must have a next bar to predict), got {min_bars}")
-    if max_bars is not None and max_bars < min_bars:
-        raise LatentDataError(f"max_bars ({max_bars}) is below min_bars ({min_bars})")
-    steps = int(getattr(bar_vae, "steps", STEPS_PER_BAR))
-    if steps != STEPS_PER_BAR:
-        raise LatentDataError(f"the bar VAE reads {steps}-step windows; a latent dataset needs a 1-bar (16-step) VAE")
-    vocab = int(bar_vae.vocab_sizes[0])
-    kept, sources = [], []
-    short = long_ = 0
-    for src, bars in songs:
-        bars = np.asarray(bars)
-        if bars.ndim != 2 or bars.shape[1] != STEPS_PER_BAR:
-            raise LatentDataError(f"a song must be (n_bars, {STEPS_PER_BAR}) tokens, got {bars.shape}")
-        if len(bars) < min_bars:
-            short += 1
-        elif max_bars is not None and len(bars) > max_bars:
-            long_ += 1
-        else:
-            if bars.size and (int(bars.min()) < 0 or int(bars.max()) >= vocab):
-                raise LatentDataError(f"song from source {src} holds tokens outside 0..{vocab - 1}")
-            kept.append(bars)
-            sources.append(int(src))
-    bar_vae.eval()
-    dev = next(bar_vae.parameters()).device
-    flat = np.concatenate(kept) if kept else np.zeros((0, STEPS_PER_BAR), np.int64)  # (total_bars, 16)
-    codes = []
-    for lo in range(0, len(flat), batch_size):
-        x = torch.as_tensor(flat[lo : lo + batch_size].astype(np.int64), device=dev).unsqueeze(-1)  # (b, 16, 1)
-        mu, _ = bar_vae.encode(x)  # (b, Z)
-        codes.append(mu.float().cpu())
-    z = torch.cat(codes) if codes else torch.zeros(0, int(bar_vae.z_size))
-    meta = dict(info or {})
-    meta.update(
-        format=LATENTS_FORMAT, version=LATENTS_VERSION, bar_vae=bar_vae_fingerprint(bar_vae), z_size=int(z.shape[1]),
-        min_bars=min_bars, max_bars=max_bars, songs=len(kept), bars=int(len(flat)), dropped_short=short,
-        dropped_long=long_,
-    )
-    return LatentSet(z, torch.tensor([len(b) for b in kept], dtype=torch.long), torch.tensor(sources, dtype=torch.long), meta)
-
-
 # --------------------------------------------------------------------------- disk
 def save_latents(latents: LatentSet, out_dir: str | os.PathLike) -> Path:
     """Write ``latents.safetensors`` then ``latents.json`` atomically into ``out_dir``."""
     out = Path(out_dir)
     tensors = {"codes": latents.codes.float().contiguous(), "lengths": latents.lengths.contiguous(),
                "sources": latents.sources.contiguous()}
-    data = st_save(tensors, metadata={"format": LATENTS_FORMAT})
-    atomic_write_bytes(out / "latents.safetensors", data)
-    import hashlib
-
-    doc = dict(latents.info, format=LATENTS_FORMAT, version=LATENTS_VERSION,
-               sha256=hashlib.sha256(data).hexdigest())
+    record = write_file(out / "latents.safetensors", safetensors_bytes(tensors, LATENTS_FORMAT))
+    doc = dict(latents.info, format=LATENTS_FORMAT, version=LATENTS_VERSION, sha256=record["sha256"])
     atomic_write_json(out / "latents.json", doc)
     return out
 
 
 def load_latents(path: str | os.PathLike) -> LatentSet:
     """Read a latent dataset written by :func:`save_latents` (a folder or its ``latents.json``)."""
-    import hashlib
-
     root = Path(path)
     if root.name == "latents.json":
         root = root.parent
@@ -261,21 +195,18 @@ def load_latents(path: str | os.PathLike) -> LatentSet:
     if not meta_path.is_file() or not data_path.is_file():
         raise LatentDataError(f"{root}: no latent dataset here (latents.json + latents.safetensors)")
     try:
-        info = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LatentDataError(f"{meta_path}: unreadable ({exc.msg})") from None
-    if info.get("format") != LATENTS_FORMAT or info.get("version") != LATENTS_VERSION:
+        info = read_json(meta_path)
+    except StoredFileError as exc:
+        raise LatentDataError(str(exc)) from None
+    if not isinstance(info, dict) or info.get("format") != LATENTS_FORMAT or info.get("version") != LATENTS_VERSION:
         raise LatentDataError(f"{meta_path}: not a {LATENTS_FORMAT} v{LATENTS_VERSION} file")
-    data = data_path.read_bytes()
-    if info.get("sha256") and hashlib.sha256(data).hexdigest() != info["sha256"]:
-        raise LatentDataError(f"{data_path}: does not match latents.json (altered or half-replaced)")
     try:
-        t = st_load(data)
+        t = read_safetensors(data_path, info.get("sha256") or None)
         return LatentSet(t["codes"], t["lengths"], t["sources"], {k: v for k, v in info.items() if k != "sha256"})
+    except StoredFileError as exc:
+        raise LatentDataError(str(exc)) from None
     except (KeyError, LatentDataError) as exc:
         raise LatentDataError(f"{data_path}: {exc}") from None
-    except Exception as exc:  # safetensors' own error types
-        raise LatentDataError(f"{data_path}: corrupt safetensors file ({exc})") from None
 
 
 # --------------------------------------------------------------------------- seeds

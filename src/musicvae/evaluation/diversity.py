@@ -6,7 +6,7 @@ pitch lists) -> :func:`event_pitches` -> these pure functions -> ``experiments/v
 
 Inputs: a *sequence* is a 1-D list/array of hashable tokens (pitches, usually) or a 2-D
 array whose rows are tokens (e.g. whole ``(pitch_class, octave, duration)`` events, compared
-as tuples). Rule shared with :mod:`musicvae.evaluation.metrics`: a statistic that is undefined
+as tuples). Rule shared with :mod:`musicvae.music.attributes`: a statistic that is undefined
 for an input (no pair of notes, no n-gram) is ``float('nan')``, never a made-up 0, so
 ``np.nanmean`` can skip it.
 """

@@ -6,9 +6,9 @@ Place in the flow: ``musicvae analyze`` -> a MusAE :class:`~musicvae.generation.
 ``OUT/components.png`` (heat map), ``OUT/pca.png`` (scatter).
 
 * :func:`component_study` (Fig. 3): ``n`` samples decoded from each petal of the flower
-  prior; for every attribute of :data:`~musicvae.evaluation.metrics.ATTRIBUTES` the
+  prior; for every attribute of :data:`~musicvae.music.attributes.ATTRIBUTES` the
   relative change (%) of the petal's mean against the mean over all petals' samples
-  (:func:`~musicvae.evaluation.metrics.relative_change`).
+  (:func:`~musicvae.music.attributes.relative_change`).
 * :func:`code_study` (Fig. 5): codes of held-out windows projected on their first two
   principal components, coloured by label; and the nearest-component accuracy: the share
   of labelled windows whose code lies nearest (highest prior density,
@@ -26,7 +26,7 @@ import torch
 
 from ..generation.model import TrainedModel
 from ..utils.io import atomic_write_bytes, atomic_write_json
-from .metrics import ATTRIBUTES, measure_many, relative_change
+from ..music.attributes import ATTRIBUTES, measure_many, relative_change
 from .report import _f, _figure, _png, _table, jsonable
 from .studies import ProgressFn, _codes, _decode, _finite, _Ticks
 

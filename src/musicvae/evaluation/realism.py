@@ -1,7 +1,7 @@
 """How data-like prior samples are: distribution distances, out-of-range rates, key fit.
 
 Place in the flow: attribute values of decoded samples and of held-out windows
-(:func:`musicvae.evaluation.metrics.measure_many`, plus :func:`key_fit` here) -> these
+(:func:`musicvae.music.attributes.measure_many`, plus :func:`key_fit` here) -> these
 pure functions -> the ``samples`` study (:mod:`.studies`), ``musicvae evaluate``,
 ``experiments/prior_holes.py`` and the figures stored with a model (``musicvae models``).
 
@@ -29,7 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from ..music.sequence import PITCH, START, TRACK, NoteSequence
-from .metrics import average_interval, pitch_range, pitched_notes
+from ..music.attributes import average_interval, pitch_range, pitched_notes
 
 NAN = float("nan")
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.1, 99.9

@@ -33,8 +33,8 @@ import torch
 
 from ..generation import latent
 from ..generation.model import TrainedModel
-from ..training.losses import ACCURACY_KINDS, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
-from .metrics import ATTRIBUTES, hamming_distance, measure_many, relative_change
+from ..training.losses import ACCURACY_KINDS, reconstruction_metrics
+from ..music.attributes import ATTRIBUTES, hamming_distance, measure_many, relative_change
 from .ngram import NGramLM, symbols
 
 STUDIES: tuple[str, ...] = ("reconstruction", "interpolation", "attributes", "samples")
@@ -111,36 +111,20 @@ def reconstruction_study(model: TrainedModel, tokens: np.ndarray, seed: int = 0,
     bar_steps = steps // bars
     gen = torch.Generator(device=model.device)
     gen.manual_seed(int(seed))
-    ticks = _Ticks(progress, n)
-    totals: dict[str, float] = {}
-    streams: dict[str, np.ndarray] = {}
-    per_bar: dict[str, np.ndarray] = {}
-    for i in range(0, n, batch_size):
-        x = torch.as_tensor(tokens[i:i + batch_size], device=model.device)  # (B, T, K)
-        b = x.shape[0]
-        out = net(x, generator=gen)
-        logits = out["logits"].float()  # (B, T, sum V)
-        losses = elbo_loss(logits, x, vocab, out["mu"], out["sigma"], 1.0, 0.0)
-        preds = reconstruction_predictions(net, x, out, gen)  # tf, sampled, free_running, argmax
-        accs = {key: token_accuracy(pred, x) for key, pred in preds.items()}
-        values = {f"{key}_accuracy": acc[0] for key, acc in accs.items()}
-        values.update({"r_loss_nats": losses["r_loss"], "kl_nats": losses["kl"], "kl_bits": losses["kl_bits"],
-                       "elbo_nats": losses["elbo"]})
-        for key, value in values.items():
-            totals[key] = totals.get(key, 0.0) + float(value) * b
-        for key, pred in preds.items():
-            streams[key] = streams.get(key, 0.0) + accs[key][1].cpu().numpy() * b  # (K,)
-            per_bar[key] = per_bar.get(key, 0.0) + segment_accuracy(pred, x, bar_steps).cpu().numpy() * b  # (bars,)
-        ticks(b)
+    batches = (torch.as_tensor(tokens[i:i + batch_size], device=model.device) for i in range(0, n, batch_size))
+    m = reconstruction_metrics(net, batches, lambda i: gen, bar_steps, on_batch=_Ticks(progress, n))
     res: dict = {"n": int(n), "seed": int(seed), "sampling_temperature": 1.0,
                  "accuracy_definitions": {f"{k}_accuracy": v for k, v in ACCURACY_KINDS.items()}}
-    res.update({k: v / max(n, 1) for k, v in totals.items()})
+    res.update({f"{k}_accuracy": m[f"{k}_accuracy"] for k in ACCURACY_KINDS})
+    kl = m.get("kl", 0.0)  # MusAE: no KL term
+    res.update({"r_loss_nats": m["r_loss"], "kl_nats": kl, "kl_bits": m.get("kl_bits", 0.0),
+                "elbo_nats": m.get("elbo", -(m["r_loss"] + kl))})
     res["has_latent"] = model.has_latent
     names = list(model.converter.stream_names) or [f"stream {k}" for k in range(len(vocab))]
     if len(vocab) > 1:
-        res["per_stream"] = {key: dict(zip(names, (v / n).round(4).tolist())) for key, v in streams.items()}
+        res["per_stream"] = {key: dict(zip(names, v.round(4).tolist())) for key, v in m["per_stream"].items()}
     if bars > 1:
-        res["per_bar"] = {key: (v / n).round(4).tolist() for key, v in per_bar.items()}
+        res["per_bar"] = {key: v.round(4).tolist() for key, v in m["per_segment"].items()}
     seg = getattr(net.decoder, "segment_steps", steps)
     res["decoder"] = "hierarchical" if seg != steps else "flat"
     return res

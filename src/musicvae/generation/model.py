@@ -37,15 +37,46 @@ from .windows import InputError, Window, extract_windows
 Music = Union[str, os.PathLike, NoteSequence, Window, np.ndarray]
 
 
-class TrainedModel:
-    """A trained MusicVAE with its representation, ready to make music."""
+class LoadedModel:
+    """What every generation front end shares: the model files, the model (``models.interface.MusicModel``)
+    on its device in eval mode, and seeded generators. :class:`TrainedModel` (token grids) and
+    ``generation.notes.NoteModel`` (note events) build on it; ``generation.compose`` wraps MCVAE."""
 
     def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
         self.files = files
-        self.model = files.model.to(device).eval()
         self.device = torch.device(device)
+        self.model = files.model.to(self.device).eval()
         self.config = files.config
         self.name = files.name
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
+        """A bundled model by name (``musicvae models``), an exported model dir, or a checkpoint/run dir."""
+        return cls(load_model_files(name_or_path), device)
+
+    @property
+    def family(self) -> str:
+        return self.config.model.family
+
+    @property
+    def z_size(self) -> int:
+        return int(self.model.z_size)
+
+    @property
+    def has_latent(self) -> bool:
+        return self.model.has_latent
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        if seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+
+class TrainedModel(LoadedModel):
+    """A trained MusicVAE, LM or MusAE with its representation, ready to make music."""
+
+    def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
+        super().__init__(files, device)
         self.converter: GridConverter = converter_from_config(files.representation)
         # inputs may come from any non-drum track, not only the training corpus's programs
         opts = dict(files.representation)
@@ -54,12 +85,6 @@ class TrainedModel:
         self.input_converter: GridConverter = converter_from_config(opts)
         self.attributes: dict[str, np.ndarray] = dict(files.attributes)
         self.label_components: dict[str, int] = dict(files.labels.get("components", {}))
-
-    # ----------------------------------------------------------------- loading
-    @classmethod
-    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
-        """A bundled model by name (``musicvae models``), an exported model dir, or a checkpoint/run dir."""
-        return cls(load_model_files(name_or_path), device)
 
     @property
     def kind(self) -> str:
@@ -74,18 +99,6 @@ class TrainedModel:
         return int(self.model.steps)
 
     @property
-    def z_size(self) -> int:
-        return int(self.model.z_size)
-
-    @property
-    def has_latent(self) -> bool:
-        return self.z_size > 0
-
-    @property
-    def family(self) -> str:
-        return self.config.model.family
-
-    @property
     def labels(self) -> list[str]:
         """Style labels ``sample(label=...)`` accepts (MusAE with the flower prior), sorted."""
         return sorted(self.label_components)
@@ -93,7 +106,7 @@ class TrainedModel:
     def label_petals(self, label: str) -> list[int]:
         """Petals of a style label: its own, or every label's under a group name (``irish`` -> ``irish/*``)."""
         if not self.label_components:
-            why = "a Gaussian prior" if self.family == "musae" else "no style labels"
+            why = "a Gaussian prior" if self.model.learned_prior else "no style labels"
             raise InputError(f"{self.name}: --label needs a MusAE model trained with the mixture prior on labelled "
                              f"data; this one has {why}")
         if label in self.label_components:
@@ -141,13 +154,6 @@ class TrainedModel:
         return np.stack(out)
 
     # -------------------------------------------------------------- the model
-    def _generator(self, seed: int | None) -> torch.Generator | None:
-        if seed is None:
-            return None
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed))
-        return gen
-
     @torch.no_grad()
     def encode(self, music: Music | Sequence[Music], seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Inputs -> ``(z, mu, sigma)``, each ``(B, Z)``; ``z`` is drawn from the posterior."""
@@ -162,10 +168,7 @@ class TrainedModel:
     @torch.no_grad()
     def encode_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens ``(B, T, K)`` -> ``(mu, sigma)`` ``(B, Z)``; MusAE's deterministic code has ``sigma == 0``."""
-        out = self.model.encode(x)
-        if isinstance(out, torch.Tensor):  # MusAE: z itself
-            return out, torch.zeros_like(out)
-        return out
+        return self.model.encode(x)
 
     @property
     def fitted_prior(self):
@@ -174,7 +177,7 @@ class TrainedModel:
 
     def prior_name(self, prior: str | None = None) -> str:
         """The prior ``prior_codes(prior=...)`` draws from: ``fitted``, ``standard`` or ``musae``."""
-        if self.family == "musae":
+        if self.model.learned_prior:
             return "musae"
         if prior not in (None, "fitted", "standard"):
             raise InputError(f"unknown prior {prior!r}; choose fitted or standard")
@@ -193,7 +196,7 @@ class TrainedModel:
         MusAE: its own prior (of ``label``'s petals).
         """
         self._need_latent("a prior draw")
-        if self.family != "musae":
+        if not self.model.learned_prior:
             if label is not None:
                 self.label_petals(label)  # raises: a VAE has no style labels
             if self.prior_name(prior) == "fitted":
@@ -206,7 +209,7 @@ class TrainedModel:
             pick = torch.randint(0, len(choices), (n,), generator=gen, device=self.device)
             petals = torch.as_tensor(choices, device=self.device)[pick]  # (n,)
         with torch.no_grad():
-            return self.model.prior.sample(n, petals, generator=gen).float().cpu().numpy()
+            return self.model.prior_sample(n, petals, gen).float().cpu().numpy()
 
     def codes(self, music: Music | Sequence[Music]) -> np.ndarray:
         """Posterior means ``(B, Z)`` of the inputs."""
@@ -250,7 +253,7 @@ class TrainedModel:
         """
         if n < 1:
             raise InputError(f"the number of samples must be at least 1, got {n}")
-        if self.family == "musae" or (self.has_latent and self.prior_name(prior) == "fitted"):
+        if self.model.learned_prior or (self.has_latent and self.prior_name(prior) == "fitted"):
             z = self.prior_codes(n, seed, label, prior)
             return self.decode_tokens(z, temperature, None if seed is None else seed + 1, key)
         if prior is not None and not self.has_latent:
@@ -278,7 +281,7 @@ class TrainedModel:
         ``method``: ``slerp`` or ``lerp``; by default slerp for MusicVAE (its paper) and
         lerp for MusAE (its paper: the flower prior is not a sphere).
         """
-        method = method or ("lerp" if self.family == "musae" else "slerp")
+        method = method or self.model.interpolation
         za, zb = self.codes([a, b])
         return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm, key=key)
 
@@ -297,7 +300,7 @@ class TrainedModel:
     # ------------------------------------------------------ attribute vectors
     def attribute_vector(self, name: str, data: Music | Sequence[Music] | np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Top-quartile minus bottom-quartile mean code for attribute ``name`` over ``data``; kept on the model."""
-        from ..evaluation.metrics import ATTRIBUTES
+        from ..music.attributes import ATTRIBUTES
 
         if name not in ATTRIBUTES:
             raise InputError(f"unknown attribute {name!r}; choose from {', '.join(ATTRIBUTES)}")

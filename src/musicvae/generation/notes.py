@@ -7,7 +7,7 @@ models (``cli.generate``); the grid-based :class:`~.model.TrainedModel` serves t
 
 A sampled track needs what the events do not hold: its instrument and source collection
 (the track embedding) and, to decode, a median duration, an octave shift and a program. The
-checkpoint's ``notes`` entry (``training.note_trainer``) stores the (instrument family,
+checkpoint's ``notes`` entry (``training.notes.NoteFamily``) stores the (instrument family,
 collection) pairs seen in training with their counts, the collection names and the medians
 of the training tracks; a sample draws its pair from those counts (``label``: a collection,
 then only its pairs), and decodes with the medians and the family's most common program.
@@ -17,17 +17,17 @@ Every random draw takes a ``seed``.
 from __future__ import annotations
 
 import math
-import os
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..data.dataset import converter_from_config
-from ..models.vrash import NoteBatch
+from ..models.vrash import NoteBatch, collate_notes
 from ..music.sequence import NoteSequence
 from ..representations.notes import DRUM_GROUP, TrackMeta
-from .store import ModelFiles, load_model_files
+from .model import LoadedModel
+from .store import ModelFiles
 from .windows import InputError
 
 UNKNOWN = "<unknown>"
@@ -40,17 +40,13 @@ def is_note_model(files: ModelFiles) -> bool:
     return files.config.model.family in NOTE_FAMILIES
 
 
-class NoteModel:
+class NoteModel(LoadedModel):
     """A trained note-level LM, VAE or VRASH with what it needs to sample and decode whole tracks."""
 
     def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
         if not is_note_model(files):
             raise InputError(f"{files.name}: a {files.config.model.family} model, not a note-level one (VRASH family)")
-        self.files = files
-        self.device = torch.device(device)
-        self.model = files.model.to(self.device).eval()
-        self.config = files.config
-        self.name = files.name
+        super().__init__(files, device)
         self.converter = converter_from_config(files.representation)
         info = files.info.get("notes") or {}
         self.collections: list[str] = list(info.get("collections") or [UNKNOWN])
@@ -70,26 +66,10 @@ class NoteModel:
             meta[:, 1] = np.where(meta[:, 1] < emb.num_embeddings, meta[:, 1], 0)
         return meta
 
-    @classmethod
-    def load(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> "NoteModel":
-        return cls(load_model_files(name_or_path), device)
-
     # ------------------------------------------------------------ properties
-    @property
-    def family(self) -> str:
-        return self.config.model.family
-
     @property
     def kind(self) -> str:
         return "notes"
-
-    @property
-    def z_size(self) -> int:
-        return int(self.model.z_size)
-
-    @property
-    def has_latent(self) -> bool:
-        return bool(self.model.latent)
 
     @property
     def labels(self) -> list[str]:
@@ -135,11 +115,6 @@ class NoteModel:
         return seq.copy(total_steps=total, qpm=float(qpm), source=self.name)
 
     # -------------------------------------------------------------- sampling
-    def _generator(self, seed: int | None) -> torch.Generator | None:
-        if seed is None:
-            return None
-        return torch.Generator(device=self.device).manual_seed(int(seed))
-
     @torch.no_grad()
     def sample_events(self, n: int, temperature: float = 1.0, seed: int | None = None, label: str | None = None,
                       max_notes: int | None = None, z: np.ndarray | None = None,
@@ -173,8 +148,6 @@ class NoteModel:
     def encode_events(self, events: Sequence[np.ndarray], meta: np.ndarray,
                       batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """Posterior ``(mu, sigma)``, each ``(B, Z)``, of tracks (cut to ``max_notes`` events) with their meta rows."""
-        from ..training.notes import collate_notes
-
         if not self.has_latent:
             raise InputError(f"{self.name}: a language model has no latent space; encoding needs a VAE")
         meta = self._cap(meta)

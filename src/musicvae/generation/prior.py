@@ -27,6 +27,7 @@ import numpy as np
 from safetensors.numpy import load as load_numpy_bytes, save as save_numpy
 
 from ..utils.io import atomic_write_bytes
+from ..utils.stored import StoredFileError, read_bytes
 from .windows import InputError
 
 PRIOR_FILE = "prior.safetensors"
@@ -79,9 +80,9 @@ class FittedPrior:
         """Read ``prior.safetensors``; a bad file or one of another code size is one-line InputError."""
         path = Path(path)
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{path}: unreadable prior ({exc.strerror or exc})") from None
+            data = read_bytes(path)
+        except StoredFileError as exc:
+            raise InputError(str(exc)) from None
         return cls.from_bytes(data, path, z_size)
 
     @classmethod

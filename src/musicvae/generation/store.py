@@ -28,14 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.numpy import load as load_numpy_bytes, save as save_numpy
-from safetensors.torch import load as load_safetensors_bytes
 
 from ..config import Config
 from ..models.builders import build_model
-from ..training.checkpoint import load_checkpoint, resolve_checkpoint
-from ..training.state_io import (CheckpointError, _read_bytes, file_record, load_state_into_model, read_json,
-                                  weights_bytes)
 from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.run_dirs import MODEL_FILE, read_trainer, resolve_checkpoint
+from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read_json, weights_bytes, write_file
 from ..utils.names import safe_component
 from .model_check import check_config, check_fits, check_representation, check_vocab, header_shapes
 from .prior import PRIOR_FILE, FittedPrior
@@ -60,11 +58,9 @@ class ModelFiles:
     prior: Any = None  # a FittedPrior (generation/prior.py) from prior.safetensors, or None
 
 
-def bundled_models() -> dict[str, Path]:
-    """Name -> directory of every model shipped with the package."""
-    if not BUNDLED_DIR.is_dir():
-        return {}
-    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / "model.json").is_file()}
+def bundled_models(marker: str = "model.json") -> dict[str, Path]:
+    """Name -> directory of every model shipped with the package (``marker``: the file that says what it is)."""
+    return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / marker).is_file()} if BUNDLED_DIR.is_dir() else {}
 
 
 def _config(raw: Any, where: Path) -> Config:
@@ -74,26 +70,22 @@ def _config(raw: Any, where: Path) -> Config:
 def _read(path: Path, record: Any = None) -> bytes:
     """A model file's bytes, checked against its recorded size and sha256 when there is a record."""
     try:
-        return _read_bytes(path, record if isinstance(record, dict) else None, verify=True)
-    except CheckpointError as exc:
+        return read_bytes(path, record if isinstance(record, dict) else None, verify=True)
+    except StoredFileError as exc:
         raise InputError(str(exc)) from None
 
 
 def _weights(model: torch.nn.Module, data: bytes, path: Path) -> None:
     try:
-        state = load_safetensors_bytes(data)
-    except Exception as exc:  # safetensors raises its own error types
-        raise InputError(f"{path}: corrupt safetensors file ({' '.join(str(exc).split())[:120]})") from None
-    try:
-        load_state_into_model(model, state, path)
-    except CheckpointError as exc:
+        load_weights_bytes(model, data, path)
+    except StoredFileError as exc:
         raise InputError(str(exc)) from None
 
 
 def _from_export(path: Path) -> ModelFiles:
     try:
         meta = read_json(path / "model.json")
-    except CheckpointError as exc:
+    except StoredFileError as exc:
         raise InputError(str(exc)) from None
     where = path / "model.json"
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
@@ -139,12 +131,10 @@ def _from_export(path: Path) -> ModelFiles:
 def _from_checkpoint(path: Path) -> ModelFiles:
     try:
         step_dir = resolve_checkpoint(path)
-        trainer = read_json(step_dir / "trainer.json")
-    except CheckpointError as exc:
+        trainer = read_trainer(step_dir)
+    except StoredFileError as exc:
         raise InputError(str(exc)) from None
     where = step_dir / "trainer.json"
-    if not isinstance(trainer, dict):
-        raise InputError(f"{where}: not a checkpoint description (expected a JSON object)")
     config = _config(trainer.get("config"), where)
     rep = trainer.get("representation") or {}
     vocab = trainer.get("vocab_sizes") or (rep.get("vocab_sizes") if isinstance(rep, dict) else None)
@@ -152,13 +142,10 @@ def _from_checkpoint(path: Path) -> ModelFiles:
         raise InputError(f"{where}: no vocabulary recorded with the checkpoint")
     vocab = check_vocab(vocab, where)
     files = trainer.get("files") if isinstance(trainer.get("files"), dict) else {}
-    weights = _read(step_dir / "model.safetensors", files.get("model.safetensors"))
-    check_fits(config, vocab, header_shapes(weights, step_dir / "model.safetensors"), step_dir / "model.safetensors")
+    weights = _read(step_dir / MODEL_FILE, files.get(MODEL_FILE))
+    check_fits(config, vocab, header_shapes(weights, step_dir / MODEL_FILE), step_dir / MODEL_FILE)
     model = build_model(config, vocab)
-    try:
-        load_checkpoint(step_dir, model)
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
+    _weights(model, weights, step_dir / MODEL_FILE)
     name = path.name if path.name not in ("best", "checkpoints") and not path.name.startswith("step-") else str(path)
     info = {"step": trainer.get("step"), "metrics": trainer.get("metrics", {}), "checkpoint": str(step_dir)}
     if isinstance(trainer.get("notes"), dict):  # VRASH family: collections and decoding defaults (kept by export)
@@ -208,21 +195,16 @@ def export_model(
     files = load_model_files(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    weights = weights_bytes(files.model, dtype)
-    atomic_write_bytes(out / "model.safetensors", weights)
-    checksums = {"model.safetensors": file_record(weights)}  # flipped bits are refused on load
-    if files.prior is not None:
-        blob = files.prior.to_bytes()
-        atomic_write_bytes(out / PRIOR_FILE, blob)
-        checksums[PRIOR_FILE] = file_record(blob)
+    checksums = {"model.safetensors": write_file(out / "model.safetensors", weights_bytes(files.model, dtype))}
+    if files.prior is not None:  # the checksums: flipped bits are refused on load
+        checksums[PRIOR_FILE] = write_file(out / PRIOR_FILE, files.prior.to_bytes())
     elif (out / PRIOR_FILE).exists():
         (out / PRIOR_FILE).unlink()  # a stale file from an earlier export
     attrs = dict(files.attributes)
     attrs.update(attributes or {})
     if attrs:
         blob = save_numpy({k: np.asarray(v, dtype=np.float32) for k, v in attrs.items()})
-        atomic_write_bytes(out / "attributes.safetensors", blob)
-        checksums["attributes.safetensors"] = file_record(blob)
+        checksums["attributes.safetensors"] = write_file(out / "attributes.safetensors", blob)
     elif (out / "attributes.safetensors").exists():
         (out / "attributes.safetensors").unlink()  # a stale file from an earlier export
     merged = dict(files.info)

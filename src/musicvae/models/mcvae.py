@@ -1,7 +1,7 @@
 """MCVAE: a per-bar MusicVAE plus a mixture-density LSTM "composer" over the bars' latent codes.
 
 Place in the flow:
-* training: songs as bars -> bar VAE encoder -> one mu per bar (``data.latents``) ->
+* training: songs as bars -> bar VAE encoder -> one mu per bar (``training.composer.encode_songs``) ->
   :class:`Composer` trained by the NLL of z_{n+1} given z_1..z_n (``training.composer``);
 * composition: seed bars (or one prior draw) -> bar codes -> :meth:`Composer.continue_`
   predicts the next codes one bar at a time -> the bar VAE's decoder turns each code into a
@@ -22,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .interface import MusicModel
 from .modules.encoder import one_hot
 from .modules.mdn import MDNHead, MDNParams, mdn_nll, mdn_sample
 from .musicvae import MusicVAE
 
 State = tuple[torch.Tensor, torch.Tensor]
+COMPOSER_FORMAT = "musicvae-composer"  # composer.json of the first composer folders (generation.compose reads them)
+COMPOSER_VERSION = 1
 
 
 class Composer(nn.Module):
@@ -146,7 +149,7 @@ def bar_vae_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-class MCVAE(nn.Module):
+class MCVAE(MusicModel):
     """A 1-bar :class:`MusicVAE` and a :class:`Composer` over its codes."""
 
     def __init__(self, bar_vae: MusicVAE, composer: Composer, steps_per_bar: int = 16):
@@ -174,6 +177,11 @@ class MCVAE(nn.Module):
     @torch.no_grad()
     def encode_bars(self, tokens: torch.Tensor) -> torch.Tensor:
         """Bars -> posterior means, one per bar: (B, n*16, K) or (B, n, 16, K) -> (B, n, Z)."""
+        return self.encode(tokens)[0]
+
+    @torch.no_grad()
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bars -> ``(mu, sigma)`` of each bar: (B, n*16, K) or (B, n, 16, K) -> (B, n, Z) each."""
         S, K = self.steps_per_bar, len(self.vocab_sizes)
         if tokens.dim() == 3:
             if tokens.shape[1] % S or tokens.shape[1] == 0:
@@ -186,15 +194,37 @@ class MCVAE(nn.Module):
             part = tokens[..., k]
             if part.numel() and (int(part.min()) < 0 or int(part.max()) >= v):
                 raise ValueError(f"stream {k} holds tokens outside 0..{v - 1} (the start token is never encoded)")
-        mu, _ = self.bar_vae.encoder(one_hot(tokens.reshape(B * n, S, K).to(self._device()), self.vocab_sizes))
-        return mu.reshape(B, n, self.z_size)  # (B, n, Z)
+        mu, sigma = self.bar_vae.encoder(one_hot(tokens.reshape(B * n, S, K).to(self._device()), self.vocab_sizes))
+        return mu.reshape(B, n, self.z_size), sigma.reshape(B, n, self.z_size)  # (B, n, Z)
+
+    def prior_sample(self, n: int, labels: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(n, 1, Z)``: a first bar's code from the bar VAE's prior N(0, I) (the composer continues it)."""
+        if labels is not None:
+            raise ValueError("MCVAE's prior has no style labels")
+        return torch.randn(n, 1, self.z_size, generator=generator, device=self._device())
 
     @torch.no_grad()
-    def decode_bars(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, temperature: float = 0.5, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, bars: int = 16) -> torch.Tensor:
+        """``n`` compositions of ``bars`` bars from a prior draw -> tokens (n, bars*16, K)."""
+        if labels is not None:
+            raise ValueError("MCVAE's prior has no style labels")
+        return self.compose(bars, None, temperature=temperature, batch=n, generator=generator)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], **weights) -> dict[str, torch.Tensor]:
+        """The composer's NLL of each next bar's code: ``batch`` = (codes (B, L, Z), lengths (B,))."""
+        nll = self.composer.loss(*batch)
+        return {"loss": nll, "nll": nll}
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, temperature: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes (B, n, Z) -> tokens (B, n*16, K), each bar decoded on its own from its code."""
         B, n, Z = z.shape
         tokens = self.bar_vae.decode(z.reshape(B * n, Z), temperature, generator)  # (B*n, 16, K)
         return tokens.reshape(B, n * self.steps_per_bar, tokens.shape[-1])
+
+    decode_bars = decode
 
     @torch.no_grad()
     def compose_latents(
@@ -215,7 +245,7 @@ class MCVAE(nn.Module):
             raise ValueError(f"n_bars must be >= 1, got {n_bars}")
         dev = self._device()
         if seed_codes is None:
-            seed = torch.randn(batch, 1, self.z_size, generator=generator, device=dev)
+            seed = self.prior_sample(batch, generator=generator)
         else:
             seed = check_seed_codes(seed_codes, self.z_size).to(dev)
         if seed.shape[1] > n_bars:
@@ -242,4 +272,4 @@ class MCVAE(nn.Module):
         """
         z = self.compose_latents(n_bars, seed_codes, batch=batch, mixture_temperature=mixture_temperature,
                                  sigma_temperature=sigma_temperature, generator=generator)
-        return self.decode_bars(z, temperature, generator)
+        return self.decode(z, temperature, generator)

@@ -28,25 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributions import reconstruction_loss, tokens_from_logits
+from .interface import MusicModel
 from .modules.encoder import BidirectionalEncoder, one_hot
-
-
-def tokens_from_logits(
-    logits: torch.Tensor,
-    vocab_sizes: tuple[int, ...],
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """``(B, T, sum V)`` -> ``(B, T, K)``: argmax at temperature 0, else an independent draw per step."""
-    b, t, _ = logits.shape
-    out = []
-    for part in torch.split(logits, list(vocab_sizes), dim=-1):  # (B, T, V_k)
-        if temperature <= 0:
-            out.append(part.argmax(dim=-1))
-        else:
-            probs = torch.softmax(part.float() / temperature, dim=-1).reshape(b * t, -1)  # (B*T, V_k)
-            out.append(torch.multinomial(probs, 1, generator=generator).reshape(b, t))
-    return torch.stack(out, dim=-1)  # (B, T, K)
 
 
 def step_clock(steps: int, steps_per_bar: int) -> torch.Tensor:
@@ -142,7 +126,10 @@ class MultiTrackDecoder(nn.Module):
         return self.unroll(z, targets.shape[0], temperature=temperature, generator=generator)
 
 
-class MusAE(nn.Module):
+class MusAE(MusicModel):
+    learned_prior = True  # the Gaussian or flower prior the critic matched the codes to
+    interpolation = "lerp"  # the MusAE paper: the flower prior is not a sphere
+
     def __init__(self, encoder: BidirectionalEncoder, decoder: MultiTrackDecoder, prior: nn.Module, critic: nn.Module,
                  stochastic: bool = False):
         super().__init__()
@@ -160,7 +147,12 @@ class MusAE(nn.Module):
         """Encoder + decoder parameters: what the autoencoder optimiser (and only it) must hold."""
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def encode(self, tokens: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T, K) -> ``(z, 0)``: the interface's ``(mu, sigma)`` of a code used as it is."""
+        z = self.code(tokens)
+        return z, torch.zeros_like(z)
+
+    def code(self, tokens: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """tokens (B, T, K) -> z (B, Z).
 
         Deterministic encoder (default): the mean head ``mu``. Stochastic encoder
@@ -187,7 +179,7 @@ class MusAE(nn.Module):
         accepted and ignored, so the VAE trainer's calls and ``elbo_loss`` still apply;
         ``generator`` draws the stochastic encoder's noise.
         """
-        z = self.encode(tokens, generator)  # (B, Z)
+        z = self.code(tokens, generator)  # (B, Z)
         return {"logits": self.decoder(z), "z": z, "mu": None, "sigma": None}
 
     @torch.no_grad()
@@ -195,14 +187,15 @@ class MusAE(nn.Module):
         """z (B, Z) -> tokens (B, T, K)."""
         return tokens_from_logits(self.decoder(z), self.vocab_sizes, temperature, generator)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        labels: torch.Tensor | None = None,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Decode ``n`` prior draws (of the components in ``labels`` (n,), -1 = any) -> tokens (n, T, K)."""
-        z = self.prior.sample(n, labels, generator=generator)  # (n, Z)
-        return self.decode(z, temperature, generator)
+    def prior_sample(self, n: int, labels: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws of the prior (of the components in ``labels`` (n,), -1 = any) -> (n, Z)."""
+        return self.prior.sample(n, labels, generator=generator)
+
+    def loss(self, tokens: torch.Tensor, out: dict | None = None, *,
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The autoencoder's reconstruction terms (the adversarial ones live in ``training.adversarial``):
+        cross-entropy summed over each window, batch mean."""
+        out = self(tokens, generator=generator) if out is None else out
+        r, per_stream = reconstruction_loss(out["logits"].float(), tokens, self.vocab_sizes)  # (B,), (B, K)
+        return {"loss": r.mean(), "r_loss": r.mean(), "per_stream_r_loss": per_stream.mean(0)}

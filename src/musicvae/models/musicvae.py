@@ -13,11 +13,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributions import elbo_loss
+from .interface import MusicModel
 from .modules.encoder import BidirectionalEncoder, one_hot
 from .modules.hierarchical import scheduled_logits
 
 
-class MusicVAE(nn.Module):
+def grid_elbo(model: nn.Module, tokens: torch.Tensor, out: dict | None = None, *, beta: float = 1.0,
+              free_bits: float = 0.0, per_dim_free_bits: bool = False,
+              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """:func:`~.distributions.elbo_loss` of ``tokens`` given the model's output ``out`` (computed when None)."""
+    out = model(tokens, generator=generator) if out is None else out
+    return elbo_loss(out["logits"].float(), tokens, model.vocab_sizes, out["mu"], out["sigma"], beta, free_bits,
+                     per_dim_free_bits)
+
+
+class MusicVAE(MusicModel):
+    loss = grid_elbo
+
     def __init__(self, encoder: BidirectionalEncoder, decoder: nn.Module):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
@@ -52,15 +65,11 @@ class MusicVAE(nn.Module):
         _, tokens = self.decoder.unroll(z, z.shape[0], temperature=temperature, generator=generator)
         return tokens
 
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        w = next(self.parameters())
-        z = torch.randn(n, self.z_size, generator=generator, device=w.device, dtype=w.dtype)
-        return self.decode(z, temperature, generator)
 
-
-class MusicLM(nn.Module):
+class MusicLM(MusicModel):
     """Decoder-only LSTM language model (the workshop paper's "Baseline" column): no z, no KL."""
+
+    loss = grid_elbo
 
     def __init__(self, decoder: nn.Module):
         super().__init__()
@@ -77,6 +86,9 @@ class MusicLM(nn.Module):
         return {"logits": logits, "mu": None, "sigma": None, "z": None}
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is not None:
+            raise ValueError("a language model has no style labels")
         _, tokens = self.decoder.unroll(None, n, temperature=temperature, generator=generator)
         return tokens

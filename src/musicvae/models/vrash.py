@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -42,7 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..representations.notes import NUM_INSTRUMENT_GROUPS, REST_OCTAVE, REST_PITCH_CLASS
-from ..training.losses import LN2, free_bits_kl, kl_per_dim
+from .distributions import LN2, draw, free_bits_kl, kl_per_dim
+from .interface import MusicModel
 from .modules.note_encoder import NoteEncoder, reverse_within  # noqa: F401 (re-exported)
 
 FACTORS = ("pitch_class", "octave", "duration")
@@ -65,6 +67,27 @@ class NoteBatch:
 
     def __len__(self) -> int:
         return int(self.events.shape[0])
+
+
+def collate_notes(items: Sequence[tuple[np.ndarray, np.ndarray]], max_notes: int | None = None) -> NoteBatch:
+    """``(events (n_i, 3), meta (2,))`` pairs -> :class:`NoteBatch` padded to the longest track.
+
+    A track longer than ``max_notes`` is cut to it and gets ``has_end=False`` (no end target).
+    Raises ValueError for an empty track or an empty list.
+    """
+    if not items:
+        raise ValueError("no tracks to collate")
+    lens = [len(e) for e, _ in items]
+    if min(lens) < 1:
+        raise ValueError("a track without events cannot be collated")
+    has_end = [max_notes is None or n <= max_notes for n in lens]
+    lens = [n if max_notes is None else min(n, max_notes) for n in lens]
+    events = np.zeros((len(items), max(lens), 3), dtype=np.int64)  # (B, T, 3)
+    for b, ((ev, _), n) in enumerate(zip(items, lens)):
+        events[b, :n] = ev[:n]
+    meta = np.stack([np.asarray(m, dtype=np.int64) for _, m in items])  # (B, 2)
+    return NoteBatch(torch.from_numpy(events), torch.tensor(lens, dtype=torch.long), torch.from_numpy(meta),
+                     torch.tensor(has_end, dtype=torch.bool))
 
 
 class NoteEmbedding(nn.Module):
@@ -116,7 +139,7 @@ def positions(steps: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(out, (0, size - 2 * half))
 
 
-class NoteSequenceModel(nn.Module):
+class NoteSequenceModel(MusicModel):
     """Shared machinery; subclasses fix ``latent`` (has an encoder and z) and ``history``."""
 
     latent = False
@@ -166,7 +189,7 @@ class NoteSequenceModel(nn.Module):
     def encode(self, batch: NoteBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma), each (B, Z); latent models only."""
         if not self.latent:
-            raise TypeError(f"{type(self).__name__} has no encoder")
+            raise self._no_latent("encoding")
         return self.encoder(self.embed(batch.events, batch.meta), batch.lengths)
 
     def _initial_state(self, z: torch.Tensor | None, b: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -300,26 +323,26 @@ class NoteSequenceModel(nn.Module):
         return out
 
     # --------------------------------------------------------------- sampling
-    def _pick(self, logits: torch.Tensor, allowed: torch.Tensor, temperature: float,
-              generator: torch.Generator | None) -> torch.Tensor:
-        """logits (B, V), allowed (B, V) or (V,) bool -> (B,) sampled (argmax at temperature 0)."""
-        logits = logits.float().masked_fill(~allowed, float("-inf"))
-        if temperature <= 0:
-            return logits.argmax(-1)
-        probs = torch.softmax(logits / temperature, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+               meta: torch.Tensor | None = None, max_notes: int = 256) -> list[np.ndarray]:
+        """Codes (n, Z) -> n tracks of events (see :meth:`sample`)."""
+        if not self.latent:
+            raise self._no_latent("decoding")
+        return self.sample(len(z), temperature, generator, z=z, meta=meta, max_notes=max_notes)
 
     @torch.no_grad()
-    def sample(self, n: int, max_notes: int = 256, temperature: float = 1.0,
-               generator: torch.Generator | None = None, *, meta: torch.Tensor | None = None,
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, *, max_notes: int = 256, meta: torch.Tensor | None = None,
                z: torch.Tensor | None = None, min_notes: int = 1) -> list[np.ndarray]:
         """n tracks of ``(length, 3)`` int64 events, each ending where the pitch-class head chose
         END (at least ``min_notes`` notes; a track reaching ``max_notes`` is cut there).
 
-        ``meta`` (n, 2) or (2,) ``[instrument_group, collection]`` (default zeros); ``z`` (n, Z)
-        for latent models (default: drawn from N(0, I) with ``generator``, which must live on the
-        model's device). Runs in eval mode and restores the previous mode.
+        ``meta`` (or ``labels``) (n, 2) or (2,) ``[instrument_group, collection]`` (default zeros);
+        ``z`` (n, Z) for latent models (default: :meth:`prior_sample` with ``generator``, which must
+        live on the model's device). Runs in eval mode and restores the previous mode.
         """
+        meta = labels if meta is None else meta
         was_training = self.training
         self.eval()
         try:
@@ -334,7 +357,7 @@ class NoteSequenceModel(nn.Module):
         dev = w.device
         meta = torch.zeros(n, 2, dtype=torch.long, device=dev) if meta is None else meta.to(dev).long().expand(n, 2)
         if self.latent and z is None:
-            z = torch.randn(n, self.z_size, generator=generator, device=dev, dtype=w.dtype)
+            z = self.prior_sample(n, generator=generator)
         z = z.to(dev) if self.latent else None
         track = self.embed.track(meta)  # (n, M)
         state = self._initial_state(z, n, dev)
@@ -349,7 +372,7 @@ class NoteSequenceModel(nn.Module):
             x = self._step_inputs(track, z, hist, torch.tensor([t], device=dev), None)  # (n, 1, D)
             out, state = self.decoder(x, state)  # (n, 1, H)
             h = out[:, 0]  # (n, H)
-            pc = self._pick(self.heads[0](h), not_end[0] | (t >= min_notes), temperature, generator)  # (n,)
+            pc = draw(self.heads[0](h), temperature, generator, not_end[0] | (t >= min_notes))  # (n,)
             ended = alive & (pc == self.end_ids[0])
             lengths[ended] = t
             alive &= ~ended
@@ -358,8 +381,8 @@ class NoteSequenceModel(nn.Module):
             oct_allowed = not_end[1]
             if rules:  # a rest takes the rest octave, a note any other
                 oct_allowed = oct_allowed & ((pc == REST_PITCH_CLASS).unsqueeze(-1) == rest_octave)  # (n, V_1)
-            octave = self._pick(self.heads[1](h), oct_allowed, temperature, generator)
-            dur = self._pick(self.heads[2](h), not_end[2], temperature, generator)
+            octave = draw(self.heads[1](h), temperature, generator, oct_allowed)
+            dur = draw(self.heads[2](h), temperature, generator, not_end[2])
             pc = torch.where(pc == self.end_ids[0], torch.zeros_like(pc), pc)  # ended rows: placeholder
             note = torch.stack([pc, octave, dur], dim=-1)  # (n, 3)
             events[:, t] = note

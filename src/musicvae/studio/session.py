@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from ..generation import InputError, TrainedModel
-from ..generation.composer import BUNDLED_COMPOSER, ComposerModel, bundled_composers, is_composer_dir
+from ..generation.compose import BUNDLED_COMPOSER, ComposerModel, bundled_composers, is_composer_dir
 from ..generation.store import bundled_models
 from ..music.midi_io import MidiError, midi_bytes, read_midi_bytes
 from ..music.quantize import quantize_score
@@ -292,7 +292,7 @@ class Studio:
         else:
             a, b = self.clip(req.get("a")), self.clip(req.get("b"))
             pos = _num(req.get("position"), "position", 0.0, 1.0, 0.5)
-            method = req.get("method") or ("lerp" if m.family == "musae" else "slerp")
+            method = req.get("method") or m.model.interpolation
             if method not in ("slerp", "lerp"):
                 raise StudioError(f"method must be slerp or lerp, got {method!r}")
             with self._lock:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..models.modules.critic import gradient_penalty
-from .losses import accuracy, reconstruction_loss
+from .losses import accuracy
 
 
 def adversarial_beta(step: int, every: int = 10000, increment: float = 0.1, max_beta: float = 1.0) -> float:
@@ -89,10 +89,10 @@ class AdversarialStep:
         """``critic_steps`` updates of the critic; encoder and decoder are not touched."""
         model, critic = self.model, self.model.critic
         with torch.no_grad():
-            fake = model.encode(tokens, generator)  # (B, Z), no graph: nothing flows to the encoder
+            fake = model.code(tokens, generator)  # (B, Z), no graph: nothing flows to the encoder
         stats = {"critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0}
         for _ in range(self.critic_steps):
-            real = model.prior.sample(fake.shape[0], labels, generator=generator).to(fake)  # (B, Z)
+            real = model.prior_sample(fake.shape[0], labels, generator).to(fake)  # (B, Z)
             self.critic_optimizer.zero_grad(set_to_none=True)
             w = _score(critic, real, labels).mean() - _score(critic, fake, labels).mean()
             gp = gradient_penalty(critic, real, fake, generator=generator,
@@ -116,7 +116,7 @@ class AdversarialStep:
         try:
             self.ae_optimizer.zero_grad(set_to_none=True)
             out = model(tokens, generator=generator)
-            r_loss = reconstruction_loss(out["logits"].float(), tokens, model.vocab_sizes)[0].mean()
+            r_loss = model.loss(tokens, out)["r_loss"]
             adv = -_score(critic, out["z"], labels).mean()
             loss = self.reconstruction_scale * r_loss + (beta * adv if beta else 0.0)
             loss.backward()

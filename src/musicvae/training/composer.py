@@ -1,44 +1,32 @@
-"""Train the MCVAE composer on a latent dataset, save it, and load it back with its bar VAE.
+"""The MCVAE composer in the training loop: :class:`ComposerFamily` (a plug-in of ``training.trainer``).
 
-Place in the flow: ``data.latents`` (:class:`LatentSet`, one code per bar per song, from a
-trained 1-bar VAE) -> :func:`train_composer` (Adam, gradient clipping, held-out NLL, progress
-callback) -> ``OUT/composer.safetensors`` + ``OUT/composer.json`` (+ a copy of the bar VAE
-in ``OUT/bar_vae.safetensors``) -> :func:`load_mcvae` -> ``MCVAE.compose``.
+Place in the flow: a prepared ``bars`` folder (whole songs) + a trained 1-bar VAE
+(``train --preset mcvae-composer_* --vae RUN_DIR``; ``generation.compose.load_bar_vae``) ->
+:func:`encode_songs` (the bar VAE's posterior mean per bar; the sets are kept in
+``RUN_DIR/latents/{train,eval}``, ``data.latents``) -> :class:`ComposerFamily` (Adam on the NLL of
+each next bar's code, gradient clipping, held-out NLL per bar) -> ordinary checkpoints of the whole
+``MCVAE`` -> ``generation.compose`` -> ``MCVAE.compose``.
 
-:func:`run_composer_training` is the whole ``--vae RUN_DIR`` pipeline in one call: load the bar
-VAE, encode the prepared ``bars`` songs of both splits, save the latent sets, train.
-
-A composer is only meaningful with the bar VAE whose codes it learnt: ``composer.json``
-records that VAE's :func:`~musicvae.models.mcvae.bar_vae_fingerprint`, and loading it with
-any other bar VAE raises :class:`ComposerError` naming both.
-
-The checkpoint kept is the one with the best held-out NLL (nats per predicted bar); every
-file is written atomically, weights before ``composer.json``, and ``composer.json`` holds the
-weights' sha256, so a torn pair is detected on load. No pickle anywhere.
+A composer is only meaningful with the bar VAE whose codes it learnt: checkpoints record that VAE's
+:func:`~musicvae.models.mcvae.bar_vae_fingerprint`, and loading the composer with any other bar
+VAE is refused naming both. Composer folders of the earlier format (``composer.json``, the bundled
+``mcvae_folk``) still load (``generation.compose.load_mcvae``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import math
-import os
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load, save as st_save
 
-from ..data.latents import LatentSet
+from ..data.latents import (LATENTS_FORMAT, LATENTS_VERSION, MAX_BARS, MIN_BARS, STEPS_PER_BAR, LatentDataError,
+                            LatentSet)
 from ..models.mcvae import MCVAE, Composer, bar_vae_fingerprint
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from .family import Family, TrainError
 
-COMPOSER_FORMAT = "musicvae-composer"
-COMPOSER_VERSION = 1
 
 
 class ComposerError(ValueError):
@@ -61,14 +49,6 @@ class ComposerConfig:
     eval_fraction: float = 0.1  # held-out songs (by source) when no eval set is given
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ComposerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ComposerError(f"unknown composer setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 # sizes for the preset variants (the thesis does not give the composer's size; these are ours)
@@ -100,23 +80,63 @@ def composer_config_from(config, **overrides) -> ComposerConfig:
     return dataclasses.replace(out, **overrides)
 
 
-@dataclass
-class ComposerRun:
-    composer: Composer
-    best_eval_nll: float
-    best_step: int
-    history: list[dict] = field(default_factory=list)
-    path: Path | None = None
+# --------------------------------------------------------------------------- songs -> codes
+@torch.no_grad()
+def encode_songs(
+    bar_vae: torch.nn.Module,
+    songs: Iterable[tuple[int, np.ndarray]],
+    *,
+    min_bars: int = MIN_BARS,
+    max_bars: int | None = MAX_BARS,
+    batch_size: int = 1024,
+    info: dict | None = None,
+) -> LatentSet:
+    """Encode every song of ``min_bars`` to ``max_bars`` bars bar by bar -> its posterior means.
 
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ComposerError("--device cuda: no CUDA device is available here")
-    if name not in ("cpu", "cuda"):
-        raise ComposerError(f"unknown device {name!r} (cpu, cuda or auto)")
-    return torch.device(name)
+    ``songs`` yields ``(source item, bars (n_bars, 16))``; ``bar_vae`` is a 1-bar MusicVAE (its
+    ``encode(tokens (B, 16, K)) -> (mu, sigma)``). ``max_bars=None`` keeps every length. The
+    result's ``info`` reports ``songs``, ``dropped_short``, ``dropped_long``, ``bars`` and
+    ``bar_vae`` (the fingerprint from ``models.mcvae.bar_vae_fingerprint``).
+    """
+    if min_bars < 2:
+        raise LatentDataError(f"min_bars must be >= 2 (a song must have a next bar to predict), got {min_bars}")
+    if max_bars is not None and max_bars < min_bars:
+        raise LatentDataError(f"max_bars ({max_bars}) is below min_bars ({min_bars})")
+    steps = int(getattr(bar_vae, "steps", STEPS_PER_BAR))
+    if steps != STEPS_PER_BAR:
+        raise LatentDataError(f"the bar VAE reads {steps}-step windows; a latent dataset needs a 1-bar (16-step) VAE")
+    vocab = int(bar_vae.vocab_sizes[0])
+    kept, sources = [], []
+    short = long_ = 0
+    for src, bars in songs:
+        bars = np.asarray(bars)
+        if bars.ndim != 2 or bars.shape[1] != STEPS_PER_BAR:
+            raise LatentDataError(f"a song must be (n_bars, {STEPS_PER_BAR}) tokens, got {bars.shape}")
+        if len(bars) < min_bars:
+            short += 1
+        elif max_bars is not None and len(bars) > max_bars:
+            long_ += 1
+        else:
+            if bars.size and (int(bars.min()) < 0 or int(bars.max()) >= vocab):
+                raise LatentDataError(f"song from source {src} holds tokens outside 0..{vocab - 1}")
+            kept.append(bars)
+            sources.append(int(src))
+    bar_vae.eval()
+    dev = next(bar_vae.parameters()).device
+    flat = np.concatenate(kept) if kept else np.zeros((0, STEPS_PER_BAR), np.int64)  # (total_bars, 16)
+    codes = []
+    for lo in range(0, len(flat), batch_size):
+        x = torch.as_tensor(flat[lo : lo + batch_size].astype(np.int64), device=dev).unsqueeze(-1)  # (b, 16, 1)
+        mu, _ = bar_vae.encode(x)  # (b, Z)
+        codes.append(mu.float().cpu())
+    z = torch.cat(codes) if codes else torch.zeros(0, int(bar_vae.z_size))
+    meta = dict(info or {})
+    meta.update(
+        format=LATENTS_FORMAT, version=LATENTS_VERSION, bar_vae=bar_vae_fingerprint(bar_vae), z_size=int(z.shape[1]),
+        min_bars=min_bars, max_bars=max_bars, songs=len(kept), bars=int(len(flat)), dropped_short=short,
+        dropped_long=long_,
+    )
+    return LatentSet(z, torch.tensor([len(b) for b in kept], dtype=torch.long), torch.tensor(sources, dtype=torch.long), meta)
 
 
 def _batch(latents: LatentSet, idx: np.ndarray, crop: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,244 +183,95 @@ def unconditional_nll(train: LatentSet, eval_set: LatentSet) -> float:
     return float(-ll.mean())
 
 
-def train_composer(
-    train: LatentSet,
-    eval_set: LatentSet | None = None,
-    config: ComposerConfig | None = None,
-    *,
-    out_dir: str | os.PathLike | None = None,
-    bar_vae: torch.nn.Module | None = None,
-    bar_vae_info: dict | None = None,
-    progress: Callable[[int, dict], None] | None = None,
-) -> ComposerRun:
-    """Train a composer by NLL of the next bar's code; keep (and save, with ``out_dir``) the best on ``eval_set``.
+class ComposerFamily(Family):
+    """The MCVAE composer's plug-in to :class:`~.trainer.Trainer`: songs encoded by the bar VAE, the composer's NLL.
 
-    Without ``eval_set`` a ``config.eval_fraction`` of the songs (by source) is held out.
-    ``bar_vae`` (optional) must be the VAE that encoded ``train``; with ``out_dir`` a copy of it
-    is saved next to the composer, described by ``bar_vae_info`` (``config``, ``representation``,
-    ``source``), so the composer folder composes on its own. ``progress(step, record)`` gets
-    every log and eval record (also appended to ``OUT/metrics.jsonl``).
+    ``Trainer(config, BARS_DIR, RUN_DIR, bar_vae=(model, info))`` (``generation.compose.load_bar_vae``).
+    The model checkpointed is the whole :class:`~musicvae.models.mcvae.MCVAE` (bar VAE + composer, so a
+    run composes on its own); only the composer learns. Checkpoints record the composer's sizes and the
+    bar VAE's config and fingerprint; ``generation.compose.load_mcvae`` reads them back.
     """
-    cfg = config or ComposerConfig()
-    if eval_set is None:
-        train, eval_set = train.split(cfg.eval_fraction, cfg.seed)
-    if len(train) == 0 or int((train.lengths >= 2).sum()) == 0:
-        raise ComposerError("the training latent set holds no song of 2 bars or more")
-    if len(eval_set) == 0:
-        raise ComposerError("the held-out latent set is empty (more songs, or a larger eval fraction)")
-    fp = train.info.get("bar_vae")
-    if eval_set.info.get("bar_vae") != fp:
-        raise ComposerError(f"train and eval codes come from different bar VAEs ({fp} vs {eval_set.info.get('bar_vae')})")
-    if bar_vae is not None and fp is not None and bar_vae_fingerprint(bar_vae) != fp:
-        raise ComposerError(f"the latent set was encoded by bar VAE {fp}, not by the given one "
-                            f"({bar_vae_fingerprint(bar_vae)}); rebuild the latents with it")
-    dev = _device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    composer = Composer(z_size=train.z_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                        components=cfg.components, dropout=cfg.dropout).to(dev)
-    opt = torch.optim.Adam(composer.parameters(), lr=cfg.learning_rate)
-    usable = np.flatnonzero(train.lengths.numpy() >= 2)
-    out = Path(out_dir) if out_dir is not None else None
-    run = ComposerRun(composer, math.inf, 0, [], None)
-    baseline = unconditional_nll(train, eval_set)
 
-    def emit(record: dict) -> None:
-        run.history.append(record)
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-        if progress:
-            progress(record["step"], record)
+    unit = "songs"
 
-    window: list[float] = []
-    t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+    def __init__(self, trainer, data_dir):
+        from ..data.latents import load_latents, save_latents, songs_from_prepared
+
+        super().__init__(trainer, data_dir)
+        config, t = self.config, self.config.train
+        if "bar_vae" not in trainer.options:
+            raise TrainError(f"{config.preset} is an MCVAE composer over a bar VAE's codes: give that VAE with "
+                             f"--vae RUN_DIR")
+        if t.max_song_bars < 0 or t.min_song_bars < 2 or t.crop_bars < 0:
+            raise TrainError("composer training needs train.min_song_bars >= 2, train.max_song_bars >= 0 "
+                             "(0: no limit) and train.crop_bars >= 0")
+        self.cfg = cfg = composer_config_from(config)
+        bar_vae, self.bar_vae_info = trainer.options["bar_vae"]
+        bar_vae = bar_vae.float().to(trainer.device).eval()
+        max_bars = t.max_song_bars if t.max_song_bars > 0 else None
+        limits = f"{t.min_song_bars}-{max_bars}" if max_bars else f">= {t.min_song_bars}"
+        try:
+            sets = {}
+            for split in ("train", "eval"):
+                songs = songs_from_prepared(data_dir, split)
+                latents = encode_songs(bar_vae, songs, min_bars=t.min_song_bars, max_bars=max_bars,
+                                       info={"data": str(data_dir), "split": split})
+                save_latents(latents, trainer.run_dir / "latents" / split)
+                sets[split] = load_latents(trainer.run_dir / "latents" / split)
+                i = latents.info
+                trainer.notices.append(f"{split}: {i['songs']:,} songs of {limits} bars ({i['bars']:,} bars) encoded; "
+                                       f"dropped {i['dropped_short']:,} shorter and {i['dropped_long']:,} longer")
+        except LatentDataError as exc:
+            raise TrainError(str(exc)) from None
+        self.train, self.eval_set = sets["train"], sets["eval"]
+        if not len(self.eval_set):
+            self.train, self.eval_set = self.train.split(cfg.eval_fraction, cfg.seed)
+        if len(self.train) == 0 or int((self.train.lengths >= 2).sum()) == 0:
+            raise TrainError("the training latent set holds no song of 2 bars or more")
+        if len(self.eval_set) == 0:
+            raise TrainError("the held-out latent set is empty (more songs, or a larger eval fraction)")
+        from ..data.dataset import PreparedDataset
+
+        self.manifest = PreparedDataset(data_dir, "train").manifest
+        self.vocab_sizes = tuple(bar_vae.vocab_sizes)
+        self.fingerprint = bar_vae_fingerprint(bar_vae)
+        torch.manual_seed(cfg.seed)
+        composer = Composer(z_size=self.train.z_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                            components=cfg.components, dropout=cfg.dropout)
+        for p in bar_vae.parameters():
+            p.requires_grad_(False)
+        self.model = MCVAE(bar_vae, composer).to(trainer.device)
+        self.optimizer = torch.optim.Adam(composer.parameters(), lr=cfg.learning_rate)
+        self.batch_size = cfg.batch_size
+        self.usable = np.flatnonzero(self.train.lengths.numpy() >= 2)
+        self.baseline = unconditional_nll(self.train, self.eval_set)
+
+    def train_step(self, step: int) -> dict:
+        cfg, composer = self.cfg, self.model.composer
         composer.train()
-        rng = np.random.default_rng([cfg.seed, step])  # step s draws the same batch on every run
-        idx = usable[rng.integers(0, len(usable), cfg.batch_size)]
-        x, lengths = _batch(train, idx, cfg.crop_bars, rng)
-        loss = composer.loss(x.to(dev), lengths.to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(composer.parameters(), cfg.grad_clip)
-        opt.step()
-        window.append(float(loss.detach()))
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - t0
-            emit({"step": step, "nll": float(np.mean(window)), "grad_norm": float(grad_norm),
-                  "steps_per_s": len(window) / elapsed if elapsed > 0 else 0.0})
-            window, t0 = [], time.perf_counter()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            nll = evaluate_composer(composer, eval_set, cfg.batch_size)
-            emit({"step": step, "eval_nll": nll, "eval_nll_unconditional": baseline})
-            if nll < run.best_eval_nll:
-                run.best_eval_nll, run.best_step = nll, step
-                if out is not None:
-                    run.path = save_composer(out, composer, cfg, vae_fingerprint=fp, step=step,
-                                             metrics={"eval_nll": nll, "eval_nll_unconditional": baseline,
-                                                      "train_songs": len(train), "eval_songs": len(eval_set)},
-                                             bar_vae=bar_vae, bar_vae_info=bar_vae_info)
-    if run.path is not None:  # the weights in memory are the last step's; the saved ones the best
-        composer.load_state_dict(load_composer(out)[0].state_dict())
-    return run
+        rng = np.random.default_rng([cfg.seed, step + 1])  # step s draws the same batch on every run
+        idx = self.usable[rng.integers(0, len(self.usable), cfg.batch_size)]
+        x, lengths = _batch(self.train, idx, cfg.crop_bars, rng)
+        loss = self.model.loss((x.to(self.device), lengths.to(self.device)))["loss"]
+        grad_norm = self.optimise(loss, composer.parameters())
+        return {"loss": float(loss.detach()), "nll": float(loss.detach()), "grad_norm": float(grad_norm)}
 
+    def evaluate(self) -> dict:
+        nll = evaluate_composer(self.model.composer, self.eval_set, self.cfg.batch_size)
+        return {"eval_loss": nll, "eval_nll": nll, "eval_nll_unconditional": self.baseline,
+                "train_songs": len(self.train), "eval_songs": len(self.eval_set)}
 
-# --------------------------------------------------------------------------- files
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    def checkpoint_extra(self) -> dict:
+        return {"composer": self.model.composer.hyperparameters(), "bar_vae": self.fingerprint,
+                "bar_vae_model": {"vocab_sizes": list(self.vocab_sizes), **self.bar_vae_info},
+                "vocab_sizes": list(self.vocab_sizes), "representation": self.manifest["representation"]}
 
+    def progress_line(self, rec: dict) -> tuple[str, bool]:
+        if "eval_nll" in rec:
+            return (f"held-out NLL {rec['eval_nll']:.2f} nats per bar (one Gaussian "
+                    f"{rec['eval_nll_unconditional']:.2f})"), True
+        return f"NLL {rec['nll']:.2f} nats/bar {rec['seq_per_s']:.0f} songs/s", False
 
-def _weights(model: torch.nn.Module) -> bytes:
-    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return st_save(state, metadata={"format": COMPOSER_FORMAT})
-
-
-def save_composer(
-    out_dir: str | os.PathLike,
-    composer: Composer,
-    config: ComposerConfig,
-    *,
-    vae_fingerprint: str | None,
-    step: int = 0,
-    metrics: dict | None = None,
-    bar_vae: torch.nn.Module | None = None,
-    bar_vae_info: dict | None = None,
-) -> Path:
-    """Write ``composer.safetensors`` (+ ``bar_vae.safetensors``) then ``composer.json``; returns the folder."""
-    out = Path(out_dir)
-    files = {}
-    data = _weights(composer)
-    atomic_write_bytes(out / "composer.safetensors", data)
-    files["composer.safetensors"] = _sha(data)
-    vae_doc = None
-    if bar_vae is not None:
-        fp = bar_vae_fingerprint(bar_vae)
-        if vae_fingerprint is not None and fp != vae_fingerprint:
-            raise ComposerError(f"the bar VAE to store ({fp}) is not the one the composer learnt from ({vae_fingerprint})")
-        vae_data = _weights(bar_vae)
-        atomic_write_bytes(out / "bar_vae.safetensors", vae_data)
-        files["bar_vae.safetensors"] = _sha(vae_data)
-        vae_doc = {"vocab_sizes": list(bar_vae.vocab_sizes), **(bar_vae_info or {})}
-    doc = {
-        "format": COMPOSER_FORMAT, "version": COMPOSER_VERSION, "step": int(step),
-        "composer": composer.hyperparameters(), "config": dataclasses.asdict(config),
-        "bar_vae": vae_fingerprint, "bar_vae_model": vae_doc, "metrics": metrics or {}, "files": files,
-    }
-    atomic_write_json(out / "composer.json", doc)
-    return out
-
-
-def _read(path: Path, sha: str | None) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ComposerError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if sha and _sha(data) != sha:
-        raise ComposerError(f"{path}: does not match composer.json (altered, or half-replaced by a crash)")
-    return data
-
-
-def _fill(model: torch.nn.Module, data: bytes, path: Path) -> None:
-    try:
-        state = st_load(data)
-        model.load_state_dict(state)
-    except Exception as exc:  # safetensors errors, missing/unexpected keys, shape mismatches
-        raise ComposerError(f"{path}: weights do not fit ({str(exc).splitlines()[0][:160]})") from None
-
-
-def load_composer(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-                  device: str | torch.device = "cpu") -> tuple[Composer, dict]:
-    """A saved composer and its ``composer.json``; with ``bar_vae``, refuse it unless it is the VAE it learnt from."""
-    root = Path(path)
-    if root.name == "composer.json":
-        root = root.parent
-    meta_path = root / "composer.json"
-    if not meta_path.is_file():
-        raise ComposerError(f"{root}: no composer.json (train one with --preset mcvae-composer_* --vae RUN_DIR)")
-    try:
-        doc = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ComposerError(f"{meta_path}: unreadable ({exc.msg})") from None
-    if doc.get("format") != COMPOSER_FORMAT or doc.get("version") != COMPOSER_VERSION:
-        raise ComposerError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
-    if bar_vae is not None and doc.get("bar_vae") is not None:
-        given = bar_vae_fingerprint(bar_vae)
-        if given != doc["bar_vae"]:
-            raise ComposerError(
-                f"{root}: this composer learnt the codes of bar VAE {doc['bar_vae']}, but the bar VAE given is "
-                f"{given}; pair it with its own bar VAE or train a composer for this one"
-            )
-    composer = Composer(**doc["composer"])
-    files = doc.get("files", {})
-    _fill(composer, _read(root / "composer.safetensors", files.get("composer.safetensors")), root / "composer.safetensors")
-    return composer.to(device).eval(), doc
-
-
-def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
-               device: str | torch.device = "cpu") -> MCVAE:
-    """Composer folder -> :class:`MCVAE`, with the stored bar VAE copy or the ``bar_vae`` given (checked)."""
-    composer, doc = load_composer(path, bar_vae=bar_vae, device=device)
-    root = Path(path).parent if Path(path).name == "composer.json" else Path(path)
-    if bar_vae is None:
-        vae_doc = doc.get("bar_vae_model")
-        if not vae_doc or not vae_doc.get("config"):
-            raise ComposerError(f"{root}: no copy of the bar VAE stored with this composer; give the bar VAE (--vae RUN_DIR)")
-        from ..config import Config
-        from ..models.builders import build_model
-
-        bar_vae = build_model(Config.from_dict(vae_doc["config"]), tuple(vae_doc["vocab_sizes"]))
-        vae_path = root / "bar_vae.safetensors"
-        _fill(bar_vae, _read(vae_path, doc.get("files", {}).get("bar_vae.safetensors")), vae_path)
-        if doc.get("bar_vae") is not None and bar_vae_fingerprint(bar_vae) != doc["bar_vae"]:
-            raise ComposerError(f"{vae_path}: is not the bar VAE recorded in composer.json")
-    return MCVAE(bar_vae.to(device).eval(), composer)
-
-
-def load_bar_vae(name_or_path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """A trained 1-bar VAE (run dir, checkpoint or export) and the info to store with a composer."""
-    from ..generation.store import load_model_files
-    from ..generation.windows import InputError
-
-    try:
-        files = load_model_files(name_or_path)
-    except InputError as exc:
-        raise ComposerError(f"bar VAE: {exc}") from None
-    if int(getattr(files.model, "steps", 0)) != 16 or getattr(files.model, "z_size", 0) <= 0:
-        raise ComposerError(f"{name_or_path}: not a 1-bar VAE (train one with --preset mcvae-bar_* on 1-bar melody data)")
-    info = {"config": files.config.to_dict(), "representation": dict(files.representation), "source": str(name_or_path)}
-    return files.model.float().eval(), info
-
-
-def run_composer_training(
-    vae: str | os.PathLike,
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    config: ComposerConfig | None = None,
-    *,
-    min_bars: int = 16,
-    max_bars: int | None = 3 * 113,
-    progress: Callable[[int, dict], None] | None = None,
-) -> ComposerRun:
-    """``--vae RUN_DIR --data BARS_DIR --out OUT``: encode both splits (saved in ``OUT/latents/{train,eval}``), train."""
-    from ..data.latents import encode_songs, load_latents, save_latents, songs_from_prepared
-
-    cfg = config or ComposerConfig()
-    model, info = load_bar_vae(vae)
-    model.to(_device(cfg.device))
-    out = Path(out_dir)
-    if (out / "composer.json").exists():
-        raise ComposerError(f"{out}: already holds a composer; choose a new --out")
-    sets = {}
-    for split in ("train", "eval"):
-        songs = songs_from_prepared(data_dir, split)
-        latents = encode_songs(model, songs, min_bars=min_bars, max_bars=max_bars,
-                               info={"data": str(data_dir), "split": split})
-        save_latents(latents, out / "latents" / split)
-        sets[split] = load_latents(out / "latents" / split)
-        if progress:
-            progress(0, {"step": 0, "split": split, **{k: latents.info[k] for k in
-                                                        ("songs", "bars", "dropped_short", "dropped_long")}})
-    eval_set = sets["eval"] if len(sets["eval"]) else None
-    return train_composer(sets["train"], eval_set, cfg, out_dir=out, bar_vae=model.cpu(), bar_vae_info=info,
-                          progress=progress)
+    def done_line(self, final: dict) -> str:
+        return (f"held-out NLL {final['eval_nll']:.2f} nats per bar (best {self.trainer.best_eval:.2f}; "
+                f"compose with: musicvae compose --model {self.trainer.run_dir})")

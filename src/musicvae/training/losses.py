@@ -9,7 +9,8 @@ Conventions (following magenta's ``MusicVAE``):
 
 * the reconstruction loss is cross-entropy **summed** over steps and streams (not
   averaged) per example, then averaged over the batch;
-* KL is in nats, ``KL(N(mu, sigma^2) || N(0, I))`` summed over latent dimensions;
+* KL is in nats, ``KL(N(mu, sigma^2) || N(0, I))`` summed over latent dimensions
+  (the helpers live in ``models.distributions``, which the models use too);
 * free bits: ``kl_cost = max(kl - free_bits * ln 2, 0)`` per example (magenta's
   ``free_nats = free_bits * ln 2``); with ``per_dim=True`` the budget is spread equally
   over the Z latent dimensions and clipped per dimension;
@@ -19,67 +20,18 @@ Conventions (following magenta's ``MusicVAE``):
 
 from __future__ import annotations
 
-import math
+from typing import Callable
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
-LN2 = math.log(2.0)
-
-
-def _split(logits: torch.Tensor, vocab_sizes: tuple[int, ...] | list[int]) -> list[torch.Tensor]:
-    """``(B, T, sum V)`` -> K tensors ``(B, T, V_k)``."""
-    if logits.shape[-1] != sum(vocab_sizes):
-        raise ValueError(f"logits last dim {logits.shape[-1]} != sum(vocab_sizes) {sum(vocab_sizes)}")
-    return list(torch.split(logits, list(vocab_sizes), dim=-1))
-
-
-def _targets3(targets: torch.Tensor) -> torch.Tensor:
-    """Accept ``(B, T)`` for a single stream; always return ``(B, T, K)``."""
-    return targets.unsqueeze(-1) if targets.dim() == 2 else targets
-
-
-def _valid(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """``(B, T)`` bool of valid steps (all True without a mask)."""
-    if mask is None:
-        return torch.ones(like.shape[:2], dtype=torch.bool, device=like.device)
-    if mask.shape != like.shape[:2]:
-        raise ValueError(f"mask shape {tuple(mask.shape)} != (B, T) {tuple(like.shape[:2])}")
-    return mask.to(torch.bool)
-
-
-# --------------------------------------------------------------------------- reconstruction
-
-
-def reconstruction_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    vocab_sizes: tuple[int, ...] | list[int],
-    mask: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy summed over steps and streams.
-
-    ``logits`` (B, T, sum V), ``targets`` (B, T, K) int64, ``mask`` (B, T) bool of valid steps.
-    Returns ``(loss_per_example (B,), per_stream_loss (B, K))``; masked-out steps add 0
-    (their targets may hold anything, e.g. padding).
-    """
-    targets = _targets3(targets)
-    valid = _valid(mask, targets)  # (B, T)
-    safe = targets.masked_fill(~valid.unsqueeze(-1), 0)  # (B, T, K): padding -> class 0
-    per_stream = []
-    for k, part in enumerate(_split(logits, vocab_sizes)):  # part: (B, T, V_k)
-        ce = F.cross_entropy(part.float().transpose(1, 2), safe[..., k].long(), reduction="none")  # (B, T)
-        per_stream.append((ce * valid).sum(dim=1))  # (B,)
-    per_stream_loss = torch.stack(per_stream, dim=-1)  # (B, K)
-    return per_stream_loss.sum(dim=-1), per_stream_loss
+from ..models.distributions import _targets3, _valid, pick_tokens  # the objectives and KL live with the models
 
 
 # --------------------------------------------------------------------------- accuracy
 
 
-def predicted_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...] | list[int]) -> torch.Tensor:
-    """Per-stream argmax: ``(B, T, sum V)`` -> ``(B, T, K)``."""
-    return torch.stack([part.argmax(dim=-1) for part in _split(logits, vocab_sizes)], dim=-1)
+predicted_tokens = pick_tokens  # per-stream argmax: (B, T, sum V) -> (B, T, K)
 
 
 def token_accuracy(
@@ -176,72 +128,46 @@ def upgrade_accuracy_names(metrics: dict) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------- KL
+@torch.no_grad()
+def reconstruction_metrics(model, batches, generator_for, segment_steps: int,
+                           extra: Callable[[int, torch.Tensor, dict, torch.Generator | None], dict] | None = None,
+                           on_batch: Callable[[int], None] | None = None) -> dict:
+    """Held-out reconstruction figures of a grid model, means over every window of ``batches``.
 
-
-def kl_per_dim(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, sigma^2) || N(0, 1))`` per latent dimension in nats, ``(B, Z)``."""
-    return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma))
-
-
-def kl_divergence(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, diag sigma^2) || N(0, I))`` in nats, summed over Z: ``(B, Z)`` -> ``(B,)``."""
-    return kl_per_dim(mu, sigma).sum(dim=-1)
-
-
-def free_bits_kl(kl: torch.Tensor, free_bits: float, per_dim: bool = False) -> torch.Tensor:
-    """KL cost after the free-bits allowance (magenta's ``max(kl - free_bits * ln 2, 0)``).
-
-    ``per_dim=False``: ``kl`` is ``(B,)`` total nats; returns ``(B,)`` ``max(kl - free_bits ln2, 0)``.
-    ``per_dim=True``: ``kl`` is ``(B, Z)``; the budget is split equally across the Z dims,
-    returns ``(B,)`` ``sum_z max(kl_z - free_bits ln2 / Z, 0)``.
+    The one implementation behind the trainer's evaluation (``training.grid``, ``training.musae_objective``)
+    and ``evaluate``'s Table 1 (``evaluation.studies.reconstruction_study``). ``batches`` yields
+    ``(B, T, K)`` tokens on the model's device; batch ``i`` draws its randomness from
+    ``generator_for(i)``. Returns ``n``, ``loss`` (reconstruction + KL), ``r_loss``, the KL terms
+    and ``elbo`` when the model has them, ``<kind>_accuracy`` for each of :data:`ACCURACY_KINDS`,
+    ``per_stream`` / ``per_segment`` (``segment_steps`` steps each) arrays per kind, and the
+    means of what ``extra(i, tokens, out, generator)`` returns per batch. ``on_batch(B)`` after each.
     """
-    if free_bits < 0:
-        raise ValueError(f"free_bits must be >= 0, got {free_bits}")
-    free_nats = free_bits * LN2
-    if per_dim:
-        if kl.dim() != 2:
-            raise ValueError(f"per_dim free bits needs kl of shape (B, Z), got {tuple(kl.shape)}")
-        return torch.clamp(kl - free_nats / kl.shape[-1], min=0.0).sum(dim=-1)  # (B, Z) -> (B,)
-    return torch.clamp(kl - free_nats, min=0.0)
-
-
-# --------------------------------------------------------------------------- ELBO
-
-
-def elbo_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    vocab_sizes: tuple[int, ...] | list[int],
-    mu: torch.Tensor | None,
-    sigma: torch.Tensor | None,
-    beta: float | torch.Tensor,
-    free_bits: float,
-    per_dim_free_bits: bool = False,
-    mask: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """The training objective and its parts (all batch means, scalars unless noted).
-
-    ``loss = mean(r_loss + beta * kl_cost)``; ``r_loss`` summed CE; ``kl`` nats (unclipped);
-    ``kl_bits = kl / ln 2``; ``kl_cost`` free-bits-clipped KL; ``elbo = mean(-(r_loss + kl))``;
-    ``per_stream_r_loss`` (K,). With ``mu is None`` (language-model baseline) all KL terms are 0.
-    """
-    r_per_example, per_stream = reconstruction_loss(logits, targets, vocab_sizes, mask)  # (B,), (B, K)
-    if mu is None:
-        kl = torch.zeros_like(r_per_example)  # (B,)
-        kl_cost = torch.zeros_like(r_per_example)  # (B,)
-    else:
-        if sigma is None:
-            raise ValueError("sigma is required when mu is given")
-        per_dim = kl_per_dim(mu.float(), sigma.float())  # (B, Z)
-        kl = per_dim.sum(dim=-1)  # (B,)
-        kl_cost = free_bits_kl(per_dim if per_dim_free_bits else kl, free_bits, per_dim=per_dim_free_bits)  # (B,)
-    return {
-        "loss": (r_per_example + beta * kl_cost).mean(),
-        "r_loss": r_per_example.mean(),
-        "kl": kl.mean(),
-        "kl_bits": kl.mean() / LN2,
-        "kl_cost": kl_cost.mean(),
-        "elbo": (-(r_per_example + kl)).mean(),
-        "per_stream_r_loss": per_stream.mean(dim=0),  # (K,)
-    }
+    totals: dict[str, float] = {}
+    streams: dict[str, np.ndarray] = {}
+    segments: dict[str, np.ndarray] = {}
+    n = 0
+    for i, x in enumerate(batches):
+        gen = generator_for(i)
+        out = model(x, generator=gen)
+        terms = model.loss(x, out)
+        preds = reconstruction_predictions(model, x, out, gen)  # tf, sampled, free_running, argmax
+        accs = {key: token_accuracy(pred, x) for key, pred in preds.items()}
+        values = {"loss": terms["r_loss"] + terms.get("kl", 0.0),
+                  **{k: terms[k] for k in ("r_loss", "kl", "kl_bits", "elbo") if k in terms},
+                  **{f"{key}_accuracy": acc[0] for key, acc in accs.items()}}
+        if extra is not None:
+            values.update(extra(i, x, out, gen))
+        b = x.shape[0]
+        for key, value in values.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * b
+        for key, pred in preds.items():
+            streams[key] = streams.get(key, 0.0) + accs[key][1].cpu().numpy() * b  # (K,)
+            segments[key] = segments.get(key, 0.0) + segment_accuracy(pred, x, segment_steps).cpu().numpy() * b
+        n += b
+        if on_batch is not None:
+            on_batch(b)
+    res: dict = {k: v / max(n, 1) for k, v in totals.items()}
+    res["n"] = n
+    res["per_stream"] = {k: v / max(n, 1) for k, v in streams.items()}
+    res["per_segment"] = {k: v / max(n, 1) for k, v in segments.items()}
+    return res

@@ -1,8 +1,8 @@
-"""MusAE inside the :class:`~musicvae.training.trainer.Trainer`: its optimisers, train step and evaluation.
+"""MusAE in the training loop: :class:`MusAEFamily`, its optimisers, train step and evaluation.
 
-Place in the flow: ``Trainer`` (batches, schedules, checkpoints, logging) ->
-:class:`MusAEObjective` -> ``training.adversarial.AdversarialStep`` on ``models.musae.MusAE``;
-the trainer saves :attr:`MusAEObjective.optimizer` like any optimiser.
+Place in the flow: ``Trainer`` (the loop, checkpoints, logging) -> :class:`MusAEFamily` (the
+grids and batches of ``training.grid``) -> ``training.adversarial.AdversarialStep`` on
+``models.musae.MusAE``; the trainer saves :attr:`MusAEFamily.optimizer` like any optimiser.
 
 * Two optimisers, never mixed: Adam on encoder + decoder (learning rate schedule of the
   VAEs) and Adam on the critic (``critic_learning_rate``, betas ``(0, 0.9)`` as WGAN-GP).
@@ -21,16 +21,18 @@ the trainer saves :attr:`MusAEObjective.optimizer` like any optimiser.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..config import Config
 from ..models.modules.priors import label_components
-from ..models.musae import MusAE, tokens_from_logits
-from .adversarial import AdversarialStep, _score
-from .losses import accuracy, predicted_tokens, reconstruction_loss, segment_accuracy, token_accuracy
+from . import schedules
+from .adversarial import AdversarialStep, _score, adversarial_beta
+from .family import TrainError, step_generator
+from .grid import GridFamily
+from .losses import reconstruction_metrics
 
 
 class OptimizerPair:
@@ -61,25 +63,38 @@ def petal_table(label_names: list[str], config: Config) -> dict[str, int]:
     return label_components(label_names, config.model.components)
 
 
-class MusAEObjective:
-    """Adversarial training and evaluation of a :class:`MusAE` for the trainer."""
+class MusAEFamily(GridFamily):
+    """MusAE's plug-in to the trainer: the grids of :class:`~.grid.GridFamily`, trained adversarially."""
 
-    def __init__(self, model: MusAE, config: Config, label_names: list[str], stream_names: tuple[str, ...]):
-        tc = config.train
-        self.model, self.config = model, config
-        self.label_names, self.stream_names = list(label_names), tuple(stream_names)
-        self.optimizer = OptimizerPair(
+    def setup(self, data_dir) -> None:
+        tc = self.config.train
+        if self.trainer.dist.world_size > 1:
+            raise TrainError("MusAE trains on one process; run it without torchrun")
+        if tc.precision == "fp16":
+            raise TrainError("MusAE trains in fp32 or bf16, not fp16 (--precision bf16)")
+        if self.config.model.prior == "flower" and not self.label_names:
+            self.trainer.config = self.config = config = self.config.copy()
+            config.model.prior = "gauss"
+            self.trainer.notices.append(
+                f"{data_dir}: no style labels, so the mixture (flower) prior has nothing to drive it; "
+                f"training with the Gaussian prior (prepare with --labels FILE for labels)")
+
+    def make_optimizer(self) -> OptimizerPair:
+        model, config, tc = self.model, self.config, self.config.train
+        self.stream_names = tuple(self.train_set.converter.stream_names)
+        optimizer = OptimizerPair(
             torch.optim.Adam(model.autoencoder_parameters(), lr=tc.learning_rate),
             torch.optim.Adam(model.critic.parameters(), lr=tc.critic_learning_rate, betas=(0.0, 0.9)),
         )
         scale = 1.0 / model.steps if tc.reconstruction == "per_step" else 1.0
-        self.step_fn = AdversarialStep(model, self.optimizer.autoencoder, self.optimizer.critic,
+        self.step_fn = AdversarialStep(model, optimizer.autoencoder, optimizer.critic,
                                        critic_steps=tc.critic_steps, gp_weight=tc.gp_weight, grad_clip=tc.grad_clip,
                                        reconstruction_scale=scale)
         self.petals = petal_table(self.label_names, config)
         # label id -> petal, with a trailing -1 so that id -1 (unlabelled) indexes to -1
         table = [self.petals[n] for n in self.label_names] if self.petals else []
         self._table = np.array(table + [-1], dtype=np.int64)
+        return optimizer
 
     def to_petals(self, label_ids: np.ndarray, device: torch.device) -> torch.Tensor | None:
         """Label ids ``(B,)`` (``-1`` = none) -> petal ids ``(B,)`` on ``device``; None without a label-driven prior."""
@@ -87,61 +102,68 @@ class MusAEObjective:
             return None
         return torch.as_tensor(self._table[np.asarray(label_ids, dtype=np.int64)], device=device)
 
-    def train_step(self, tokens: torch.Tensor, label_ids: np.ndarray, beta: float, lr: float,
-                   generator: torch.Generator | None) -> dict[str, float]:
-        """Critic steps then one autoencoder step on ``tokens`` (B, T, K); returns floats for the log."""
+    def train_step(self, step: int) -> dict[str, float]:
+        """Critic steps then one autoencoder step on the batch of ``step``; floats for the log."""
+        tc = self.config.train
+        tokens = self.batches.batch(step, self.device)  # (b, T, K)
+        label_ids = self.batches.labels(step)
+        gen = self.generator(step)
+        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
+        beta = adversarial_beta(step, tc.beta_every, tc.beta_increment, tc.max_beta)
         for group in self.optimizer.autoencoder.param_groups:
             group["lr"] = lr
-        stats = self.step_fn.step(tokens, self.to_petals(label_ids, tokens.device), beta, generator)
+        with self.trainer.autocast():
+            stats = self.step_fn.step(tokens, self.to_petals(label_ids, tokens.device), beta, gen)
         stats["lr"] = lr
         stats["labelled"] = float(np.mean(np.asarray(label_ids) >= 0)) if self.petals else 0.0
         return stats
 
     @torch.no_grad()
-    def evaluate(self, batches: list[torch.Tensor], label_sets: np.ndarray | None, device: torch.device,
-                 generator_for: Callable[[int], torch.Generator]) -> dict[str, Any]:
-        """Figures on the fixed eval batches; ``label_sets`` ``(n, M)`` label ids of their windows."""
-        model, vocab = self.model, tuple(self.model.vocab_sizes)
+    def evaluate(self) -> dict[str, Any]:
+        """Figures on the fixed eval batches (see the module's docstring)."""
+        model, device, label_sets = self.model, self.device, self.eval_label_sets
         model.eval()
-        sums: dict[str, float] = {}
-        per_stream_arg, per_stream_s, per_bar, n, offset = 0.0, 0.0, 0.0, 0, 0
-        codes = []
-        for i, tokens in enumerate(batches):
-            tokens = tokens.to(device)  # (b, T, K)
-            w, gen = tokens.shape[0], generator_for(i)
-            z = model.encode(tokens)  # (b, Z)
-            logits = model.decoder(z).float()  # (b, T, sum V)
-            r_loss, _ = reconstruction_loss(logits, tokens, vocab)  # (b,)
-            acc, acc_streams = accuracy(logits, tokens, vocab)
-            s_acc, s_streams = token_accuracy(tokens_from_logits(logits, vocab, 1.0, gen), tokens)
-            petals = None
+        seed, codes, offset = self.config.train.seed + 99, [], [0]
+
+        def critic(i: int, tokens: torch.Tensor, out: dict, gen) -> dict:
+            w, z, petals = tokens.shape[0], out["z"], None
             if label_sets is not None and self.petals:
-                first = label_sets[offset:offset + w, 0]  # (b,) first label of each window, -1 = none
+                first = label_sets[offset[0]:offset[0] + w, 0]  # (b,) first label of each window, -1 = none
                 petals = self.to_petals(first, device)
-            real = model.prior.sample(w, petals, generator=gen).to(z)  # (b, Z)
-            wasserstein = _score(model.critic, real, petals).mean() - _score(model.critic, z, petals).mean()
-            for key, value in (("eval_loss", r_loss.mean()), ("eval_r_loss", r_loss.mean()), ("tf_accuracy", acc),
-                               ("argmax_accuracy", acc), ("sampled_accuracy", acc),
-                               ("free_running_accuracy", s_acc),
-                               ("eval_wasserstein", wasserstein)):
-                sums[key] = sums.get(key, 0.0) + float(value) * w
-            per_stream_arg = per_stream_arg + acc_streams.cpu().numpy() * w
-            per_stream_s = per_stream_s + s_streams.cpu().numpy() * w
-            if model.steps > 16:
-                per_bar = per_bar + segment_accuracy(predicted_tokens(logits, vocab), tokens, 16).cpu().numpy() * w
+            real = model.prior_sample(w, petals, gen).to(z)  # (b, Z)
             codes.append(z.float().cpu())
-            n, offset = n + w, offset + w
-        out: dict[str, Any] = {k: v / max(n, 1) for k, v in sums.items()}
-        out["tf_accuracy_per_stream"] = dict(zip(self.stream_names, (per_stream_arg / max(n, 1)).round(4).tolist()))
-        out["free_running_accuracy_per_stream"] = dict(zip(self.stream_names, (per_stream_s / max(n, 1)).round(4).tolist()))
+            offset[0] += w
+            return {"eval_wasserstein": _score(model.critic, real, petals).mean() - _score(model.critic, z, petals).mean()}
+
+        m = reconstruction_metrics(model, (t.to(device) for t in self.eval_batches),
+                                   lambda i: step_generator(seed, i, device), 16, extra=critic)
+        # not autoregressive: nothing is fed back, so teacher-forced, sampled and argmax coincide
+        out: dict[str, Any] = {"eval_loss": m["r_loss"], "eval_r_loss": m["r_loss"], "tf_accuracy": m["tf_accuracy"],
+                               "argmax_accuracy": m["tf_accuracy"], "sampled_accuracy": m["tf_accuracy"],
+                               "free_running_accuracy": m["free_running_accuracy"],
+                               "eval_wasserstein": m["eval_wasserstein"]}
+        for key in ("tf", "free_running"):
+            out[f"{key}_accuracy_per_stream"] = dict(zip(self.stream_names, m["per_stream"][key].round(4).tolist()))
         if model.steps > 16:
-            out["argmax_accuracy_per_bar"] = (per_bar / max(n, 1)).round(4).tolist()
+            out["argmax_accuracy_per_bar"] = m["per_segment"]["tf"].round(4).tolist()
         if label_sets is not None and self.petals and codes:
             nearest = model.prior.nearest_component(torch.cat(codes).to(device)).cpu().numpy()
-            acc_c, labelled = nearest_component_accuracy(nearest, label_sets[:offset], self._table)
+            acc_c, labelled = nearest_component_accuracy(nearest, label_sets[:offset[0]], self._table)
             if labelled:
                 out["component_accuracy"], out["labelled_eval_windows"] = acc_c, labelled
         return out
+
+    def checkpoint_extra(self) -> dict:
+        return {**super().checkpoint_extra(), "labels": {"names": self.label_names, "components": self.petals}}
+
+    def progress_line(self, rec: dict) -> tuple[str, bool]:
+        if "loss" in rec:  # the adversarial weight and the critic's Wasserstein estimate
+            return (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} W {rec['wasserstein']:.2f} "
+                    f"beta {rec['beta']:.1f} {rec['seq_per_s']:.0f} seq/s"), False
+        line, _ = super().progress_line(rec)
+        if "component_accuracy" in rec:
+            line += f" nearest-component {rec['component_accuracy']:.3f}"
+        return line, True
 
 
 def nearest_component_accuracy(nearest: np.ndarray, label_sets: np.ndarray, table: np.ndarray) -> tuple[float, int]:

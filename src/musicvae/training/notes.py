@@ -1,11 +1,23 @@
-"""Note-sequence data and a minimal training loop for the VRASH family.
+"""The VRASH family (``note_lm``, ``note_vae``, ``vrash``) in training: note data and :class:`NoteFamily`.
 
 Place in the flow: ``prepare --kind notes`` folder (ragged ``data``/``offsets`` events and
-``meta`` rows per record, see ``data.prepare``) -> :class:`NoteSequenceSet` -> :func:`collate_notes`
-/ :func:`note_batches` -> :class:`~musicvae.models.vrash.NoteBatch` -> :func:`train_note_model`
-(Adam, gradient clipping, KL annealing) and :func:`evaluate_cross_entropy` (held-out
-cross-entropy per note). Used by ``experiments/vrash_vs_lm.py`` and the tests until the main
-:class:`~musicvae.training.trainer.Trainer` reads note data.
+``meta`` rows per record, see ``data.prepare``) -> :class:`NoteSequenceSet` -> :class:`NoteBatchStream`
+/ :func:`collate_notes` -> :class:`~musicvae.models.vrash.NoteBatch` -> :class:`NoteFamily` (the
+plug-in of :class:`~musicvae.training.trainer.Trainer`) -> checkpoints that ``generation.notes``
+and ``experiments/vrash_vs_lm.py`` load.
+
+* Step ``s`` reads :meth:`NoteBatchStream.batch(s) <NoteBatchStream.batch>` and draws z noise and
+  history dropout from ``step_generator(seed, s)`` (torch's global RNG, for dropout layers, is
+  seeded from ``(seed, s)`` too), so ``--resume`` continues the very same curve.
+* Loss: summed cross-entropy of the three note factors over each track (+ its end token) +
+  ``beta * KL`` (after ``free_bits``), averaged over tracks; beta rises linearly from 0 to
+  ``max_beta`` over ``kl_warmup_steps`` (:func:`beta_at`).
+* Evaluation (:func:`evaluate_cross_entropy`): held-out cross-entropy per note (z = posterior
+  mean; ``eval_ce``) and the negative ELBO per note (``eval_bound`` = ``eval_loss``, one seeded
+  posterior sample), KL and teacher-forced accuracy per factor.
+* Checkpoints add a ``notes`` entry: the model kind and hparams, the collection names, the
+  (instrument family, collection) pairs seen in training with their counts, and defaults for
+  decoding sampled events (median duration, octave shift, program).
 
 Track metadata per record: ``instrument_group`` (from the shard's ``meta`` column 4) and
 ``collection``: an index into :attr:`NoteSequenceSet.collections`, where 0 is ``"<unknown>"``.
@@ -24,18 +36,24 @@ A record's collection comes from (``collection_from``):
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import time
+from collections import Counter
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from ..data.dataset import PreparedDataset
+from ..config import Config, ConfigError
+from ..data.dataset import DatasetError, PreparedDataset
 from ..data.sources import collection_of  # noqa: F401 (re-exported)
-from ..models.vrash import FACTORS, NoteBatch, NoteSequenceModel
+from ..models.builders import NOTE_FAMILIES, build_model, count_parameters
+from ..models.vrash import FACTORS, NoteBatch, NoteSequenceModel, collate_notes  # noqa: F401 (re-exported)
 from ..representations.notes import TrackMeta
+from . import schedules
+from .family import Family, TrainError, step_generator
 
 UNKNOWN = "<unknown>"
 
@@ -128,39 +146,10 @@ def _manifest_names(manifest: dict) -> tuple[Callable[[int], str] | None, str | 
     return source.name_of, None
 
 
-def collate_notes(items: Sequence[tuple[np.ndarray, np.ndarray]], max_notes: int | None = None) -> NoteBatch:
-    """``(events (n_i, 3), meta (2,))`` pairs -> :class:`NoteBatch` padded to the longest track.
-
-    A track longer than ``max_notes`` is cut to it and gets ``has_end=False`` (no end target).
-    Raises ValueError for an empty track or an empty list.
-    """
-    if not items:
-        raise ValueError("no tracks to collate")
-    lens = [len(e) for e, _ in items]
-    if min(lens) < 1:
-        raise ValueError("a track without events cannot be collated")
-    has_end = [max_notes is None or n <= max_notes for n in lens]
-    lens = [n if max_notes is None else min(n, max_notes) for n in lens]
-    events = np.zeros((len(items), max(lens), 3), dtype=np.int64)  # (B, T, 3)
-    for b, ((ev, _), n) in enumerate(zip(items, lens)):
-        events[b, :n] = ev[:n]
-    meta = np.stack([np.asarray(m, dtype=np.int64) for _, m in items])  # (B, 2)
-    return NoteBatch(torch.from_numpy(events), torch.tensor(lens, dtype=torch.long), torch.from_numpy(meta),
-                     torch.tensor(has_end, dtype=torch.bool))
-
-
-def note_batches(data: NoteSequenceSet, batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 max_notes: int | None = None, repeat: bool = False) -> Iterator[NoteBatch]:
-    """Batches in a fresh random order per epoch (``shuffle``) or in order; ``repeat`` forever."""
-    if len(data) == 0:
-        raise ValueError("the note set is empty")
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(data)) if shuffle else np.arange(len(data))
-        for lo in range(0, len(order), batch_size):
-            yield collate_notes([data[int(i)] for i in order[lo: lo + batch_size]], max_notes)
-        if not repeat:
-            return
+def note_batches(data: NoteSequenceSet, batch_size: int, max_notes: int | None = None) -> Iterator[NoteBatch]:
+    """Every track once, in order, ``batch_size`` at a time (evaluation; training reads :class:`NoteBatchStream`)."""
+    for lo in range(0, len(data), batch_size):
+        yield collate_notes([data[i] for i in range(lo, min(lo + batch_size, len(data)))], max_notes)
 
 
 class NoteBatchStream:
@@ -228,7 +217,7 @@ def evaluate_cross_entropy(model: NoteSequenceModel, data: NoteSequenceSet, *, b
     gen = torch.Generator(device=device).manual_seed(seed)
     sums: dict[str, float] = {}
     try:
-        for batch in note_batches(data, batch_size, shuffle=False, max_notes=max_notes):
+        for batch in note_batches(data, batch_size, max_notes):
             part = model.cross_entropy_per_note(batch.to(device), use_mean=use_mean, generator=gen)
             for k, v in part.items():
                 if k.endswith("_sum") or k in ("positions", "sequences"):
@@ -254,46 +243,149 @@ def beta_at(step: int, max_beta: float, warmup_steps: int) -> float:
     return max_beta * min(1.0, step / warmup_steps)
 
 
-def train_note_model(model: NoteSequenceModel, train: NoteSequenceSet, eval_set: NoteSequenceSet | None = None, *,
-                     steps: int = 1000, batch_size: int = 64, learning_rate: float = 1e-3, grad_clip: float = 1.0,
-                     max_beta: float = 1.0, beta_warmup_steps: int = 0, free_bits: float = 0.0,
-                     per_dim_free_bits: bool = False, max_notes: int | None = None, eval_every: int = 0,
-                     log_every: int = 50, seed: int = 0, device: str | torch.device = "cpu",
-                     on_log: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train ``model`` in place for ``steps`` Adam steps; returns the logged records.
+# --------------------------------------------------------------------------- the training plug-in
+def check_note_config(config: Config) -> None:
+    """Refuse settings a note model cannot train with (one-line :class:`ConfigError`)."""
+    m, tc = config.model, config.train
+    if config.data.kind != "notes":
+        raise ConfigError(f"{m.family} models read note events: data.kind must be notes, not {config.data.kind!r}")
+    if config.data.max_notes < 1:
+        raise ConfigError(f"data.max_notes must be at least 1, not {config.data.max_notes}")
+    if m.family == "note_vae" and m.history_dropout:
+        raise ConfigError("note_vae reads no history: model.history_dropout must be 0")
+    if not 0.0 <= m.history_dropout <= 1.0:
+        raise ConfigError(f"model.history_dropout must be in [0, 1], not {m.history_dropout}")
+    if m.collections < 1:
+        raise ConfigError(f"model.collections must be at least 1, not {m.collections}")
+    if tc.precision == "fp16":
+        raise ConfigError("note models train in fp32 or bf16, not fp16 (--precision bf16)")
+    if tc.kl_warmup_steps < 0:
+        raise ConfigError(f"train.kl_warmup_steps must be >= 0, not {tc.kl_warmup_steps}")
 
-    Each ``log_every`` steps (and the last) a record ``{step, beta, loss, nll_per_note, kl, accuracy,
-    seconds}`` of the current batch; each ``eval_every`` steps (and the last, when ``eval_set`` is
-    given) a record ``{step, split: "eval", ce, bound, ...}`` from :func:`evaluate_cross_entropy`.
-    """
-    torch.manual_seed(seed)
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    stream = note_batches(train, batch_size, seed=seed, max_notes=max_notes, repeat=True)
-    history: list[dict] = []
-    t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        batch = next(stream).to(device)
-        beta = beta_at(step, max_beta, beta_warmup_steps)
-        out = model.loss(batch, beta=beta, free_bits=free_bits, per_dim_free_bits=per_dim_free_bits, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if grad_clip and grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        if not math.isfinite(float(out["loss"].detach())):
-            raise FloatingPointError(f"non-finite loss at step {step}")
-        if step % max(log_every, 1) == 0 or step == steps:
-            rec = {"step": step, "split": "train", "beta": beta, "seconds": round(time.perf_counter() - t0, 3)}
-            rec.update({k: float(out[k].detach()) for k in ("loss", "nll_per_note", "kl", "accuracy")})
-            history.append(rec)
-            if on_log:
-                on_log(rec)
-        if eval_set is not None and len(eval_set) and ((eval_every and step % eval_every == 0) or step == steps):
-            rec = {"step": step, "split": "eval", **evaluate_cross_entropy(model, eval_set, batch_size=max(batch_size, 64),
-                                                                           max_notes=max_notes, device=device)}
-            history.append(rec)
-            if on_log:
-                on_log(rec)
-    return history
+
+class NoteFamily(Family):
+    """The note families' plug-in to :class:`~.trainer.Trainer` (one process only, no torchrun)."""
+
+    unit = "tracks"
+
+    def __init__(self, trainer, data_dir):
+        super().__init__(trainer, data_dir)
+        config, tc = self.config, self.config.train
+        try:
+            check_note_config(config)
+        except ConfigError as exc:
+            raise TrainError(str(exc)) from None
+        if trainer.dist.world_size > 1:
+            raise TrainError("note models train on one process; run them without torchrun")
+        self.data_dir = Path(data_dir)
+        try:
+            self.train_set = NoteSequenceSet.load(data_dir, "train")
+            eval_set = NoteSequenceSet.load(data_dir, "eval", collections=self.train_set.collections)
+        except (DatasetError, FileNotFoundError, KeyError) as exc:
+            raise TrainError(str(exc).strip("'\"")) from None
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
+        if len(self.train_set) == 0:
+            raise TrainError(f"{data_dir}: the train split is empty")
+        self.manifest = json.loads((self.data_dir / "manifest.json").read_text())
+        if self.train_set.warning:
+            trainer.notices.append(f"{data_dir}: {self.train_set.warning}")
+        self.collections = list(self.train_set.collections)
+        cap = config.model.collections
+        if len(self.collections) > cap:
+            trainer.notices.append(f"{data_dir}: {len(self.collections) - 1} collections but the model embeds "
+                                   f"{cap - 1}; the rest share the 'unknown' row (--set model.collections=N)")
+            for part in (self.train_set, eval_set):
+                part.meta[:, 1] = np.where(part.meta[:, 1] < cap, part.meta[:, 1], 0)
+        self.eval_set = eval_set if len(eval_set) else self.train_set
+        if not len(eval_set):
+            trainer.notices.append(f"{data_dir}: the eval split is empty; evaluating on training tracks")
+        self.vocab_sizes = tuple(int(v) for v in self.train_set.vocab_sizes)
+        self.max_notes = int(config.data.max_notes)
+        self.batches = NoteBatchStream(self.train_set, tc.batch_size, seed=tc.seed, max_notes=self.max_notes)
+        self.batch_size = self.batches.batch_size
+        n_eval = min(len(self.eval_set), max(1, tc.eval_batches) * tc.batch_size)
+        spread = np.unique(np.linspace(0, len(self.eval_set) - 1, n_eval).round().astype(int))
+        self.eval_subset = subset(self.eval_set, spread)
+        try:
+            self.model = build_model(config, self.vocab_sizes).to(trainer.device)
+        except ConfigError as exc:
+            raise TrainError(str(exc)) from None
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate)
+        self.note_info = self._note_info()
+
+    def _note_info(self) -> dict:
+        """What a checkpoint needs besides the weights to sample and decode (JSON)."""
+        rows = self.train_set.track_meta_rows  # (n, 5): program, is_drum, median_duration, octave_shift, group
+        pairs = Counter((int(g), int(c)) for g, c in self.train_set.meta)
+        programs: dict[str, int] = {}
+        for g in sorted({int(r[4]) for r in rows}):
+            progs = Counter(int(r[0]) for r in rows if int(r[4]) == g)
+            programs[str(g)] = progs.most_common(1)[0][0]
+        med = lambda col: int(np.sort(rows[:, col])[(len(rows) - 1) // 2])  # noqa: E731 (lower median)
+        return {
+            "model": NOTE_FAMILIES[self.config.model.family],
+            "hparams": {k: list(v) if isinstance(v, tuple) else v for k, v in self.model.hparams.items()},
+            "collections": self.collections,
+            "track_meta": [[g, c, n] for (g, c), n in sorted(pairs.items())],  # [instrument group, collection, tracks]
+            "decode": {"median_duration": med(2), "octave_shift": med(3), "programs": programs},
+            "max_notes": self.max_notes,
+            "data": str(self.data_dir),
+            "tracks": {"train": len(self.train_set), "eval": len(self.eval_set)},
+        }
+
+    def train_step(self, step: int) -> dict:
+        tc = self.config.train
+        self.model.train()
+        batch = self.batches.batch(step).to(self.device)
+        gen = step_generator(tc.seed * 131, step, self.device)
+        torch.manual_seed((tc.seed * 1_000_003 + step * 7919 + 29) % (2**63))  # dropout layers, if any
+        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
+        beta = float(beta_at(step, tc.max_beta, tc.kl_warmup_steps))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.trainer.autocast():
+            out = self.model.loss(batch, beta=beta, free_bits=tc.free_bits, per_dim_free_bits=tc.free_bits_per_dim,
+                                  generator=gen)
+        grad_norm = self.optimise(out["loss"], self.model.parameters())
+        loss = float(out["loss"].detach())
+        if not math.isfinite(loss):
+            raise TrainError(f"non-finite loss at step {step + 1}; lower the learning rate or check the data")
+        keys = ("r_loss", "nll_per_note", "kl", "kl_bits", "kl_per_note", "accuracy")
+        return {"loss": loss, **{k: float(out[k].detach()) for k in keys}, "beta": beta, "lr": lr,
+                "grad_norm": float(grad_norm), "notes": float(out["positions"])}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Held-out cross-entropy per note (z = posterior mean) and the NLL bound on the fixed eval tracks.
+
+        ``eval_bound`` (= ``eval_loss``) is the negative ELBO per note, CE with a z drawn from the
+        posterior (one seeded sample) + KL: an upper bound of the NLL per note (the LM's is its CE).
+        """
+        kw = dict(batch_size=max(self.config.train.batch_size, 32), max_notes=self.max_notes,
+                  seed=self.config.train.seed + 99, device=self.device)
+        res = evaluate_cross_entropy(self.model, self.eval_subset, use_mean=True, **kw)
+        bound = res["bound"]
+        if self.model.latent:
+            bound = evaluate_cross_entropy(self.model, self.eval_subset, use_mean=False, **kw)["bound"]
+        out = {"eval_loss": bound, "eval_ce": res["ce"], "eval_bound": bound,
+               "eval_kl_per_note": res["kl_per_note"], "eval_kl": res["kl_per_track"],
+               "eval_kl_bits": res["kl_per_track"] / math.log(2), "tf_accuracy": res["accuracy"],
+               "eval_tracks": res["sequences"], "eval_notes": res["positions"]}
+        for k, v in res.items():
+            if k.startswith(("ce_", "acc_")) and not k.endswith("_sum"):
+                out[f"eval_{k}"] = v
+        return out
+
+    def checkpoint_extra(self) -> dict:
+        return {"vocab_sizes": list(self.vocab_sizes), "representation": self.manifest["representation"],
+                "parameters": count_parameters(self.model), "notes": self.note_info}
+
+    def progress_line(self, rec: dict) -> tuple[str, bool]:
+        if "eval_ce" in rec:  # held-out cross-entropy per note (nats)
+            return f"eval: ce/note {rec['eval_ce']:.3f} bound {rec['eval_bound']:.3f} acc {rec['tf_accuracy']:.3f}", True
+        return (f"ce/note {rec['nll_per_note']:.3f} kl {rec['kl_bits']:.1f}b beta {rec['beta']:.2f} "
+                f"acc {rec['accuracy']:.3f} {rec['seq_per_s']:.0f} tracks/s"), False
+
+    def done_line(self, final: dict) -> str:
+        return f"held-out cross-entropy {final['eval_ce']:.3f} nats/note (bound {final['eval_bound']:.3f})"

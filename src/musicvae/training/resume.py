@@ -1,6 +1,6 @@
 """``--resume``: which checkpoint to continue from, and whether it is the same run.
 
-Place in the flow: ``training.trainer`` / ``training.note_trainer`` (``--resume``) -> this
+Place in the flow: ``training.trainer`` (``--resume``) -> this
 module -> ``training.checkpoint`` (load).
 
 * The checkpoint ``latest.json`` names is tried first, then every step dir newest first; the

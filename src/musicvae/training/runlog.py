@@ -1,6 +1,6 @@
 """``RUN_DIR/metrics.jsonl`` that belongs to one run: run id, truncation on resume, torn tails.
 
-Place in the flow: the trainers (``training.trainer``, ``training.note_trainer``) append one
+Place in the flow: the trainer (``training.trainer``) appends one
 JSON line per log and eval record; ``--resume`` rewrites the file to what the checkpoint it
 resumes from had seen; readers (experiments, tests) read it line by line.
 

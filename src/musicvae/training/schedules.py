@@ -2,7 +2,7 @@
 
 Place in the flow: models -> training losses / **schedules** -> trainer. The trainer asks
 these pure functions, given the global step, for the KL weight ``beta`` handed to
-:func:`musicvae.training.losses.elbo_loss`, the optimiser's learning rate, and the
+:func:`musicvae.models.distributions.elbo_loss`, the optimiser's learning rate, and the
 probability (plus the per-position mask, :func:`sampling_mask`) with which the decoder
 feeds back its own sample instead of the ground truth.
 

@@ -1,49 +1,24 @@
 """Pickle-free state I/O: nested state <-> safetensors + JSON, model weights, RNG states.
 
 Place in the flow: ``training.checkpoint`` (directory layout, retention, resume) uses these
-to write and read each file of a checkpoint; ``generation`` can load bare weight exports
-with :func:`load_weights`. Nothing here unpickles: tensors live in safetensors, the
+to write and read each file of a checkpoint (the file helpers themselves live in
+``utils.stored``). Nothing here unpickles: tensors live in safetensors, the
 rest in JSON, so a checkpoint from the internet cannot run code.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import random
-import stat
 import warnings
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from safetensors.torch import load as st_load_bytes
-from safetensors.torch import save as st_save_bytes
 import torch
 
-from musicvae.utils.io import atomic_write_bytes
+from musicvae.utils.stored import StoredFileError as CheckpointError  # noqa: F401 (the checkpoint code's name)
 
 log = logging.getLogger(__name__)
-
-_MAX_REASON = 400
-
-
-class CheckpointError(Exception):
-    """Anything wrong with a checkpoint: missing/corrupt files, bad JSON, shape mismatch, ..."""
-
-
-def fail(path: str | os.PathLike, reason: str, exc: BaseException | None = None) -> CheckpointError:
-    """Build a one-line CheckpointError naming ``path``."""
-    if exc is not None:
-        detail = str(exc) or type(exc).__name__
-        reason = f"{reason}: {type(exc).__name__}: {detail}"
-    reason = " ".join(reason.split())
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
-    return CheckpointError(f"{path}: {reason}")
-
 
 # --------------------------------------------------------------------------- JSON <-> tensors
 
@@ -127,162 +102,6 @@ def plain_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
             v = v.item()
         out[str(k)] = v
     return out
-
-
-# --------------------------------------------------------------------------- low-level file helpers
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def file_record(data: bytes) -> dict[str, Any]:
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def safetensors_bytes(tensors: dict[str, torch.Tensor], kind: str) -> bytes:
-    return st_save_bytes(tensors, metadata={"format": "pt", "musicvae": kind})
-
-
-MAX_FILE_BYTES = 16 << 30  # a checkpoint or model file larger than this is refused unread
-
-
-def _read_bytes(path: Path, record: Mapping[str, Any] | None, verify: bool) -> bytes:
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never end
-            raise fail(path, "not a regular file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise fail(path, f"too large ({st.st_size / 2**30:.1f} GiB)")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except CheckpointError:
-        raise
-    except FileNotFoundError:
-        raise fail(path, "missing file") from None
-    except OSError as exc:
-        raise fail(path, "cannot read file", exc) from exc
-    if record and verify:
-        expected = record.get("bytes")
-        if isinstance(expected, int) and expected != len(data):
-            raise fail(path, f"truncated or altered: {len(data)} bytes, its record says {expected}")
-        digest = record.get("sha256")
-        if isinstance(digest, str) and hashlib.sha256(data).hexdigest() != digest:
-            raise fail(path, "checksum mismatch (file corrupted or altered)")
-    return data
-
-
-def read_safetensors(path: Path, record: Mapping[str, Any] | None, verify: bool,
-                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    data = _read_bytes(path, record, verify)
-    try:
-        tensors = st_load_bytes(data)
-    except Exception as exc:  # SafetensorError, ValueError, ...
-        raise fail(path, "corrupt safetensors file", exc) from exc
-    if str(device) != "cpu":
-        try:
-            tensors = {k: v.to(device) for k, v in tensors.items()}
-        except Exception as exc:
-            raise fail(path, f"cannot move tensors to {device}", exc) from exc
-    return tensors
-
-
-def read_json(path: Path, record: Mapping[str, Any] | None = None, verify: bool = True) -> Any:
-    data = _read_bytes(path, record, verify)
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise fail(path, "invalid JSON", exc) from exc
-    except RecursionError:
-        raise fail(path, "invalid JSON (nested too deeply)") from None
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def _weights_tensors(model: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    for key, value in model.state_dict().items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor")
-        t = value.detach()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        # copy: safetensors refuses tensors that share storage (tied weights)
-        out[key] = t.to("cpu", copy=True).contiguous()
-    return out
-
-
-def weights_bytes(model: torch.nn.Module, dtype: torch.dtype | None) -> bytes:
-    return safetensors_bytes(_weights_tensors(model, dtype), "weights")
-
-
-def save_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 dtype: torch.dtype | None = None) -> Path:
-    """Write ``model.state_dict()`` to a safetensors file atomically.
-
-    ``dtype`` (e.g. ``torch.float16`` for a compact export) casts floating tensors only;
-    integer buffers keep their dtype.  :func:`load_weights` casts back to the model's dtype.
-    """
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"export dtype must be floating point, got {dtype}")
-    return atomic_write_bytes(path, weights_bytes(model, dtype))
-
-
-def load_state_into_model(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
-                           strict: bool = True) -> None:
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and isinstance(v, torch.Tensor) and tuple(state[k].shape) != tuple(v.shape)
-    ]
-
-    def _few(items: list[str]) -> str:
-        more = f", ... (+{len(items) - 3})" if len(items) > 3 else ""
-        return ", ".join(items[:3]) + more
-
-    problems = []
-    if mismatched:
-        problems.append(f"shape mismatch {_few(mismatched)}")
-    if strict and missing:
-        problems.append(f"missing keys {_few(missing)}")
-    if strict and unexpected:
-        problems.append(f"unexpected keys {_few(unexpected)}")
-    if problems:
-        raise fail(path, "weights do not fit the model: " + "; ".join(problems))
-
-    cast: dict[str, torch.Tensor] = {}
-    for k, t in state.items():
-        target = own.get(k)
-        if (isinstance(target, torch.Tensor) and t.is_floating_point()
-                and target.is_floating_point() and t.dtype != target.dtype):
-            t = t.to(target.dtype)
-        cast[k] = t
-    try:
-        model.load_state_dict(cast, strict=strict)
-    except Exception as exc:
-        raise fail(path, "weights do not fit the model", exc) from exc
-
-
-def load_weights(model: torch.nn.Module, path: str | os.PathLike,
-                 map_location: str | torch.device = "cpu", strict: bool = True) -> torch.nn.Module:
-    """Fill ``model`` from a safetensors weights file (a step dir's model.safetensors or an export)."""
-    path = Path(path)
-    state = read_safetensors(path, None, verify=False, device=map_location)
-    load_state_into_model(model, state, path, strict=strict)
-    return model
 
 
 # --------------------------------------------------------------------------- RNG

@@ -1,19 +1,19 @@
-"""The training loop: a plain PyTorch loop with evaluation, logging, checkpoints and DDP.
+"""The one training loop: :class:`Trainer`, with a plug-in per model family (``training.family``).
 
-Place in the flow: prepared data (``data``) + config (``presets``) -> ``models.builders``
--> :class:`Trainer` -> checkpoints (``training.checkpoint``) -> ``generation``.
+Place in the flow: prepared data (``data``) + config (``presets``) -> :class:`Trainer` (device,
+seeds, the loop, logging, checkpoints, resume) + the family's :class:`~.family.Family` (its data,
+model, optimiser, step, evaluation, checkpoint extras and progress line) -> checkpoints
+(``training.checkpoint``) -> ``generation``.
 
-VAEs and the LM train on the ELBO here; MusAE (``family="musae"``) trains adversarially
-through :class:`~musicvae.training.musae_objective.MusAEObjective` (two optimisers,
-checkpointed together) with the same batches, logging, checkpoints and resume. MusAE
-runs on one process (no torchrun) in fp32 or bf16.
+Families: MusicVAE and the LM (``training.grid``: the ELBO), MusAE (``training.musae_objective``:
+adversarial, two optimisers checkpointed together, one process, fp32 or bf16), the VRASH family
+(``training.notes``: note events, one process), the MCVAE composer (``training.composer``: songs
+encoded by a trained bar VAE, given as ``bar_vae=``).
 
-* Every random choice of step s (batch, transpositions, latent noise, scheduled
-  sampling) is a pure function of (seed, s), so ``--resume`` after a kill continues
-  the very same curve.
-* Under ``torchrun`` it wraps the model in DistributedDataParallel (NCCL on GPU,
-  gloo on CPU); each rank takes its slice of every global batch; rank 0 alone logs
-  and writes checkpoints.
+* Every random choice of step s is a pure function of (seed, s), so ``--resume`` after a kill
+  continues the very same curve.
+* Under ``torchrun`` (grid families) each rank takes its slice of every global batch; rank 0
+  alone logs and writes checkpoints.
 * Metrics go to ``RUN_DIR/metrics.jsonl`` always, and to TensorBoard when installed.
 """
 
@@ -29,24 +29,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..config import Config, ConfigError
-from ..data.dataset import DatasetError, WindowDataset
-from ..models.builders import build_model, count_parameters
 from ..utils.allocator import keep_freed_memory
-from . import schedules
-from .adversarial import adversarial_beta
-from .batches import BatchStream, spread_batches
 from .checkpoint import has_checkpoints, load_checkpoint, save_checkpoint
-from .losses import accuracy, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
-from .musae_objective import MusAEObjective
+from .family import Family, TrainError, step_generator  # noqa: F401 (re-exported)
 from .resume import ResumeRefused, data_identity, load_resumable
 from .runlog import MetricsLog
-
-
-class TrainError(ValueError):
-    """A problem with the training request (one-line message)."""
 
 
 @dataclass
@@ -84,13 +73,30 @@ def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
-def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed((seed * 1_000_003 + step * 7919 + 17) % (2**63))
-    return gen
+def family_for(config: Config) -> type[Family]:
+    """The plug-in that trains ``config.model.family``."""
+    from ..models.builders import NOTE_FAMILIES
+
+    if config.model.family == "musae":
+        from .musae_objective import MusAEFamily
+
+        return MusAEFamily
+    if config.model.family in NOTE_FAMILIES:
+        from .notes import NoteFamily
+
+        return NoteFamily
+    if config.model.family == "mcvae":
+        from .composer import ComposerFamily
+
+        return ComposerFamily
+    from .grid import GridFamily
+
+    return GridFamily
 
 
 class Trainer:
+    """Trains any model family: ``Trainer(config, data_dir, run_dir).fit()``."""
+
     def __init__(
         self,
         config: Config,
@@ -100,8 +106,10 @@ class Trainer:
         resume: bool = False,
         on_log: Callable[[dict], None] | None = None,
         force: bool = False,
+        **options,
     ):
         self.config = config
+        self.options = options  # what a family needs besides the data (the composer: bar_vae=(model, info))
         self.force = force  # --resume even into another dataset, preset or seed (training.resume)
         self.run_dir = Path(run_dir)
         tc = config.train
@@ -118,62 +126,9 @@ class Trainer:
             # resident memory; MUSICVAE_MALLOC=system switches it off): hierdec-mel_16bar_cpu ~1.3x
             keep_freed_memory()
         torch.manual_seed(tc.seed)
-
-        try:
-            self.train_set = WindowDataset(data_dir, "train", transpose=None, as_torch=False)
-            self.eval_set = WindowDataset(data_dir, "eval", transpose=None, as_torch=False)
-        except (DatasetError, FileNotFoundError) as exc:
-            raise TrainError(str(exc)) from None
-        man = self.train_set.data.manifest
-        if man["kind"] != config.data.kind or int(man["bars"]) != config.data.bars:
-            hint = f"prepare with --kind {config.data.kind} --bars {config.data.bars}"
-            if config.model.family == "musae" and int(man["bars"]) == config.data.bars:
-                hint += f", or train MusAE on these tracks with --set data.kind={man['kind']}"
-            raise TrainError(
-                f"{data_dir}: holds {man['bars']}-bar {man['kind']} windows but preset {config.preset} "
-                f"expects {config.data.bars}-bar {config.data.kind} ({hint})"
-            )
-        if len(self.train_set) == 0:
-            raise TrainError(f"{data_dir}: the train split is empty")
-        self.vocab_sizes = tuple(int(v) for v in self.train_set.converter.vocab_sizes)
-        self.label_names = list(self.train_set.label_names)
         self.notices: list[str] = []  # one-line messages for the user (the CLI prints them)
-        if config.model.family == "musae" and config.model.prior == "flower" and not self.label_names:
-            self.config = config = config.copy()
-            config.model.prior = "gauss"
-            self.notices.append(f"{data_dir}: no style labels, so the mixture (flower) prior has nothing to drive it; "
-                                f"training with the Gaussian prior (prepare with --labels FILE for labels)")
-        transpose = (config.data.transpose_low, config.data.transpose_high) if config.data.augment else None
-        self.batches = BatchStream(self.train_set, tc.batch_size, seed=tc.seed, transpose=transpose,
-                                   rank=self.dist.rank, world_size=self.dist.world_size)
-        eval_source = self.eval_set if len(self.eval_set) else self.train_set
-        # windows spread evenly over the eval split: it is stored by source file, so its first
-        # batches would come from a handful of tunes (mel_2bar's card: 0.840 teacher-forced on
-        # them, 0.903 on a random sample)
-        self.eval_batches, self.eval_label_sets = spread_batches(eval_source, min(tc.batch_size, 256),
-                                                                 tc.eval_batches)
-
-        self.model = build_model(config, self.vocab_sizes).to(self.device)
-        self.ddp_model: nn.Module = self.model
-        self.objective: MusAEObjective | None = None
-        if config.model.family == "musae":
-            if self.dist.world_size > 1:
-                raise TrainError("MusAE trains on one process; run it without torchrun")
-            if tc.precision == "fp16":
-                raise TrainError("MusAE trains in fp32 or bf16, not fp16 (--precision bf16)")
-        if self.dist.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
-        if config.model.family == "musae":
-            self.objective = MusAEObjective(self.model, config, self.label_names,
-                                            tuple(self.train_set.converter.stream_names))
-            self.optimizer = self.objective.optimizer  # both optimisers, saved and restored together
-        else:
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate)
-        self.sampling = schedules.ScheduledSampling(tc.sampling_schedule, tc.sampling_rate, tc.sampling_mode)
-        self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" and self.device.type == "cuda" else None
+        self.family = family_for(config)(self, data_dir)  # may adjust self.config (MusAE without labels)
+        self.model, self.optimizer = self.family.model, self.family.optimizer
         self.step = 0
         self.on_log = on_log
         self.best_eval = math.inf
@@ -189,8 +144,7 @@ class Trainer:
     def _resume(self) -> None:
         try:  # the newest intact checkpoint of the same run (training.resume)
             state, latest, notice = load_resumable(
-                self.run_dir, self.config.to_dict(),
-                data_identity(getattr(self, "manifest", None) or self.train_set.data.manifest), self.force,
+                self.run_dir, self.config.to_dict(), data_identity(self.family.manifest), self.force,
                 lambda step_dir: load_checkpoint(step_dir, self.model, self.optimizer, map_location=self.device))
         except ResumeRefused as exc:
             raise TrainError(str(exc)) from None
@@ -226,102 +180,10 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------------- loop
-    def train_step(self, step: int) -> dict:
-        if self.objective is not None:
-            return self._musae_step(step)
-        tc = self.config.train
-        self.ddp_model.train()
-        tokens = self.batches.batch(step, self.device)  # (b, T, K)
-        gen = step_generator(tc.seed * 131 + self.dist.rank, step, self.device)
-        prob = float(self.sampling.probability(step))
-        feed = schedules.sampling_mask(prob, tokens.shape[0], tokens.shape[1], tc.sampling_mode, generator=gen) if prob > 0 else None
-        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
-        beta = float(schedules.beta(step, tc.max_beta, tc.beta_rate))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with self.autocast():
-            out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen)
-            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], beta,
-                               tc.free_bits, tc.free_bits_per_dim)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(losses["loss"]).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        with torch.no_grad():
-            acc, _ = accuracy(out["logits"].float(), tokens, self.vocab_sizes)
-        losses = {k: v.detach() for k, v in losses.items()}
-        return {
-            "loss": float(losses["loss"]), "r_loss": float(losses["r_loss"]), "kl": float(losses["kl"]),
-            "kl_bits": float(losses["kl_bits"]), "beta": beta, "lr": lr, "sampling_prob": prob,
-            "accuracy": float(acc), "grad_norm": float(grad_norm),
-        }
-
-    def _musae_step(self, step: int) -> dict:
-        """One adversarial MusAE step (critic updates, then the autoencoder) on the batch of ``step``."""
-        tc = self.config.train
-        tokens = self.batches.batch(step, self.device)  # (b, T, K)
-        gen = step_generator(tc.seed * 131 + self.dist.rank, step, self.device)
-        lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
-        beta = adversarial_beta(step, tc.beta_every, tc.beta_increment, tc.max_beta)
-        with self.autocast():
-            return self.objective.train_step(tokens, self.batches.labels(step), beta, lr, gen)
-
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Accuracies, ELBO and KL on the fixed eval batches.
-
-        ``tf_accuracy``: teacher-forced argmax. ``sampled_accuracy``: magenta's definition (the
-        figure beside the papers' "sampling" column): the argmax prediction at each step while
-        the decoder is fed its own temperature-1 samples (each segment of a hierarchical decoder
-        starts from the true previous token), see ``eval_unroll``. ``free_running_accuracy``:
-        the temperature-1 samples themselves scored against the data (ours; lower).
-        ``argmax_accuracy``: greedy decoding (temperature 0) from the same z.
-        """
-        if self.objective is not None:
-            seed = self.config.train.seed + 99
-            return self.objective.evaluate(self.eval_batches, self.eval_label_sets, self.device,
-                                           lambda i: step_generator(seed, i, self.device))
-        self.model.eval()
-        seg = getattr(self.model.decoder, "segment_steps", self.model.steps)
-        totals: dict[str, float] = {}
-        streams: dict[str, np.ndarray] = {}
-        per_seg: dict[str, np.ndarray] = {}
-        n = 0
-        for i, tokens in enumerate(self.eval_batches):
-            tokens = tokens.to(self.device)
-            gen = step_generator(self.config.train.seed + 99, i, self.device)
-            out = self.model(tokens, generator=gen)
-            losses = elbo_loss(out["logits"].float(), tokens, self.vocab_sizes, out["mu"], out["sigma"], 1.0, 0.0)
-            preds = reconstruction_predictions(self.model, tokens, out, gen)
-            w = tokens.shape[0]
-            accs = {key: token_accuracy(pred, tokens) for key, pred in preds.items()}
-            for key, value in (("eval_loss", losses["r_loss"] + losses["kl"]), ("eval_r_loss", losses["r_loss"]),
-                               ("eval_kl", losses["kl"]), ("eval_kl_bits", losses["kl_bits"]),
-                               ("eval_elbo", losses["elbo"]),
-                               *((f"{key}_accuracy", acc[0]) for key, acc in accs.items())):
-                totals[key] = totals.get(key, 0.0) + float(value) * w
-            for key, (_, per_stream) in accs.items():
-                streams[key] = streams.get(key, 0.0) + per_stream.cpu().numpy() * w
-            for key in ("sampled", "free_running"):
-                per_seg[key] = per_seg.get(key, 0.0) + segment_accuracy(preds[key], tokens, seg).cpu().numpy() * w
-            n += w
-        out = {k: v / n for k, v in totals.items()}
-        if len(self.vocab_sizes) > 1:
-            names = self.train_set.converter.stream_names
-            for key in ("tf", "sampled", "free_running"):
-                out[f"{key}_accuracy_per_stream"] = dict(zip(names, (streams[key] / n).round(4).tolist()))
-        if seg != self.model.steps:
-            for key in ("sampled", "free_running"):
-                out[f"{key}_accuracy_per_segment"] = (per_seg[key] / n).round(4).tolist()
-        return out
+        """The family's held-out figures (``eval_loss`` picks the best checkpoint)."""
+        return self.family.evaluate()
 
     def log(self, record: dict) -> None:
         if not self.dist.is_main:
@@ -354,12 +216,8 @@ class Trainer:
             return
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
-            extra={"best_eval": self.best_eval, "vocab_sizes": list(self.vocab_sizes), "run_id": self._run_id(),
-                   "data_id": data_identity(self.train_set.data.manifest),
-                   "representation": self.train_set.data.manifest["representation"],
-                   "parameters": count_parameters(self.model),
-                   **({"labels": {"names": self.label_names, "components": self.objective.petals}}
-                      if self.objective is not None else {})},
+            extra={"best_eval": self.best_eval, "run_id": self._run_id(), "data_id": data_identity(self.family.manifest),
+                   **self.family.checkpoint_extra()},
             keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,
             higher_is_better=False,
         )
@@ -372,9 +230,9 @@ class Trainer:
         t0, seen = time.perf_counter(), 0
         window: list[dict] = []
         while self.step < total:
-            rec = self.train_step(self.step)
+            rec = self.family.train_step(self.step)
             self.step += 1
-            seen += self.batches.batch_size
+            seen += self.family.batch_size
             window.append(rec)
             if self.step % tc.log_every == 0 or self.step == total:
                 mean = {k: float(np.mean([r[k] for r in window])) for k in window[0]}

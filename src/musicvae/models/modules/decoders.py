@@ -16,7 +16,7 @@ Ways to run it:
   loop (:meth:`decode_prepared`, :mod:`.lstm_step`) that samples the same tokens at a
   fraction of the cost (what ``sample`` / ``decode`` use).
 
-Tokens are drawn by the Gumbel-max trick (:func:`gumbel_noise`, :func:`pick_tokens`), with
+Tokens are drawn by the Gumbel-max trick (``models.distributions``), with
 all of a sequence's noise drawn before its first step, by every path alike.
 """
 
@@ -26,37 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributions import gumbel_noise, pick_tokens  # noqa: F401 (re-exported)
 from .encoder import one_hot
 from .lstm_step import FrozenLinear, LSTMStepper, gate_scale
-
-
-def gumbel_noise(
-    shape: tuple[int, ...], temperature: float, generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor | None:
-    """Temperature-scaled Gumbel noise ``-T log(-log U)`` (U ~ Uniform(0, 1)) of ``shape``, or None for T <= 1e-6.
-
-    ``argmax(logits + noise)`` is then a sample of ``softmax(logits / T)`` (the Gumbel-max trick),
-    so a decoder draws all its steps' randomness in one call before the loop and each step only
-    adds and takes an argmax: at batch 1 the per-step sampling ops cost more than the sampling.
-    ``-log U`` is an Exp(1) draw; drawing uniforms and taking the logs as tensor ops (which run on
-    every intra-op thread) costs ~24 ms for 4M values on one thread where ``exponential_`` with a
-    generator (one thread, a log per value inside the serial draw) cost ~88 ms (measured).
-    """
-    if temperature <= 1e-6:
-        return None
-    u = torch.rand(shape, device=device, generator=generator)
-    # U = 0 would give -log U = inf (noise -inf: never picked, harmless) - clamped anyway; U < 1, so -log U > 0
-    return u.clamp_(min=torch.finfo(u.dtype).tiny).log_().neg_().log_().mul_(-temperature)
-
-
-def pick_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...], noise: torch.Tensor | None = None) -> torch.Tensor:
-    """``(..., sum V)`` logits (+ Gumbel ``noise`` of the same shape) -> ``(..., K)`` tokens, one argmax per stream."""
-    if noise is not None:
-        logits = logits + noise
-    if len(vocab_sizes) == 1:
-        return logits.argmax(dim=-1, keepdim=True)
-    return torch.stack([part.argmax(dim=-1) for part in logits.split(vocab_sizes, dim=-1)], dim=-1)
 
 
 class CoreDecoder(nn.Module):

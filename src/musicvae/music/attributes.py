@@ -1,8 +1,9 @@
 """Musical attributes and evaluation metrics: small pure functions ``metric(...) -> float``.
 
-Place in the flow: ``generation`` / model outputs (token grids) -> converter ``decode``
--> :class:`~musicvae.music.sequence.NoteSequence` -> these functions -> attribute
-vectors (:func:`musicvae.generation.latent.attribute_vector`) and evaluation reports.
+Place in the flow: a leaf of ``music/`` (they read only a
+:class:`~musicvae.music.sequence.NoteSequence`), so every later stage may use them: model outputs
+-> converter ``decode`` -> NoteSequence -> these functions -> attribute vectors
+(:func:`musicvae.generation.latent.attribute_vector`) and evaluation reports.
 
 Every function states its edge cases. The one rule they share: an attribute that is
 *undefined* for a sequence (the average interval of a one-note melody, the diatonic
@@ -25,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..music.sequence import END, PITCH, START, TRACK, NoteSequence
+from .sequence import END, PITCH, START, TRACK, NoteSequence
 
 __all__ = [
     "ATTRIBUTES",

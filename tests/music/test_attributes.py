@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from musicvae.evaluation.metrics import (
+from musicvae.music.attributes import (
     ATTRIBUTES,
     PAPER_ATTRIBUTES,
     average_interval,
