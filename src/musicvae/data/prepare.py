@@ -341,14 +341,14 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         summaries.append(summary)
         ok += summary["ok"]
         rejects += [(int(i), r) for i, r in summary["rejects"]]
-        per_item.update({int(i): n for i, n in summary["per_item"]})
+        per_item.update({int(i): n for i, n in summary.pop("per_item")})  # not kept twice
 
     names = [source.name_of(i) for i in range(source.size)]
     item_labels = item_labels or [[] for _ in names]
     with_windows = sorted(i for i, n in per_item.items() if n > 0)
     label_names = sorted({lab for i in with_windows for lab in item_labels[i]})
     label_id = {name: k for k, name in enumerate(label_names)}
-    item_ids = [[label_id[lab] for lab in labs if lab in label_id] for labs in item_labels]
+    item_ids = [[label_id[lab] for lab in labs if lab in label_id] for labs in item_labels] if label_names else None
     eval_items = {i for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
     if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
         eval_items = {min(with_windows, key=lambda i: unit_hash(names[i], cfg.seed))}
@@ -356,7 +356,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     # corpus-wide dedup, one chunk file at a time: memory follows unique windows, not windows found
     eval_mask = np.zeros(len(names), bool)
     eval_mask[sorted(eval_items)] = True
-    unique = UniqueRecords(records, eval_mask, item_ids if label_names else None)
+    unique = UniqueRecords(records, eval_mask, item_ids)
     for c in range(len(chunks)):
         unique.add(load_npz(work / f"chunk-{c:05d}.npz"))
     train, evals, found = unique.splits(MAX_LABELS_PER_WINDOW)
@@ -445,7 +445,11 @@ def _without_windows(cfg: PrepareConfig, names: list[str], per_item: dict, rejec
     """Files read fine that gave no window (or no track), each with the reason."""
     why = cfg.records.none_reason(cfg)
     rejected = {i for i, _ in rejects}
-    out = [{"file": names[i], "reason": why} for i in sorted(per_item) if per_item[i] == 0 and i not in rejected]
-    lost = sorted(set(range(len(names))) - set(per_item) - rejected)  # never expected: say so rather than drop
+    out = [{"file": names[i], "reason": why} for i in sorted(i for i, n in per_item.items() if n == 0)
+           if i not in rejected]
+    accounted = np.zeros(len(names), bool)  # a mask, not sets of every index: memory per file counts
+    accounted[list(per_item)] = True
+    accounted[list(rejected)] = True
+    lost = np.flatnonzero(~accounted).tolist()  # never expected: say so rather than drop
     out += [{"file": names[i], "reason": "not processed (internal error; please report)"} for i in lost]
     return out

@@ -88,11 +88,12 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
-                listing = list(it)
+                listing = list(it)  # DirEntry objects of one folder, dropped before the next
         except OSError as err:
             unreadable(err)
             continue
-        for entry in listing:
+        while listing:
+            entry = listing.pop()
             full = entry.path
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -114,7 +115,9 @@ def walk_folder(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
                 files.append(full)
             else:
                 entries.append((rel(full), f"{NOT_MIDI} ({Path(entry.name).suffix or 'no extension'})"))
-    files.sort(key=lambda f: f.split(os.sep))  # the order of sorted Paths (component by component), faster
+    # the order of sorted Paths (component by component): the separator compares below every
+    # character a name can hold (NUL never occurs in a path), one key string per file
+    files.sort(key=lambda f: f.replace(os.sep, "\0"))
     entries.sort()
     return [Path(f) for f in files], entries
 
