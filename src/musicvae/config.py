@@ -66,6 +66,10 @@ class DataConfig:
     transpose_high: int = 6
     augment: bool = True
     max_notes: int = 256  # notes data (VRASH family): tracks are cut to this many events (no end target) and samples too
+    # multitrack windows the preset expects ("" = any): "per_track" = the MusAE paper's (every track
+    # rests at most a bar, over the cross product of tracks: `prepare --window-rule per_track
+    # --cross-product`), "mix" = ours; `train` prints a notice when the prepared data differ
+    window_rule: str = ""
 
 
 @dataclass

@@ -32,6 +32,7 @@ _CHOICES = {
     ("model", "decoder"): ("flat", "hierarchical"),
     ("model", "sigma_activation"): ("softplus", "exp"),
     ("model", "prior"): ("gauss", "flower"),
+    ("data", "window_rule"): ("", "mix", "per_track"),
 }
 _AT_LEAST_ONE = {("model", "encoder_layers"), ("model", "decoder_layers"), ("model", "conductor_layers"),
                  ("model", "segments"), ("data", "bars"), ("model", "critic_layers"), ("model", "composer_layers")}
