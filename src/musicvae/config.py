@@ -56,6 +56,8 @@ class ModelConfig:
     collection_size: int = 4
     position_size: int = 8  # sinusoidal step features fed to the decoder
     history_dropout: float = 0.0  # VRASH: share of history inputs replaced while training (word dropout)
+    decoder_cell: str = "lstm"  # VRASH family: "lstm" or "highway" (recurrent highway layers, the paper's cell)
+    highway_depth: int = 3  # recurrence depth of the highway cells (not given in the VRASH paper: ours)
 
 
 @dataclass
