@@ -108,14 +108,17 @@ def test_16bar_beta_is_constant_and_2bar_melody_anneals():
     assert float(beta(50_000, 0.2, FULL["cat-mel_2bar_small"].train.beta_rate)) < 0.1
 
 
-# E = Valenti, Carta, Bacciu, ECAI 2020 (MusAE) and its reference code; V = Tikhonov & Yamshchikov 2017 (VRASH)
+# E = Valenti, Carta, Bacciu, ECAI 2020 (MusAE) and its reference code (github.com/Andrea-V/MusAE, config.py:
+# Adam at 1e-4, its `decay=1e-4` commented out, so no learning-rate decay; the paper's own text was not
+# available to check); V = Tikhonov & Yamshchikov 2017 (VRASH)
 PUBLISHED_OTHER: dict[str, dict[str, tuple]] = {
     **{f"musae-{p}_{bars}bar": dict(
         encoder_layers=(3, "E"), decoder_layers=(3, "E"), z_size=(512, "E"), encoder_hidden=(1024, "E"),
         decoder_hidden=(1024, "E"), stochastic_encoder=(True, "E"), sigma_activation=("exp", "E"),
         position_input=(False, "E"), encoder_norm=(False, "E"), prior=(prior, "E"), critic_steps=(5, "E"),
         gp_weight=(10.0, "E"), max_beta=(1.0, "E"), beta_increment=(0.1, "E"), beta_every=(10_000, "E"),
-        critic_hidden=(512, "ours"), learning_rate=(1e-4, "ours"), decay_rate=(1.0, "ours"))
+        critic_hidden=(512, "ours"), learning_rate=(1e-4, "E"), decay_rate=(1.0, "E"), grad_clip=(1.0, "E"),
+        window_rule=("per_track", "E"))
        for bars in (2, 16) for p, prior in (("gauss", "gauss"), ("gmm", "flower"))},
     "vrash-notes": dict(z_size=(16, "V"), history_dropout=(0.0, "V"), decoder_hidden=(512, "ours")),
     "vae-notes": dict(z_size=(16, "V"), history_dropout=(0.0, "V")),
@@ -130,3 +133,15 @@ def test_musae_and_vrash_full_presets_match_their_papers(name):
     for field, (value, source) in PUBLISHED_OTHER[name].items():
         assert source in ("E", "V", "ours")
         assert _value(cfg, field) == value, f"{name}.{field} = {_value(cfg, field)!r}, published {value!r} ({source})"
+
+
+def test_musae_full_learning_rate_stays_at_the_reference_codes_1e4():
+    """The reference code trains with Adam at 1e-4 and no decay: the trainer's schedule keeps it there."""
+    from musicvae.presets import PRESETS
+    from musicvae.training.schedules import learning_rate
+
+    t = PRESETS["musae-gmm_16bar"].train
+    assert [float(learning_rate(s, t.learning_rate, t.decay_rate, t.min_learning_rate)) for s in (0, 10_000, t.steps)] \
+        == pytest.approx([1e-4] * 3)
+    cpu = PRESETS["musae-gmm_2bar_cpu"].train  # ours: 1e-3 decaying, for 10k steps on a CPU
+    assert float(learning_rate(cpu.steps, cpu.learning_rate, cpu.decay_rate, cpu.min_learning_rate)) < 5e-4

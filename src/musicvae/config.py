@@ -56,6 +56,8 @@ class ModelConfig:
     collection_size: int = 4
     position_size: int = 8  # sinusoidal step features fed to the decoder
     history_dropout: float = 0.0  # VRASH: share of history inputs replaced while training (word dropout)
+    decoder_cell: str = "lstm"  # VRASH family: "lstm" or "highway" (recurrent highway layers, the paper's cell)
+    highway_depth: int = 3  # recurrence depth of the highway cells (not given in the VRASH paper: ours)
 
 
 @dataclass
@@ -66,6 +68,10 @@ class DataConfig:
     transpose_high: int = 6
     augment: bool = True
     max_notes: int = 256  # notes data (VRASH family): tracks are cut to this many events (no end target) and samples too
+    # multitrack windows the preset expects ("" = any): "per_track" = the MusAE paper's (every track
+    # rests at most a bar, over the cross product of tracks: `prepare --window-rule per_track
+    # --cross-product`), "mix" = ours; `train` prints a notice when the prepared data differ
+    window_rule: str = ""
 
 
 @dataclass

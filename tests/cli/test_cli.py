@@ -37,6 +37,7 @@ def test_prepare_writes_manifest(tmp_path):
         (["prepare", "folk", "--kind", "chords", "--out", "OUT"], "unknown kind"),
         (["prepare", "folk", "--kind", "melody", "--bars", "0", "--out", "OUT"], "--bars must be at least 1"),
         (["prepare", "folk", "--kind", "melody", "--classes", "64", "--out", "OUT"], "--classes must be 130 or 90"),
+        (["prepare", "folk", "--kind", "melody", "--cross-product", "--out", "OUT"], "--cross-product applies to --kind multitrack"),
     ],
 )
 def test_bad_requests_fail_in_one_line(tmp_path, args, message):

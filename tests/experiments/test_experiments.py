@@ -95,8 +95,11 @@ def test_scheduled_sampling_and_rerun(tmp_path):
     assert "train.sampling_rate=0" in runs_info["without"]["command"]
     for rec in data["reconstruction"].values():
         assert _unit(rec["tf_accuracy"]) and _unit(rec["sampled_accuracy"]) and rec["kl_nats"] >= 0
+        assert _unit(rec["free_running_accuracy"])
     comp = data["comparison"]
     assert isinstance(comp["sampled_improves"], bool) and isinstance(comp["kl_grows"], bool)
+    assert "| sampled (magenta) | free-running (ours) |" in text  # both accuracies, named apart
+    assert f"{data['reconstruction']['with']['free_running_accuracy']:.3f}" in text
     assert data["paper"]["with"]["sampled"] == 0.987
 
     # a rerun trains nothing: both runs are at their step

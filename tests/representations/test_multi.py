@@ -96,3 +96,57 @@ def test_multitrack_per_track_window_rule_needs_every_group_playing():
 
     with pytest.raises(ValueError, match="window_rule"):
         MultitrackConverter(window_rule="tracks")
+
+
+def test_multitrack_cross_product_takes_one_track_per_group_bounded_and_lazily():
+    """The MusAE paper's candidates: each combination of one track per group, not the group merged."""
+    import types
+
+    import pytest
+
+    merged = MultitrackConverter().candidates(_song())
+    assert len(merged) == 1 and merged[0][0, 2] == 60 + 2  # lead and guitar merged, lowest note kept (token = pitch + 2)
+    conv = MultitrackConverter(cross_product=True)
+    cands = conv.candidates(_song())
+    assert isinstance(cands, types.GeneratorType)  # streamed, one grid at a time
+    grids = list(cands)
+    assert len(grids) == 4  # 1 drums x 2 bass x 2 guitar/piano (lead, guitar) x 1 strings
+    assert sorted({int(g[0, 1]) - 2 for g in grids}) == [36, 40]  # each bass track alone
+    assert sorted({int(g[0, 2]) - 2 for g in grids}) == [60, 72]  # the lead alone; the guitar's lowest note
+    assert all(g.shape == (16, 4) and g[0, 3] == 55 + 2 for g in grids)
+    # a group without a track stays silent; the product is bounded per group and in all
+    big = NoteSequence.from_tracks([(TrackInfo(33 + i % 2, name=f"b{i}"), [(36 + i, 0, 8)]) for i in range(10)]
+                                   + [(TrackInfo(24, name=f"g{i}"), [(60 + i, 0, 8)]) for i in range(10)])
+    assert len(list(MultitrackConverter(cross_product=True).candidates(big))) == 16  # 4 bass x 4 guitar
+    silent = conv.streams[0].encode(big.notes[:0], big.total_steps)
+    assert all((g[:, 0] == silent).all() and (g[:, 3] == silent).all()
+               for g in MultitrackConverter(cross_product=True).candidates(big))
+    assert len(list(MultitrackConverter(cross_product=True, max_parts=10, max_combinations=64).candidates(big))) == 64
+    assert conv.config()["cross_product"] is True and conv.config()["window_rule"] == "mix"
+    with pytest.raises(ValueError, match="max_parts"):
+        MultitrackConverter(cross_product=True, max_parts=0)
+
+
+def test_multitrack_windows_round_trip_through_the_manifest_and_train_says_when_they_differ(tmp_path):
+    """The converter's settings are stored (a rebuilt converter keeps the rule); the full MusAE presets
+    expect the paper's windows and `train` prints a notice for others."""
+    import json
+
+    from musicvae.data.dataset import converter_from_config, window_rule_notice
+    from musicvae.presets import PRESETS
+
+    conv = converter_from_config(MultitrackConverter("per_track", cross_product=True).config())
+    assert (conv.window_rule, conv.cross_product) == ("per_track", True)
+    assert PRESETS["musae-gmm_2bar"].data.window_rule == "per_track" == PRESETS["musae-gauss_16bar"].data.window_rule
+    assert PRESETS["musae-gmm_2bar_cpu"].data.window_rule == ""
+    (tmp_path / "manifest.json").write_text(json.dumps({"representation": MultitrackConverter().config()}))
+    notice = window_rule_notice(tmp_path, "per_track")
+    assert notice and "--window-rule per_track --cross-product" in notice and "'mix'" in notice
+    assert window_rule_notice(tmp_path, "") is None and window_rule_notice(tmp_path, "mix") is None
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"representation": MultitrackConverter("per_track", cross_product=True).config()}))
+    assert window_rule_notice(tmp_path, "per_track") is None
+    assert "'per_track'" in window_rule_notice(tmp_path, "mix")
+    (tmp_path / "manifest.json").write_text(json.dumps({"representation": {"kind": "melody"}}))
+    assert window_rule_notice(tmp_path, "per_track") is None
+    assert window_rule_notice(tmp_path / "missing", "per_track") is None

@@ -51,6 +51,8 @@ def prepare(
     all_programs: bool = typer.Option(False, "--all-programs", help="Melody from every non-drum program, not only 0-31."),
     window_rule: str = typer.Option("mix", "--window-rule", help="multitrack: rest rule on the 'mix' (default) or "
                                                                   "'per_track' (the MusAE paper: every track)."),
+    cross_product: bool = typer.Option(False, "--cross-product", help="multitrack: one candidate per combination of "
+                                       "one track per group (the MusAE paper), not each group's tracks merged."),
     force: bool = typer.Option(False, "--force", help="Replace a different dataset already in --out."),
     labels: Optional[Path] = typer.Option(
         None, "--labels", help="CSV or JSON mapping file name -> style label(s), for MusAE's mixture prior."),
@@ -88,6 +90,10 @@ def prepare(
         if kind != "multitrack":
             fail("--window-rule applies to --kind multitrack only")
         options["window_rule"] = window_rule
+    if cross_product:
+        if kind != "multitrack":
+            fail("--cross-product applies to --kind multitrack only")
+        options["cross_product"] = True
     if kind == "drums":
         options["mapping"] = drum_mapping
     if kind == "trio":
@@ -226,6 +232,11 @@ def train(
 
                 options = composer_options(config, vae)
             trainer = Trainer(config, data, out, resume=resume, force=force, **options)
+            from ..data.dataset import window_rule_notice
+
+            notice = window_rule_notice(data, config.data.window_rule)
+            if notice and int(os.environ.get("RANK", "0")) == 0:
+                err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)

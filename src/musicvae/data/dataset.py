@@ -85,6 +85,29 @@ def converter_from_config(rep: dict):
     return get_converter(kind, **{k: v for k, v in rep.items() if k in accepted and k != "self"})
 
 
+def window_rule_notice(root: str | os.PathLike, expected: str) -> str | None:
+    """A one-line notice when a multitrack folder's windows are not the ones a preset expects.
+
+    ``expected`` is ``Config.data.window_rule``: ``""`` (any), ``"mix"`` (ours) or ``"per_track"``
+    (the MusAE paper: per-track rest rule over the cross product of tracks). None when they agree,
+    when nothing is expected, or for other kinds; a missing or unreadable manifest is left to the
+    dataset's own errors."""
+    try:
+        manifest = json.loads((Path(root) / "manifest.json").read_text())
+        rep = manifest["representation"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not expected or not isinstance(rep, dict) or rep.get("kind") != "multitrack":
+        return None
+    rule, cross = rep.get("window_rule", "mix"), bool(rep.get("cross_product", False))
+    if expected == "per_track" and (rule, cross) != ("per_track", True):
+        return (f"{root}: windows prepared with the {rule!r} rule{' over the cross product' if cross else ''}; this preset "
+                "is the MusAE paper's (prepare --kind multitrack --window-rule per_track --cross-product)")
+    if expected == "mix" and rule != "mix":
+        return f"{root}: windows prepared with the {rule!r} rule; this preset expects the 'mix' rule"
+    return None
+
+
 def _concat(shards: list[dict]) -> dict:
     return concat(shards) if shards else {"source": np.zeros(0, np.int32)}
 

@@ -32,9 +32,11 @@ _CHOICES = {
     ("model", "decoder"): ("flat", "hierarchical"),
     ("model", "sigma_activation"): ("softplus", "exp"),
     ("model", "prior"): ("gauss", "flower"),
+    ("data", "window_rule"): ("", "mix", "per_track"),
+    ("model", "decoder_cell"): ("lstm", "highway"),
 }
 _AT_LEAST_ONE = {("model", "encoder_layers"), ("model", "decoder_layers"), ("model", "conductor_layers"),
-                 ("model", "segments"), ("data", "bars"), ("model", "critic_layers"), ("model", "composer_layers")}
+                 ("model", "segments"), ("model", "highway_depth"), ("data", "bars"), ("model", "critic_layers"), ("model", "composer_layers")}
 _SIGNED = {("data", "transpose_low"), ("data", "transpose_high")}
 _SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 

@@ -95,7 +95,8 @@ def build_note_model_from_config(config: Config, vocab_sizes: tuple[int, ...]) -
                   instrument_size=m.instrument_size, collections=m.collections, collection_size=m.collection_size,
                   hidden_size=m.decoder_hidden, num_layers=m.decoder_layers, z_size=m.z_size,
                   encoder_hidden=m.encoder_hidden, encoder_layers=m.encoder_layers, position_size=m.position_size,
-                  history_dropout=m.history_dropout, dropout=m.dropout)
+                  history_dropout=m.history_dropout, dropout=m.dropout, cell=m.decoder_cell,
+                  highway_depth=m.highway_depth)
     try:
         return build_note_model(NOTE_FAMILIES[m.family], vocab_sizes=tuple(vocab_sizes), **kwargs)
     except ValueError as exc:

@@ -9,6 +9,10 @@ A note is three factors ``(pitch_class, octave, duration_bucket)`` (see
 :mod:`musicvae.representations.notes`; rests are pitch class 12 / octave 11). A track
 carries metadata ``(instrument_group, collection)``.
 
+Decoder cells: LSTM by default; ``cell="highway"`` takes recurrent highway layers
+(:mod:`.modules.highway`, the paper's "recurrent highway gated network"; its depth is not given
+in the paper, ``highway_depth`` sets it).
+
 * :class:`NoteLM`: LSTM language model; at step t it reads the previous note (history)
   and the track embedding and predicts note t. No z, no KL.
 * :class:`NoteVAE`: a bidirectional LSTM encoder (``modules.note_encoder``) compresses the
@@ -45,6 +49,7 @@ from torch import nn
 from ..representations.notes import NUM_INSTRUMENT_GROUPS, REST_OCTAVE, REST_PITCH_CLASS
 from .distributions import LN2, draw, free_bits_kl, kl_per_dim
 from .interface import MusicModel
+from .modules.highway import RecurrentHighway
 from .modules.note_encoder import NoteEncoder, reverse_within  # noqa: F401 (re-exported)
 
 FACTORS = ("pitch_class", "octave", "duration")
@@ -156,11 +161,15 @@ class NoteSequenceModel(MusicModel):
         position_size: int = 8,  # sinusoidal step features fed to the decoder (0: none)
         history_dropout: float = 0.0,
         dropout: float = 0.0,
+        cell: str = "lstm",  # decoder cells: "lstm" or "highway" (recurrent highway, modules.highway)
+        highway_depth: int = 3,  # recurrence depth of the highway cells (the paper gives none)
     ):
         hparams = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         if not 0.0 <= history_dropout <= 1.0:
             raise ValueError(f"history_dropout must be in [0, 1], not {history_dropout}")
+        if cell not in ("lstm", "highway"):
+            raise ValueError(f"cell must be 'lstm' or 'highway', not {cell!r}")
         if history_dropout and not self.history:
             raise ValueError(f"{type(self).__name__} reads no history: history_dropout must be 0")
         self.hparams = {**hparams, "vocab_sizes": tuple(int(v) for v in vocab_sizes)}  # rebuild: type(m)(**m.hparams)
@@ -178,11 +187,15 @@ class NoteSequenceModel(MusicModel):
             in_size += self.embed.note_size
             self.start = nn.Parameter(torch.randn(self.embed.note_size) * 0.1)  # history before the first note
             self.unknown = nn.Parameter(torch.zeros(self.embed.note_size))  # dropped history
+        self.state_parts = RecurrentHighway.state_parts if cell == "highway" else 2  # highway (s,); LSTM (h, c)
         if self.latent:
             self.encoder = NoteEncoder(self.embed.size, encoder_hidden, encoder_layers, z_size, dropout)
-            self.to_state = nn.Linear(z_size, 2 * num_layers * hidden_size)
-        self.decoder = nn.LSTM(in_size, hidden_size, num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0)
+            self.to_state = nn.Linear(z_size, self.state_parts * num_layers * hidden_size)
+        if cell == "highway":
+            self.decoder = RecurrentHighway(in_size, hidden_size, num_layers, highway_depth, dropout)
+        else:
+            self.decoder = nn.LSTM(in_size, hidden_size, num_layers, batch_first=True,
+                                   dropout=dropout if num_layers > 1 else 0.0)
         self.heads = nn.ModuleList(nn.Linear(hidden_size, v) for v in self.out_sizes)
 
     # ---------------------------------------------------------------- pieces
@@ -192,12 +205,12 @@ class NoteSequenceModel(MusicModel):
             raise self._no_latent("encoding")
         return self.encoder(self.embed(batch.events, batch.meta), batch.lengths)
 
-    def _initial_state(self, z: torch.Tensor | None, b: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _initial_state(self, z: torch.Tensor | None, b: int, device) -> tuple[torch.Tensor, ...] | None:
         if z is None:
             return None  # zeros
         layers, hidden = self.decoder.num_layers, self.decoder.hidden_size
-        h, c = torch.tanh(self.to_state(z)).view(b, 2, layers, hidden).permute(1, 2, 0, 3)  # each (L, B, H)
-        return h.contiguous(), c.contiguous()
+        parts = torch.tanh(self.to_state(z)).view(b, self.state_parts, layers, hidden).permute(1, 2, 0, 3)
+        return tuple(p.contiguous() for p in parts)  # LSTM (h, c), highway (s,); each (L, B, H)
 
     def _drop_history(self, hist: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """hist (B, T, N): replace steps by ``unknown`` (word dropout; see the module doc)."""
