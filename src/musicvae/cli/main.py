@@ -248,6 +248,12 @@ def train(
 
             trainer = (NoteTrainer if config.model.family in NOTE_FAMILIES else Trainer)(config, data, out, resume=resume,
                                                                                           force=force)
+            if config.model.family not in NOTE_FAMILIES:
+                from ..evaluation.train_realism import sample_realism_hook
+
+                hook = sample_realism_hook(trainer, config.train.eval_samples)
+                if hook is not None:
+                    trainer.eval_hooks.append(hook)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)
@@ -295,6 +301,8 @@ def _fit(trainer, config, out: Path) -> None:
                         f"free-running {rec.get('free_running_accuracy', float('nan')):.3f}")
                 if "component_accuracy" in rec:
                     info += f" nearest-component {rec['component_accuracy']:.3f}"
+                if rec.get("sample_ood_rate") is not None:
+                    info += f" samples OOD {100 * rec['sample_ood_rate']:.1f} %"
                 bar.console.print(f"step {step}: {info}", highlight=False)
             bar.update(task, completed=step, info=info)
 

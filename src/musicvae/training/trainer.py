@@ -25,7 +25,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from ..utils.allocator import keep_freed_memory
 from . import schedules
 from .adversarial import adversarial_beta
 from .batches import BatchStream, spread_batches
-from .checkpoint import has_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, has_checkpoints, load_checkpoint, load_weights, save_checkpoint
 from .losses import accuracy, elbo_loss, reconstruction_predictions, segment_accuracy, token_accuracy
 from .musae_objective import MusAEObjective
 from .resume import ResumeRefused, data_identity, load_resumable
@@ -100,8 +100,12 @@ class Trainer:
         resume: bool = False,
         on_log: Callable[[dict], None] | None = None,
         force: bool = False,
+        eval_hooks: Sequence[Callable[[nn.Module], dict]] = (),
     ):
         self.config = config
+        # extra eval figures from later stages (the CLI adds evaluation.train_realism's sample OOD rate):
+        # each hook(model) -> dict, called on the main process after the held-out eval, merged into its record
+        self.eval_hooks = list(eval_hooks)
         self.force = force  # --resume even into another dataset, preset or seed (training.resume)
         self.run_dir = Path(run_dir)
         tc = config.train
@@ -154,6 +158,8 @@ class Trainer:
                                                                  tc.eval_batches)
 
         self.model = build_model(config, self.vocab_sizes).to(self.device)
+        if tc.init_from and not resume:
+            self._init_weights(Path(tc.init_from))
         self.ddp_model: nn.Module = self.model
         self.objective: MusAEObjective | None = None
         if config.model.family == "musae":
@@ -186,6 +192,16 @@ class Trainer:
         self.tb = self._tensorboard() if self.dist.is_main else None
 
     # ------------------------------------------------------------------ setup
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning: fill the fresh model from an exported model dir or a checkpoint's weights."""
+        weights = path / "model.safetensors" if path.is_dir() else path
+        if not weights.is_file():
+            raise TrainError(f"{path}: init_from needs a model dir or checkpoint holding model.safetensors")
+        try:
+            load_weights(self.model, weights, map_location=self.device)
+        except CheckpointError as exc:
+            raise TrainError(str(exc)) from None
+
     def _resume(self) -> None:
         try:  # the newest intact checkpoint of the same run (training.resume)
             state, latest, notice = load_resumable(
@@ -386,6 +402,9 @@ class Trainer:
                     progress(self.step, mean)
             if self.step % tc.eval_every == 0 or self.step == total:
                 last_eval = self.evaluate()
+                if self.dist.is_main:
+                    for hook in self.eval_hooks:
+                        last_eval.update(hook(self.model))
                 if last_eval["eval_loss"] < self.best_eval:
                     self.best_eval = last_eval["eval_loss"]
                 self.log({"step": self.step, **last_eval})
