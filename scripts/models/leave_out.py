@@ -13,6 +13,10 @@ writes two prepared folders that ``musicvae train`` and ``musicvae evaluate`` re
   left-out collections that is not also a training window of ``OUT/in`` (the out-of-collection
   figure: ``musicvae evaluate --data OUT/out``).
 
+With ``--split-eval-only`` nothing is left out of training: both folders keep the base's whole
+train split, and the base's eval split is divided by collection (``in/``: the other collections'
+windows, ``out/``: the named collections'), to measure a model trained on the base per collection.
+
 A collection is given as a prefix of the source names in the base's manifest (``sources[].name``).
 Each manifest records what was left out and the command.
 """
@@ -60,6 +64,8 @@ def main() -> None:
     ap.add_argument("base")
     ap.add_argument("collections", nargs="+", help="source-name prefixes of the collections to leave out")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--split-eval-only", action="store_true",
+                    help="keep the whole train split; only divide the eval split by collection")
     args = ap.parse_args()
     base, out = Path(args.base), Path(args.out)
     man = json.loads((base / "manifest.json").read_text())
@@ -70,14 +76,22 @@ def main() -> None:
     if left.all():
         raise SystemExit(f"error: {base}: every source is in the left-out collections; nothing to train on")
     train, ev = _load(base, man, "train"), _load(base, man, "eval")
+    command = "python scripts/models/leave_out.py " + " ".join(
+        [args.base, *args.collections, "--out", args.out, *(["--split-eval-only"] if args.split_eval_only else [])])
+    record = {"base": str(base), "collections": args.collections, "command": command}
+    if args.split_eval_only:
+        mine, other = _pick(ev, left[ev["source"]]), _pick(ev, ~left[ev["source"]])
+        _write(out / "in", man, train, other, dict(record, eval="the other collections' held-out windows"))
+        _write(out / "out", man, train, mine, dict(record, eval="the named collections' held-out windows"))
+        print(f"{out}: eval {len(other['tokens'])} windows of other collections (in/), {len(mine['tokens'])} of "
+              f"{' '.join(args.collections)} (out/); train split kept whole")
+        return
     in_train, in_eval = _pick(train, ~left[train["source"]]), _pick(ev, ~left[ev["source"]])
     seen = {t.tobytes() for t in in_train["tokens"]}
     held = {k: np.concatenate([train[k][left[train["source"]]], ev[k][left[ev["source"]]]]) for k in KEYS}
     fresh = np.array([t.tobytes() not in seen for t in held["tokens"]], dtype=bool)
     held = _pick(held, fresh)
-    command = "python scripts/models/leave_out.py " + " ".join([args.base, *args.collections, "--out", args.out])
-    record = {"base": str(base), "collections": args.collections, "sources_left_out": int(left.sum()),
-              "command": command}
+    record["sources_left_out"] = int(left.sum())
     _write(out / "in", man, in_train, in_eval, dict(record, eval="the other collections' held-out windows"))
     _write(out / "out", man, in_train, held, dict(record, eval="every window of the left-out collections",
                                                   dropped_seen_in_train=int((~fresh).sum())))

@@ -44,3 +44,11 @@ def test_leave_out_splits_by_collection(tmp_path):
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "all"), "nothing:", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "no source name starts with nothing:" in bad.stderr
+    split = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "all"), prefix, "--out", str(tmp_path / "by"),
+                            "--split-eval-only"], capture_output=True, text=True)
+    assert split.returncode == 0, split.stderr
+    whole_train, whole_eval = _sources(tmp_path / "all")
+    for sub, want in (("in", "essen"), ("out", "oneills")):
+        train_names, eval_names = _sources(tmp_path / "by" / sub)
+        assert train_names == whole_train  # nothing left out of training
+        assert eval_names == {n for n in whole_eval if want in n} and eval_names
