@@ -111,6 +111,12 @@ class TrainConfig:
     num_workers: int = 0
     precision: str = "fp32"  # fp32 | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda
+    # fine-tuning: start from the weights of an exported model dir (model.safetensors) or a
+    # checkpoint step dir instead of a fresh initialisation; optimiser and schedules start at step 0
+    init_from: str = ""
+    # prior samples (N(0, I), T = 0.5) per periodic eval for the headline out-of-distribution rate
+    # (``sample_ood_rate`` in metrics.jsonl; evaluation.train_realism, added by `musicvae train`); 0: off
+    eval_samples: int = 32
 
 
 @dataclass

@@ -123,3 +123,22 @@ def test_eval_batches_are_spread_over_the_split(mel_data, tmp_path):
     expect = torch.from_numpy(ds.tokens[spread_indices(len(ds), 8)].astype("int64"))
     assert torch.equal(picked, expect)
     assert not torch.equal(picked, torch.from_numpy(ds.tokens[:8].astype("int64")))
+
+
+def test_init_from_starts_from_the_given_weights_and_refuses_misfits(mel_data, tmp_path):
+    cfg = get_preset(TINY, FAST + ["steps=10", "device=cpu"])
+    Trainer(cfg, mel_data, tmp_path / "base").fit()
+    step_dir = find_latest(tmp_path / "base")
+    fine = Trainer(get_preset(TINY, FAST + ["steps=10", "device=cpu", f"init_from={step_dir}"]), mel_data, tmp_path / "ft")
+    base = Trainer(cfg, mel_data, tmp_path / "fresh")
+    saved = load_checkpoint(step_dir, base.model)  # the base run's final weights
+    assert saved["step"] == 10
+    for (k, a), b in zip(fine.model.state_dict().items(), base.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    fresh = Trainer(cfg, mel_data, tmp_path / "fresh2").model.state_dict()
+    assert any(not torch.equal(a, b) for a, b in zip(fine.model.state_dict().values(), fresh.values()))
+    with pytest.raises(TrainError, match="needs a model dir"):
+        Trainer(get_preset(TINY, FAST + ["device=cpu", f"init_from={tmp_path / 'none'}"]), mel_data, tmp_path / "x")
+    bigger = get_preset(TINY, FAST + ["device=cpu", f"init_from={step_dir}", "model.decoder_hidden=24"])
+    with pytest.raises(TrainError, match="do not fit"):
+        Trainer(bigger, mel_data, tmp_path / "y")

@@ -237,6 +237,11 @@ def train(
             notice = window_rule_notice(data, config.data.window_rule)
             if notice and int(os.environ.get("RANK", "0")) == 0:
                 err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
+            from ..evaluation.train_realism import sample_realism_hook
+
+            hook = sample_realism_hook(trainer, config.train.eval_samples)  # grid VAEs and LMs only
+            if hook is not None:
+                trainer.eval_hooks.append(hook)
         except (ConfigError, TrainError, LockError) as exc:
             fail(str(exc))
         _fit(trainer, config, out)

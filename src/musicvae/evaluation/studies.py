@@ -312,6 +312,19 @@ def samples_study(model: TrainedModel, tokens: np.ndarray, n: int, seed: int = 0
             "prior": model.prior_name(prior) if model.has_latent else None, **out}
 
 
+def realism_attributes(seqs: list, kind: str) -> dict[str, np.ndarray]:
+    """The attributes the realism figures compare: :data:`ATTRIBUTES`, ``key_fit`` and, for drums,
+    ``realism.DRUM_ATTRIBUTES``; name -> ``(N,)`` float64 (NaN where undefined)."""
+    from . import realism
+
+    out = measure_many(seqs, list(ATTRIBUTES))
+    out["key_fit"] = realism.key_fits(seqs)
+    if kind == "drums":
+        for name, fn in realism.DRUM_ATTRIBUTES.items():
+            out[name] = np.array([fn(q) for q in seqs], np.float64)
+    return out
+
+
 def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, lm: NGramLM | None = None,
                    seed: int = 0) -> dict:
     """The figures of :func:`samples_study` for given sample grids ``drawn`` ``(M, T, K)`` vs. windows ``tokens``."""
@@ -320,13 +333,7 @@ def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, l
     drawn = np.asarray(drawn, dtype=np.int64)
     data_tokens = np.asarray(tokens, dtype=np.int64)
     sample_seqs, data_seqs = model.to_sequences(drawn), model.to_sequences(data_tokens)
-    sampled = measure_many(sample_seqs, list(ATTRIBUTES))
-    data = measure_many(data_seqs, list(ATTRIBUTES))
-    sampled["key_fit"], data["key_fit"] = realism.key_fits(sample_seqs), realism.key_fits(data_seqs)
-    if model.kind == "drums":
-        for name, fn in realism.DRUM_ATTRIBUTES.items():
-            sampled[name] = np.array([fn(q) for q in sample_seqs], np.float64)
-            data[name] = np.array([fn(q) for q in data_seqs], np.float64)
+    sampled, data = realism_attributes(sample_seqs, model.kind), realism_attributes(data_seqs, model.kind)
     out: dict = {"attributes": {}}
     realistic = realism.compare(sampled, data)
     for name in sampled:

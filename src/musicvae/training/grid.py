@@ -137,8 +137,11 @@ class GridFamily(Family):
         if "loss" in rec:
             return (f"loss {rec['loss']:.2f} acc {rec['accuracy']:.3f} kl {rec['kl_bits']:.0f}b "
                     f"{rec['seq_per_s']:.0f} seq/s"), False
-        return (f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f} "
-                f"free-running {rec.get('free_running_accuracy', float('nan')):.3f}"), True
+        info = (f"eval: tf {rec['tf_accuracy']:.3f} sampled {rec['sampled_accuracy']:.3f} "
+                f"free-running {rec.get('free_running_accuracy', float('nan')):.3f}")
+        if rec.get("sample_ood_rate") is not None:  # the CLI's sample-realism hook (evaluation.train_realism)
+            info += f" samples OOD {100 * rec['sample_ood_rate']:.1f} %"
+        return info, True
 
     def done_line(self, final: dict) -> str:
         return (f"teacher-forced accuracy {final.get('tf_accuracy', 0):.3f}, "

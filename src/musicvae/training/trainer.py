@@ -25,7 +25,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from ..config import Config, ConfigError
 from ..utils.allocator import keep_freed_memory
 from .checkpoint import has_checkpoints, load_checkpoint, save_checkpoint
 from .family import Family, TrainError, step_generator  # noqa: F401 (re-exported)
+from ..utils.stored import StoredFileError, load_state_into_model, read_safetensors
 from .resume import ResumeRefused, data_identity, load_resumable
 from .runlog import MetricsLog
 
@@ -106,10 +107,14 @@ class Trainer:
         resume: bool = False,
         on_log: Callable[[dict], None] | None = None,
         force: bool = False,
+        eval_hooks: Sequence[Callable[[torch.nn.Module], dict]] = (),
         **options,
     ):
         self.config = config
         self.options = options  # what a family needs besides the data (the composer: bar_vae=(model, info))
+        # extra eval figures from later stages (the CLI adds evaluation.train_realism's sample OOD rate):
+        # each hook(model) -> dict, called on the main process after the held-out eval, merged into its record
+        self.eval_hooks = list(eval_hooks)
         self.force = force  # --resume even into another dataset, preset or seed (training.resume)
         self.run_dir = Path(run_dir)
         tc = config.train
@@ -129,6 +134,8 @@ class Trainer:
         self.notices: list[str] = []  # one-line messages for the user (the CLI prints them)
         self.family = family_for(config)(self, data_dir)  # may adjust self.config (MusAE without labels)
         self.model, self.optimizer = self.family.model, self.family.optimizer
+        if config.train.init_from and not resume:
+            self._init_weights(Path(config.train.init_from))
         self.step = 0
         self.on_log = on_log
         self.best_eval = math.inf
@@ -141,6 +148,16 @@ class Trainer:
         self.tb = self._tensorboard() if self.dist.is_main else None
 
     # ------------------------------------------------------------------ setup
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning: fill the fresh model from an exported model dir or a checkpoint's weights."""
+        weights = path / "model.safetensors" if path.is_dir() else path
+        if not weights.is_file():
+            raise TrainError(f"{path}: init_from needs a model dir or checkpoint holding model.safetensors")
+        try:
+            load_state_into_model(self.model, read_safetensors(weights, device=self.device), weights)
+        except StoredFileError as exc:
+            raise TrainError(str(exc)) from None
+
     def _resume(self) -> None:
         try:  # the newest intact checkpoint of the same run (training.resume)
             state, latest, notice = load_resumable(
@@ -244,6 +261,9 @@ class Trainer:
                     progress(self.step, mean)
             if self.step % tc.eval_every == 0 or self.step == total:
                 last_eval = self.evaluate()
+                if self.dist.is_main:
+                    for hook in self.eval_hooks:
+                        last_eval.update(hook(self.model))
                 if last_eval["eval_loss"] < self.best_eval:
                     self.best_eval = last_eval["eval_loss"]
                 self.log({"step": self.step, **last_eval})
