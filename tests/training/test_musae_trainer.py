@@ -45,7 +45,7 @@ def test_tiny_run_logs_per_track_accuracy_and_saves_both_optimisers(tiny_musae_r
     assert 0.0 <= final["component_accuracy"] <= 1.0 and final["labelled_eval_windows"] > 0
     step_dir = find_latest(tiny_musae_run)
     trainer = json.loads((step_dir / "trainer.json").read_text())
-    assert trainer["optimizer_class"] == "OptimizerPair" and trainer["config"]["model"]["prior"] == "flower"
+    assert trainer["optimizer_class"] == "OptimizerPair" and trainer["config"]["musae"]["prior"] == "flower"
     labels = trainer["labels"]
     assert labels["names"] == ["band/jazz", "band/rock", "extra", "folk"]
     assert abs(labels["components"]["band/jazz"] - labels["components"]["band/rock"]) == 1  # one group: neighbours
@@ -85,12 +85,12 @@ def test_optimisers_hold_only_their_own_parameters(musae_data, tmp_path):
 def test_mixture_prior_without_labels_trains_gaussian_and_says_so(mel_data, tmp_path):
     cfg = get_preset(TINY, FAST + ["steps=10", "data.kind=melody"])
     t = Trainer(cfg, mel_data, tmp_path / "r")
-    assert t.config.model.prior == "gauss" and t.model.critic.label_classes == 0
+    assert t.config.musae.prior == "gauss" and t.model.critic.label_classes == 0
     assert len(t.notices) == 1 and "Gaussian prior" in t.notices[0] and "\n" not in t.notices[0]
     final = t.fit()
     assert final["tf_accuracy_per_stream"].keys() == {"melody"} and "component_accuracy" not in final
     again = Trainer(cfg, mel_data, tmp_path / "r", resume=True)  # the same fallback: the saved config matches
-    assert again.step == 10 and again.config.model.prior == "gauss"
+    assert again.step == 10 and again.config.musae.prior == "gauss"
 
 
 def test_refusals_are_one_line(mel_data, musae_data, tmp_path):
