@@ -298,9 +298,6 @@ PRESETS: dict[str, Config] = {name: resolve(name, d) for name, d in DECLARATIONS
 FULL: dict[str, Config] = {name: PRESETS[name] for name in MUSICVAE}  # magenta's presets (tests pin them)
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
 
 def get_preset(name: str, overrides: list[str] | None = None) -> Config:
     """A fresh copy of a preset with ``key=value`` overrides applied."""
