@@ -40,12 +40,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import cpu_model, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_SCRIPT = ROOT / "benchmarks" / "baseline_note_seq.py"
 DEFAULT_MIDI_DIR = ROOT / "tests" / "fixtures" / "real"
 DEFAULT_RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-SECTION_START = "<!-- prepare_throughput:start -->"
-SECTION_END = "<!-- prepare_throughput:end -->"
 TARGET_RATIO = 50.0
 
 
@@ -169,14 +169,7 @@ def run_baseline(python: str, src: Path, bars: int, workers: int, extra: list[st
 # --------------------------------------------------------------------------- machine
 
 def machine_info(baseline: dict | None) -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     # not `nproc`: it reports OMP_NUM_THREADS when that is set
     nproc = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     ours = {}
@@ -301,7 +294,6 @@ def results_section(args, summary: dict, machine: dict, n_src: int, n_files: int
     cmd = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/prepare_throughput.py", *sys.argv[1:]])
     o, b = machine["ours"], machine["baseline"]
     lines = [
-        SECTION_START,
         "## prepare throughput: `musicvae prepare` vs note_seq baseline",
         "",
         f"Run {when}: `{cmd}`",
@@ -335,23 +327,8 @@ def results_section(args, summary: dict, machine: dict, n_src: int, n_files: int
         "`OneHotMelodyConverter(valid_programs=0-31, slice_bars=2, gap_bars=1, steps_per_quarter=4, "
         "max_tensors_per_notesequence=None)` with 130 classes, per-segment dedup as MusicVAE plus a global "
         "dedup by hash; see `benchmarks/baseline_note_seq.py`.",
-        SECTION_END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_results(path: Path, section: str) -> None:
-    if path.exists():
-        text = path.read_text()
-    else:
-        text = "# Benchmark results\n\nSections are rewritten by the scripts in `benchmarks/`.\n\n"
-    if SECTION_START in text and SECTION_END in text:
-        pre, rest = text.split(SECTION_START, 1)
-        _old, post = rest.split(SECTION_END, 1)
-        text = pre + section.rstrip("\n") + post
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def _rel(p: Path) -> str:
@@ -363,8 +340,6 @@ def _rel(p: Path) -> str:
 
 # --------------------------------------------------------------------------- folder mode
 
-FOLDER_START = "<!-- prepare_folder:start -->"
-FOLDER_END = "<!-- prepare_folder:end -->"
 
 
 def timed_process(argv: list[str], env: dict | None = None) -> dict:
@@ -465,14 +440,7 @@ def folder_mode(args) -> int:
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "machine": machine}, indent=2, default=str))
     if args.write_results:
-        text = args.results_file.read_text() if args.results_file.exists() else "# Benchmark results\n"
-        section = "\n".join([FOLDER_START, *lines, FOLDER_END]) + "\n"
-        if FOLDER_START in text and FOLDER_END in text:
-            pre, rest = text.split(FOLDER_START, 1)
-            text = pre + section.rstrip("\n") + rest.split(FOLDER_END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        args.results_file.write_text(text)
+        write_section("prepare_folder", "\n".join(lines), args.results_file)
     return 0
 
 
@@ -612,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"summary": summary, "machine": machine, "ours": ours,
                                          "baseline": base}, indent=2, default=str))
     if args.write_results:
-        write_results(args.results_file,
-                      results_section(args, summary, machine, len(src_files), n_files, ours, base))
+        write_section("prepare_throughput", results_section(args, summary, machine, len(src_files), n_files, ours, base),
+                      args.results_file)
         print(f"updated {_rel(args.results_file)}", file=sys.stderr)
 
     if any("error" in r for r in summary["rows"].values()):

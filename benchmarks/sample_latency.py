@@ -15,17 +15,15 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from musicvae.generation import TrainedModel, bundled_models
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-START, END = "<!-- sample_latency:start -->", "<!-- sample_latency:end -->"
+from _results import write_section
+
 GOALS_MS = {2: 15.0, 16: 60.0}
 
 
@@ -60,19 +58,12 @@ def main() -> None:
             print(f"{name:12s} {model.bars:>2}-bar {model.kind:7s} threads {threads}: {ms:7.2f} ms (goal {goal} ms: {verdict})")
         torch.set_num_threads(all_threads)
     if args.write_results:
-        lines = [START, "", f"Measured {dt.date.today()} on {platform.machine()} ({os.cpu_count()} cores), torch "
+        lines = [f"Measured {dt.date.today()} on {platform.machine()} ({os.cpu_count()} cores), torch "
                  f"{torch.__version__}, command `.venv/bin/python benchmarks/sample_latency.py --write-results`.", "",
                  "| model | music | decoder | threads | median ms | goal ms | |", "|---|---|---|---:|---:|---:|---|"]
         lines += [f"| {n} | {m} | {d} | {t} | {ms:.2f} | {g or '-'} | {v} |" for n, m, d, t, ms, g, v in rows]
-        lines += ["", END]
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        block = "\n".join(lines)
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text = text.rstrip() + "\n\n## Sample latency (issue 4)\n\n" + block + "\n"
-        RESULTS.write_text(text)
-        print(f"updated {RESULTS}")
+        path = write_section("sample_latency", "\n".join(lines), heading="## Sample latency (issue 4)")
+        print(f"updated {path}")
 
 
 if __name__ == "__main__":

@@ -21,18 +21,17 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from musicvae.generation import TrainedModel
 from musicvae.models.modules.decoders import CoreDecoder
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from _results import cpu_model, write_section
+
 
 
 @contextlib.contextmanager
@@ -81,23 +80,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(r)
             print(f"{name:10s} n={n:5d} fast {r[2]:9.1f} seq/s  plain {r[3]:9.1f} seq/s  ratio {r[4]:5.2f}x  ({r[5]} pairs)",
                   flush=True)
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    START, END = f"<!-- sample_throughput_t{args.threads}:start -->", f"<!-- sample_throughput_t{args.threads}:end -->"
+    cpu = cpu_model()
     block = "\n".join([
-        START, f"## batch sampling throughput, {args.threads} thread(s) (issue 21)", "",
+        f"## batch sampling throughput, {args.threads} thread(s) (issue 21)", "",
         f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: `.venv/bin/python benchmarks/sample_throughput.py "
         f"{' '.join(sys.argv[1:])}`; CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python "
         f"{platform.python_version()}; clock: {'main-thread CPU time' if args.threads == 1 else 'wall time'}; load average "
         f"at end {os.getloadavg()[0]:.1f} (a host shared with other jobs). Identical tokens checked on every pair.", "",
         "| model | n | inference path seq/s | plain path seq/s | ratio (median of pairs) | pairs |",
         "|---|---:|---:|---:|---:|---:|",
-        *[f"| {m} | {n} | {f:.1f} | {p:.1f} | {r:.2f}x | {k} |" for m, n, f, p, r, k in rows], END])
+        *[f"| {m} | {n} | {f:.1f} | {p:.1f} | {r:.2f}x | {k} |" for m, n, f, p, r, k in rows]])
     print(block)
     if args.write_results:
-        text = RESULTS.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        write_section(f"sample_throughput_t{args.threads}", block)
     return 0
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from _results import cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"mel_2bar": 150.0, "mel_16bar": 400.0}
@@ -161,7 +162,7 @@ def load(url: str, clients: int, seconds: float) -> dict:
 def machine() -> str:
     cpu = "?"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        cpu = cpu_model()
     except (OSError, StopIteration):
         pass
     return f"nproc={os.cpu_count()}, CPU {cpu}, {platform.platform()}; load average at end {[round(x, 2) for x in os.getloadavg()]}"
@@ -194,15 +195,6 @@ def report(sl: dict, ld: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    doc = path.read_text()
-    block = f"<!-- studio_latency:start -->\n{text}<!-- studio_latency:end -->"
-    pattern = re.compile(r"<!-- studio_latency:start -->.*?<!-- studio_latency:end -->", re.S)
-    doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moves", type=int, default=40, help="slider moves per model")
@@ -221,7 +213,7 @@ def main() -> None:
     text = report(sl, ld, args) + f"\nServer still answering after the load: {'yes' if alive else 'NO'}.\n"
     print(text)
     if args.write_results:
-        write_results(text)
+        write_section("studio_latency", text)
 
 
 if __name__ == "__main__":

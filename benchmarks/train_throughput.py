@@ -16,10 +16,8 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -27,9 +25,9 @@ from musicvae.models.builders import build_model, count_parameters
 from musicvae.presets import ALIASES, PRESETS, get_preset
 from musicvae.models.distributions import elbo_loss
 
+from _results import cpu_model, write_section
+
 VOCAB = {"melody": (130,), "drums": (512,), "trio": (130, 130, 512)}
-RESULTS = Path(__file__).with_name("RESULTS.md")
-START, END = "<!-- train_throughput:start -->", "<!-- train_throughput:end -->"
 
 
 def measure(name: str, device: str, precision: str, batch: int | None, steps: int, warmup: int, sampled: bool) -> dict:
@@ -91,19 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['preset']:32s} {r['mode']:18s} batch {r['batch']:4d} {r['parameters'] / 1e6:7.1f}M "
                   f"{r['seq_per_s']:9.1f} seq/s", flush=True)
     if args.write_results:
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+        cpu = cpu_model()
         dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
-        lines = [START, f"## training throughput ({args.device}, {args.precision})", "",
+        lines = [f"## training throughput ({args.device}, {args.precision})", "",
                  f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: `.venv/bin/python benchmarks/train_throughput.py {' '.join(sys.argv[1:])}`",
                  f"Machine: {dev}; torch {torch.__version__}, Python {platform.python_version()}.", "",
                  "| preset | mode | batch | parameters | seq/s |", "|---|---|---|---|---|"]
         lines += [f"| {r['preset']} | {r['mode']} | {r['batch']} | {r['parameters'] / 1e6:.1f}M | {r['seq_per_s']:.1f} |" for r in rows]
-        lines.append(END)
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        block = "\n".join(lines)
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        write_section("train_throughput", "\n".join(lines))
     return 0
 
 

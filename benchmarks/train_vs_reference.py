@@ -28,16 +28,14 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-START, END = "<!-- train_vs_reference:start -->", "<!-- train_vs_reference:end -->"
+from _results import cpu_model, write_section
+
 VARIANTS = ("reference", "package", "package-bf16")
 
 
@@ -232,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{med(a['seq_per_s_wall'] for a in rows):.1f} | "
                          f"{med(a['steps_per_s'] * flops / 1e9 for a in rows):.0f} | {frac:.0%} | "
                          f"{med(a['peak_rss_mib'] for a in rows):.0f} |")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     load = os.getloadavg()
-    head = [START, "## training vs a plain nn.LSTM reference (issue 21)", "",
+    head = ["## training vs a plain nn.LSTM reference (issue 21)", "",
             f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: `.venv/bin/python benchmarks/train_vs_reference.py "
             f"{' '.join(sys.argv[1:])}`", "",
             f"Machine: CPU {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {args.threads} intra-op thread(s) per "
@@ -245,13 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             "alternated; medians; ratio = median of per-round ratios to the reference.", "",
             "| preset | variant | seq/s (CPU time) | vs reference | seq/s (wall) | GFLOP/s | of SGEMM peak | peak RSS MiB |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    block = "\n".join(head + lines + [END])
+    block = "\n".join(head + lines)
     print(block)
     if args.write_results:
-        text = RESULTS.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        write_section("train_vs_reference", block)
     return 0
 
 

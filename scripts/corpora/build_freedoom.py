@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from musicvae.music import MidiError, quantize_score  # noqa: E402
 from musicvae.music.collection import load_collection, save_collection  # noqa: E402
 from musicvae.music.midi_io import read_midi_bytes  # noqa: E402
+from _debian import package_version, roles  # noqa: E402
 
 PACKAGE = "freedoom"
 LICENSE = ("freedoom-license: BSD-3-Clause-style (Debian copyright of freedoom, Files: *; "
@@ -52,20 +52,12 @@ def wad_lumps(path: str | os.PathLike) -> list[tuple[str, bytes]]:
     return out
 
 
-def roles(tracks) -> tuple[bool, bool, bool]:
-    melody = any(not t.is_drum and 0 <= t.program <= 31 for t in tracks)
-    bass = any(not t.is_drum and 32 <= t.program <= 39 for t in tracks)
-    drums = any(t.is_drum for t in tracks)
-    return melody, bass, drums
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "src/musicvae/assets/corpora/freedoom.npz"))
     args = ap.parse_args(argv)
     t0 = time.time()
-    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", PACKAGE], capture_output=True, text=True,
-                             check=True).stdout
+    version = package_version(PACKAGE)
     seqs, seen, skipped, counts = [], set(), [], collections.Counter()
     for wad in WADS:
         for name, blob in wad_lumps(wad):

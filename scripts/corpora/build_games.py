@@ -19,7 +19,6 @@ import collections
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,27 +28,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from musicvae.music import MidiError, quantize_score, read_midi  # noqa: E402
 from musicvae.music.collection import load_collection, save_collection  # noqa: E402
+from _debian import package_midis, package_version, roles  # noqa: E402
 
 PACKAGES = {
     "planetblupi-music-midi": "GPL-3+ (Debian copyright: Files: * GPL-3+)",
     "openttd-openmsx": "GPL-2 (Debian copyright: Files: * GPL-2.0)",
 }
-
-
-def package_version(pkg: str) -> str:
-    return subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=True).stdout
-
-
-def package_midis(pkg: str) -> list[Path]:
-    files = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, check=True).stdout.splitlines()
-    return sorted(Path(f) for f in files if f.lower().endswith((".mid", ".midi")) and Path(f).is_file())
-
-
-def roles(tracks) -> tuple[bool, bool, bool]:
-    melody = any(not t.is_drum and 0 <= t.program <= 31 for t in tracks)
-    bass = any(not t.is_drum and 32 <= t.program <= 39 for t in tracks)
-    drums = any(t.is_drum for t in tracks)
-    return melody, bass, drums
 
 
 def main(argv=None) -> int:

@@ -133,6 +133,10 @@ class TrainConfig:
     sampling_schedule: str = "constant"  # constant | exponential | inverse_sigmoid
     sampling_rate: float = 0.0
     sampling_mode: str = "per_step"  # per_step | per_example
+    # hierarchical decoders, teacher-forced steps: decode k random segments of each window per step and
+    # scale their cross-entropy by segments / k (an unbiased estimate of the whole window's); 0 = all.
+    # Ours (issue 17's lever), not the papers'; the conductor and encoder still read every segment
+    segment_subset: int = 0
     log_every: int = 50
     eval_every: int = 500
     eval_batches: int = 4

@@ -185,7 +185,7 @@ def source_labels(source: Source, labels_file: str | os.PathLike | None = None) 
         seqs = load_corpus(source.corpus)
         labels = [corpus_labels(source.corpus, seq) for seq in seqs]
         return labels, {"from": f"corpus {source.corpus}" if any(labels) else None}
-    return [[] for _ in names], {"from": None}
+    return [()] * len(names), {"from": None}  # one shared empty tuple (read only), not a list per item
 
 
 def window_labels(keys: list[bytes] | np.ndarray, items: np.ndarray, item_ids: list[list[int]]) -> np.ndarray:

@@ -94,7 +94,7 @@ def songs_from_source(
     out: list[tuple[int, np.ndarray]] = []
     for i in range(source.size):
         try:
-            seqs = [load_corpus(source.corpus)[i]] if source.corpus else load_sequences(source.files[i])
+            seqs = [load_corpus(source.corpus)[i]] if source.corpus else load_sequences(source.path_of(i))
         except MidiError as exc:
             if on_reject:
                 on_reject(source.name_of(i), exc.reason)

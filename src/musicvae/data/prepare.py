@@ -106,7 +106,7 @@ def _init_worker(source: Source, cfg: PrepareConfig) -> None:
 def _read_item(source: Source, index: int):
     if source.corpus:
         return [load_corpus(source.corpus)[index]]
-    return load_sequences(source.files[index])
+    return load_sequences(source.path_of(index))
 
 
 def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
@@ -187,9 +187,9 @@ def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str],
 def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]] | None = None) -> str:
     names = [source.name_of(i) for i in range(source.size)]
     if source.files:
-        for f in source.files:  # one stat per file (size and time); a file gone since the walk is left out
+        for i in range(source.size):  # one stat per file (size and time); a file gone since the walk is left out
             try:
-                st = os.stat(f)
+                st = os.stat(source.path_of(i))
             except OSError:
                 continue
             names.append(f"{st.st_size}:{int(st.st_mtime)}")
@@ -260,7 +260,7 @@ def prepare(
         workers = 1 if total < one_worker_below else max(1, cores)
     n_chunks_target = max(1, workers * 4)
     chunk_size = max(1, min(256, -(-total // n_chunks_target)))
-    chunks = [list(range(lo, min(lo + chunk_size, total))) for lo in range(0, total, chunk_size)]
+    chunks = [range(lo, min(lo + chunk_size, total)) for lo in range(0, total, chunk_size)]  # ranges: no int per file
     pending = [c for c in range(len(chunks)) if not (work / f"chunk-{c:05d}.json").exists()]
     done = sum(len(chunks[c]) for c in range(len(chunks)) if c not in set(pending))
     if progress:
@@ -335,23 +335,27 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
            item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
     kind, records = cfg.kind, cfg.records
     tracks = records.unit == "track"
-    rejects, ok, per_item, summaries = [], 0, {}, []
+    rejects, ok, summaries = [], 0, []
+    per_item = np.full(source.size, -1, np.int64)  # windows per item; -1: not processed (rejected): no dict per file
     for c in range(len(chunks)):
         summary = json.loads((work / f"chunk-{c:05d}.json").read_text())
         summaries.append(summary)
         ok += summary["ok"]
         rejects += [(int(i), r) for i, r in summary["rejects"]]
-        per_item.update({int(i): n for i, n in summary.pop("per_item")})  # not kept twice
+        done = summary.pop("per_item")  # not kept twice
+        if done:
+            index, n = np.asarray(done, np.int64).T
+            per_item[index] = n
 
     names = [source.name_of(i) for i in range(source.size)]
-    item_labels = item_labels or [[] for _ in names]
-    with_windows = sorted(i for i, n in per_item.items() if n > 0)
+    item_labels = item_labels or [()] * len(names)  # one shared empty tuple, not a list per item
+    with_windows = np.flatnonzero(per_item > 0)  # an array, not a Python int per file
     label_names = sorted({lab for i in with_windows for lab in item_labels[i]})
     label_id = {name: k for k, name in enumerate(label_names)}
     item_ids = [[label_id[lab] for lab in labs if lab in label_id] for labs in item_labels] if label_names else None
-    eval_items = {i for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
+    eval_items = {int(i) for i in with_windows if is_eval_source(names[i], cfg.eval_fraction, cfg.seed)}
     if cfg.eval_fraction > 0 and not eval_items and len(with_windows) >= 2:
-        eval_items = {min(with_windows, key=lambda i: unit_hash(names[i], cfg.seed))}
+        eval_items = {int(min(with_windows, key=lambda i: unit_hash(names[i], cfg.seed)))}
 
     # corpus-wide dedup, one chunk file at a time: memory follows unique windows, not windows found
     eval_mask = np.zeros(len(names), bool)
@@ -377,7 +381,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
             windows_total=n_train + n_eval,
             duplicates_removed=n_found - n_train - ev_unique,
             eval_dropped_seen_in_train=ev_unique - n_eval,
-            sources_train=len(set(with_windows) - eval_items),
+            sources_train=len(with_windows) - len(eval_items),  # eval_items: a subset of with_windows
             sources_eval=len(eval_items),
         )
     else:
@@ -402,10 +406,9 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     converter = get_converter(kind, **cfg.options)
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
-        {"name": names[i], "windows": per_item.get(i, 0), "split": "eval" if i in eval_items else "train",
+        {"name": names[i], "windows": int(per_item[i]), "split": "eval" if i in eval_items else "train",
          **({"labels": item_labels[i]} if label_names else {})}
-        for i in range(source.size)
-        if per_item.get(i, 0) > 0
+        for i in with_windows
     ]
     labels_doc = labels_manifest(label_names, label_info, {"train": train, "eval": evals},
                                  sum(1 for i in with_windows if item_labels[i]))
@@ -441,14 +444,13 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     }
 
 
-def _without_windows(cfg: PrepareConfig, names: list[str], per_item: dict, rejects: list) -> list[dict]:
-    """Files read fine that gave no window (or no track), each with the reason."""
+def _without_windows(cfg: PrepareConfig, names: list[str], per_item: np.ndarray, rejects: list) -> list[dict]:
+    """Files read fine that gave no window (or no track), each with the reason (``per_item``: windows per
+    item, -1 for items no chunk reported)."""
     why = cfg.records.none_reason(cfg)
     rejected = {i for i, _ in rejects}
-    out = [{"file": names[i], "reason": why} for i in sorted(i for i, n in per_item.items() if n == 0)
-           if i not in rejected]
-    accounted = np.zeros(len(names), bool)  # a mask, not sets of every index: memory per file counts
-    accounted[list(per_item)] = True
+    out = [{"file": names[i], "reason": why} for i in np.flatnonzero(per_item == 0).tolist() if i not in rejected]
+    accounted = per_item >= 0  # a mask, not sets of every index: memory per file counts
     accounted[list(rejected)] = True
     lost = np.flatnonzero(~accounted).tolist()  # never expected: say so rather than drop
     out += [{"file": names[i], "reason": "not processed (internal error; please report)"} for i in lost]

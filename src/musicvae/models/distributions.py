@@ -167,14 +167,19 @@ def elbo_loss(
     free_bits: float,
     per_dim_free_bits: bool = False,
     mask: torch.Tensor | None = None,
+    r_scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """The training objective and its parts (all batch means, scalars unless noted).
 
     ``loss = mean(r_loss + beta * kl_cost)``; ``r_loss`` summed CE; ``kl`` nats (unclipped);
     ``kl_bits = kl / ln 2``; ``kl_cost`` free-bits-clipped KL; ``elbo = mean(-(r_loss + kl))``;
     ``per_stream_r_loss`` (K,). With ``mu is None`` (language-model baseline) all KL terms are 0.
+    ``r_scale`` multiplies the summed CE: ``U / k`` when ``logits`` cover ``k`` of a window's ``U``
+    segments drawn at random, so ``r_loss`` stays an unbiased estimate of the whole window's.
     """
     r_per_example, per_stream = reconstruction_loss(logits, targets, vocab_sizes, mask)  # (B,), (B, K)
+    if r_scale != 1.0:
+        r_per_example, per_stream = r_per_example * r_scale, per_stream * r_scale
     if mu is None:
         kl = torch.zeros_like(r_per_example)  # (B,)
         kl_cost = torch.zeros_like(r_per_example)  # (B,)

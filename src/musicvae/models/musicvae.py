@@ -16,7 +16,7 @@ from torch import nn
 from .distributions import elbo_loss
 from .interface import MusicModel
 from .modules.encoder import BidirectionalEncoder, one_hot
-from .modules.hierarchical import scheduled_logits
+from .modules.hierarchical import pick_segments, scheduled_logits, select_segments
 
 
 def grid_elbo(model: nn.Module, tokens: torch.Tensor, out: dict | None = None, *, beta: float = 1.0,
@@ -24,8 +24,8 @@ def grid_elbo(model: nn.Module, tokens: torch.Tensor, out: dict | None = None, *
               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """:func:`~.distributions.elbo_loss` of ``tokens`` given the model's output ``out`` (computed when None)."""
     out = model(tokens, generator=generator) if out is None else out
-    return elbo_loss(out["logits"].float(), tokens, model.vocab_sizes, out["mu"], out["sigma"], beta, free_bits,
-                     per_dim_free_bits)
+    return elbo_loss(out["logits"].float(), out.get("targets", tokens), model.vocab_sizes, out["mu"], out["sigma"],
+                     beta, free_bits, per_dim_free_bits, r_scale=out.get("r_scale", 1.0))
 
 
 class MusicVAE(MusicModel):
@@ -48,16 +48,29 @@ class MusicVAE(MusicModel):
         *,
         feed_sample: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        segment_subset: int = 0,
     ) -> dict[str, torch.Tensor]:
-        """Reconstruct ``tokens`` (B, T, K). ``feed_sample`` (B, T) bool turns on scheduled sampling."""
+        """Reconstruct ``tokens`` (B, T, K). ``feed_sample`` (B, T) bool turns on scheduled sampling.
+
+        ``segment_subset = k`` (teacher forcing, hierarchical decoder with more than ``k`` segments):
+        decode only ``k`` random segments of each window; the output then also holds their
+        ``targets`` (B, k*S, K) and ``r_scale = U / k`` for the loss (an unbiased estimate).
+        """
         mu, sigma = self.encode(tokens)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + sigma * eps  # (B, Z)
-        if feed_sample is None or not bool(feed_sample.any()):
-            logits = self.decoder.teacher(z, tokens)
+        out = {"mu": mu, "sigma": sigma, "z": z}
+        segments = getattr(self.decoder, "segments", 1)
+        if feed_sample is not None and bool(feed_sample.any()):
+            out["logits"] = scheduled_logits(self.decoder, z, tokens, feed_sample, generator)
+        elif 0 < segment_subset < segments:
+            picked = pick_segments(tokens.shape[0], segments, segment_subset, generator, tokens.device)  # (B, k)
+            out["logits"] = self.decoder.teacher(z, tokens, picked)  # (B, k*S, D)
+            out["targets"] = select_segments(tokens, picked, self.decoder.segment_steps)  # (B, k*S, K)
+            out["r_scale"] = segments / segment_subset
         else:
-            logits = scheduled_logits(self.decoder, z, tokens, feed_sample, generator)
-        return {"logits": logits, "mu": mu, "sigma": sigma, "z": z}
+            out["logits"] = self.decoder.teacher(z, tokens)
+        return out
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:

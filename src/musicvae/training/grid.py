@@ -49,6 +49,10 @@ class GridFamily(Family):
             )
         if len(self.train_set) == 0:
             raise TrainError(f"{data_dir}: the train split is empty")
+        if tc.segment_subset and (config.model.family != "musicvae" or config.model.decoder != "hierarchical"
+                                  or tc.segment_subset < 0):
+            raise TrainError(f"train.segment_subset={tc.segment_subset}: only a MusicVAE with a hierarchical decoder "
+                             f"decodes a subset of its segments (a count from 1 to model.segments; 0 = all)")
         self.vocab_sizes = tuple(int(v) for v in self.train_set.converter.vocab_sizes)
         self.label_names = list(self.train_set.label_names)
         self.setup(data_dir)
@@ -97,12 +101,14 @@ class GridFamily(Family):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.trainer.autocast():
-            out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen)
+            extra = {"segment_subset": tc.segment_subset} if tc.segment_subset else {}
+            out = self.ddp_model(tokens, feed_sample=feed.to(self.device) if feed is not None else None, generator=gen,
+                                 **extra)
             losses = self.model.loss(tokens, out, beta=beta, free_bits=tc.free_bits,
                                      per_dim_free_bits=tc.free_bits_per_dim)
         grad_norm = self.optimise(losses["loss"], self.model.parameters())
         with torch.no_grad():
-            acc, _ = accuracy(out["logits"].float(), tokens, self.vocab_sizes)
+            acc, _ = accuracy(out["logits"].float(), out.get("targets", tokens), self.vocab_sizes)
         losses = {k: v.detach() for k, v in losses.items()}
         return {
             "loss": float(losses["loss"]), "r_loss": float(losses["r_loss"]), "kl": float(losses["kl"]),

@@ -72,16 +72,28 @@ class HierarchicalDecoder(nn.Module):
         self.segment_steps = steps // self.segments
         self.vocab_sizes = tuple(v for core in cores for v in core.vocab_sizes)
 
-    def teacher(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """targets (B, T, K) -> logits (B, T, D); all segments decoded as one batch."""
+    def teacher(self, z: torch.Tensor, targets: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        """targets (B, T, K) -> logits (B, T, D); all segments decoded as one batch.
+
+        ``segments`` (B, k) int: decode only these segments of each example (the conductor still reads
+        all of them) -> logits (B, k*S, D) for ``select_segments(targets, segments)``. Each segment's
+        decoder starts from its conductor embedding and the true last token before it, so a subset is
+        decoded exactly as in the whole pass.
+        """
         B, U, S = targets.shape[0], self.segments, self.segment_steps
-        emb = self.conductor(z).reshape(B * U, -1)  # (B*U, E)
+        emb = self.conductor(z)  # (B, U, E)
+        if segments is not None:
+            emb = emb.gather(1, segments.unsqueeze(-1).expand(-1, -1, emb.shape[-1]))  # (B, k, E)
+        n = emb.shape[1]
+        emb = emb.reshape(B * n, -1)  # (B*n, E)
         out = []
         for core, group in zip(self.cores, self.groups):
-            prev = shift_right(one_hot(targets[..., group], core.vocab_sizes))  # (B, T, Dg)
-            logits = core.teacher(emb, prev.reshape(B * U, S, -1))  # (B*U, S, Dg)
-            out.append(logits.reshape(B, U * S, -1))
-        return torch.cat(out, dim=-1)  # (B, T, D)
+            prev = shift_right(one_hot(targets[..., group], core.vocab_sizes)).reshape(B, U, S, -1)  # (B, U, S, Dg)
+            if segments is not None:
+                prev = prev.gather(1, segments[:, :, None, None].expand(-1, -1, S, prev.shape[-1]))  # (B, k, S, Dg)
+            logits = core.teacher(emb, prev.reshape(B * n, S, -1))  # (B*n, S, Dg)
+            out.append(logits.reshape(B, n * S, -1))
+        return torch.cat(out, dim=-1)  # (B, n*S, D)
 
     def unroll(self, z, batch: int, *, targets=None, feed_sample=None, temperature=1.0, generator=None,
                noise_rows=None):
@@ -232,3 +244,18 @@ def scheduled_logits(decoder: nn.Module, z: torch.Tensor | None, targets: torch.
         fed = targets.clone()
         fed[sub] = torch.where(feed_sample[sub].unsqueeze(-1), sampled.to(targets.dtype), targets[sub])
     return decoder.teacher(z, fed)  # inputs: the fed tokens, shifted right
+
+
+def pick_segments(batch: int, segments: int, k: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """``k`` distinct segment indices per example, ascending, uniformly at random: (batch, k) int64."""
+    keys = torch.rand(batch, segments, generator=generator, device=device)  # (B, U)
+    return keys.argsort(dim=1)[:, :k].sort(dim=1).values
+
+
+def select_segments(tokens: torch.Tensor, segments: torch.Tensor, segment_steps: int) -> torch.Tensor:
+    """tokens (B, U*S, ...) -> the chosen segments' steps (B, k*S, ...), in the order of ``segments``."""
+    B, k, S = tokens.shape[0], segments.shape[1], segment_steps
+    steps = (segments.unsqueeze(-1) * S + torch.arange(S, device=segments.device)).reshape(B, k * S)  # (B, k*S)
+    index = steps.reshape(B, k * S, *([1] * (tokens.dim() - 2))).expand(-1, -1, *tokens.shape[2:])
+    return tokens.gather(1, index)
+
