@@ -59,3 +59,15 @@ def test_old_set_keys_are_aliases_of_the_new_ones():
     for wrong in ("data.critic_hidden=7", "train.history_dropout=0.5", "musae.z_size=3", "critic_width=3"):
         with pytest.raises(ConfigError, match="unknown config key"):
             apply_overrides(base, [wrong])
+
+
+def test_resume_compares_an_old_flat_config_through_the_migration():
+    from musicvae.training.resume import config_diff
+
+    flat = json.loads((OLD / "vae" / "trainer.json").read_text())["config"]
+    now = Config.from_dict(flat)
+    assert config_diff(flat, now.to_dict(), None, None) == []  # a run from before the sections resumes
+    musae = get_preset("musae-gmm_2bar_tiny")
+    saved = musae.to_dict()
+    wider = apply_overrides(musae, ["musae.critic_hidden=64", "musae.critic_steps=2", "steps=5"]).to_dict()
+    assert config_diff(saved, wider, None, None) == ["musae.critic_hidden 32 -> 64"]  # training settings may change
