@@ -41,7 +41,7 @@ def overrides(kind: str, steps: int) -> list[str]:
     0 for the first half (the autoencoder learns to reconstruct), 0.1 for the second. The paper raises
     it every 10,000 updates; raising it every ``steps // 10`` in a 1,500-step run kept both decoders at
     the majority class, since even beta 0.1 outweighs the per-step reconstruction term."""
-    return [f"data.kind={kind}", f"train.beta_every={max(1, steps // 2)}"]
+    return [f"data.kind={kind}", f"musae.beta_every={max(1, steps // 2)}"]
 
 
 def code_maps(codes: dict[str, np.ndarray], labels: list[str], seed: int) -> bytes:

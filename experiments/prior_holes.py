@@ -74,8 +74,8 @@ def main() -> None:
     tokens = np.asarray(ev[st.select_windows(len(ev), args.n, args.seed)], dtype=np.int64)
     fit_idx = st.select_windows(len(train), args.fit, args.seed)
     print(f"encoding {len(fit_idx)} training windows", flush=True)
-    codes = st._codes(model, np.asarray(train[fit_idx], dtype=np.int64))  # (N, Z)
-    held_codes = st._codes(model, np.asarray(ev[st.select_windows(len(ev), 2000, args.seed + 7)], dtype=np.int64))
+    codes = model.token_codes(np.asarray(train[fit_idx], dtype=np.int64))  # (N, Z)
+    held_codes = model.token_codes(np.asarray(ev[st.select_windows(len(ev), 2000, args.seed + 7)], dtype=np.int64))
     lm, lm_used = st.fit_lm(train, model.model.vocab_sizes, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     z_size = model.z_size
@@ -120,7 +120,7 @@ def main() -> None:
     other = np.setdiff1d(np.arange(len(train)), fit_idx)
     pick = np.random.default_rng(args.seed + 3).choice(other if len(other) >= n else np.arange(len(train)), n,
                                                        replace=False)
-    priors["posterior"] = st._codes(model, np.asarray(train[np.sort(pick)], dtype=np.int64))
+    priors["posterior"] = model.token_codes(np.asarray(train[np.sort(pick)], dtype=np.int64))
     train_all = np.asarray(train, dtype=np.int64)
     results: dict = {}
     for temp in (float(t) for t in args.temperatures.split(",")):

@@ -173,7 +173,7 @@ def run(exp: Experiment) -> None:
     if exp.mode.n > len(held_all):
         exp.log(f"note: --n {exp.mode.n} is more than the {len(held_all)} held-out tracks; using {len(held)}")
     cfg = get_preset(PRESETS["VRASH"] + suffix, exp.args.overrides)
-    max_notes = int(cfg.data.max_notes)
+    max_notes = int(cfg.notes.max_notes)
 
     # cross-entropy per note (Fig. 5)
     torch.manual_seed(seed)

@@ -49,15 +49,13 @@ def real_sequences(real_files):
     return seqs
 
 
-# ---- one tiny trained melody model, shared by generation, CLI and evaluation tests
+# ---- tiny melody data and one tiny trained melody model, shared by training, generation, CLI and evaluation tests
 @pytest.fixture(scope="session")
-def tiny_mel_run(tmp_path_factory) -> Path:
-    """A ``cat-mel_2bar_small_tiny`` run dir trained 20 steps on ten synthetic songs; its data in ``../data``."""
+def mel_data(tmp_path_factory) -> Path:
+    """Ten synthetic songs prepared as 2-bar melody windows (the tiny presets' data); tests only read it."""
     from synth import write_song
 
     from musicvae.data.prepare import PrepareConfig, prepare
-    from musicvae.presets import get_preset
-    from musicvae.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("tiny_mel")
     src = root / "midi"
@@ -65,10 +63,19 @@ def tiny_mel_run(tmp_path_factory) -> Path:
     for i in range(10):
         write_song(src / f"s{i}.mid", [55 + (i * 5 + j * (1 + i % 3)) % 20 for j in range(32)], step=2 + i % 3)
     prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.2))
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_mel_run(mel_data) -> Path:
+    """A ``cat-mel_2bar_small_tiny`` run dir trained 20 steps on :func:`mel_data`; its data in ``../data``."""
+    from musicvae.presets import get_preset
+    from musicvae.training.trainer import Trainer
+
     fast = ["log_every=10", "eval_every=20", "checkpoint_every=20", "batch_size=16", "eval_batches=1",
             "device=cpu", "steps=20"]
-    Trainer(get_preset("cat-mel_2bar_small_tiny", fast), root / "data", root / "run").fit()
-    return root / "run"
+    Trainer(get_preset("cat-mel_2bar_small_tiny", fast), mel_data, mel_data.parent / "run").fit()
+    return mel_data.parent / "run"
 
 
 # ---- one tiny trained MusAE (mixture prior, style labels), shared by training, generation and CLI tests

@@ -81,7 +81,7 @@ PUBLISHED: dict[str, dict[str, tuple]] = {
 
 
 def _value(cfg, field):
-    for section in (cfg.model, cfg.data, cfg.train):
+    for section in (cfg.model, cfg.data, cfg.train, cfg.musae, cfg.mcvae, cfg.notes):
         if hasattr(section, field):
             return getattr(section, field)
     raise KeyError(field)

@@ -7,6 +7,7 @@ and ``training.trainer``; the resolved config travels inside each checkpoint
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 
 @dataclass
 class ModelConfig:
-    family: str = "musicvae"  # musicvae | lm | musae
+    family: str = "musicvae"  # musicvae | lm | musae | mcvae | note_lm | note_vae | vrash (FAMILY_SECTION)
     decoder: str = "flat"  # flat | hierarchical
     z_size: int = 256
     encoder_hidden: int = 512  # per direction
@@ -27,7 +28,16 @@ class ModelConfig:
     segments: int = 1  # conductor steps (bars, or 2-bar segments)
     split_streams: bool = False  # one bottom decoder per instrument (hierdec-trio)
     dropout: float = 0.0
-    # MusAE (family="musae"): per-track decoders take decoder_hidden/decoder_layers, z_size the code
+
+
+# ---- one section per family with settings of its own (``config.musae``, ``config.mcvae``, ``config.notes``);
+# the shared sizes (z_size, encoder_*/decoder_*, dropout) and schedules stay in model/train
+
+
+@dataclass
+class MusAEConfig:
+    """MusAE (family="musae"): per-track decoders take model.decoder_hidden/decoder_layers, z_size the code."""
+
     prior: str = "gauss"  # gauss (N(0, I)) | flower (Gaussian mixture, labels -> petals)
     components: int = 32  # flower petals
     prior_radius: float = 1.0
@@ -35,19 +45,43 @@ class ModelConfig:
     prior_tangential_variance: float = 0.001
     critic_hidden: int = 256
     critic_layers: int = 2  # tanh hidden layers
-    position_input: bool = False  # MusAE decoders also read the step's place (step in bar, bar)
+    position_input: bool = False  # decoders also read the step's place (step in bar, bar)
     encoder_norm: bool = False  # ours: layer-normalise the encoder's final states (MusAE _cpu presets)
-    stochastic_encoder: bool = False  # MusAE: z = mu + sigma * eps while training (the paper; full presets)
+    stochastic_encoder: bool = False  # z = mu + sigma * eps while training (the paper; full presets)
     label_critic: bool = True  # with the flower prior, the critic also reads each example's petal
-    # MCVAE composer (family="mcvae"): an LSTM over a 1-bar VAE's codes with a mixture-density head;
-    # its code size comes from the bar VAE given with `train --vae RUN_DIR`
+    # training: WGAN-GP critic steps per autoencoder step; adversarial beta += beta_increment every beta_every steps
+    critic_steps: int = 5
+    critic_learning_rate: float = 1e-4
+    gp_weight: float = 10.0
+    beta_every: int = 10_000
+    beta_increment: float = 0.1
+    reconstruction: str = "sum"  # sum (nats per window) | per_step (CE averaged over steps, as MusAE's code)
+
+
+@dataclass
+class MCVAEConfig:
+    """MCVAE composer (family="mcvae"): an LSTM over a 1-bar VAE's codes with a mixture-density head; its
+    code size comes from the bar VAE given with ``train --vae RUN_DIR``."""
+
     composer_hidden: int = 512
     composer_layers: int = 2
     mixture_components: int = 10  # diagonal Gaussians over the next bar's code
-    # VRASH and its baselines (families note_lm | note_vae | vrash, data.kind="notes"; models.vrash):
-    # decoder_hidden/decoder_layers size the decoder LSTM, encoder_hidden/encoder_layers the
-    # bidirectional encoder, z_size the code (the paper: 16); each note is the concatenation of
-    # three factor embeddings, each track of an instrument-family and a source-collection one
+    # songs of min_song_bars..max_song_bars bars (0: no upper limit) are encoded;
+    # crop_bars > 0 trains on a random window of at most that many bars of each song
+    crop_bars: int = 0
+    min_song_bars: int = 16
+    max_song_bars: int = 339  # the thesis: under 3 x 113 bars (three times the mean song length)
+
+
+@dataclass
+class NotesConfig:
+    """VRASH and its baselines (families note_lm | note_vae | vrash, data.kind="notes"; models.vrash).
+
+    model.decoder_hidden/decoder_layers size the decoder LSTM, encoder_hidden/encoder_layers the
+    bidirectional encoder, z_size the code (the paper: 16); each note is the concatenation of three
+    factor embeddings, each track of an instrument-family and a source-collection one."""
+
+    max_notes: int = 256  # tracks are cut to this many events (no end target) and samples too
     pitch_size: int = 16  # pitch-class embedding
     octave_size: int = 4
     duration_size: int = 8
@@ -56,8 +90,19 @@ class ModelConfig:
     collection_size: int = 4
     position_size: int = 8  # sinusoidal step features fed to the decoder
     history_dropout: float = 0.0  # VRASH: share of history inputs replaced while training (word dropout)
-    decoder_cell: str = "lstm"  # VRASH family: "lstm" or "highway" (recurrent highway layers, the paper's cell)
+    decoder_cell: str = "lstm"  # VRASH: "lstm" or "highway" (recurrent highway layers, the paper's cell)
     highway_depth: int = 3  # recurrence depth of the highway cells (not given in the VRASH paper: ours)
+    kl_warmup_steps: int = 0  # beta rises linearly 0 -> max_beta over these steps (0: max_beta throughout)
+
+
+FAMILY_SECTION = {"musae": "musae", "mcvae": "mcvae", "note_lm": "notes", "note_vae": "notes", "vrash": "notes"}
+FAMILY_CLASSES = {"musae": MusAEConfig, "mcvae": MCVAEConfig, "notes": NotesConfig}
+HOME = {f.name: section for section, cls in FAMILY_CLASSES.items() for f in dataclasses.fields(cls)}
+# Before the family sections (old checkpoints, exports and run folders; `--set model.critic_hidden=...`) their
+# settings were flat fields of model, train or data: where each lived. from_dict moves them; --set accepts them.
+FORMERLY = {name: "data" if name == "max_notes" else "train" if name in (
+    "critic_steps", "critic_learning_rate", "gp_weight", "beta_every", "beta_increment", "reconstruction",
+    "crop_bars", "min_song_bars", "max_song_bars", "kl_warmup_steps") else "model" for name in HOME}
 
 
 @dataclass
@@ -67,7 +112,6 @@ class DataConfig:
     transpose_low: int = -5
     transpose_high: int = 6
     augment: bool = True
-    max_notes: int = 256  # notes data (VRASH family): tracks are cut to this many events (no end target) and samples too
     # multitrack windows the preset expects ("" = any): "per_track" = the MusAE paper's (every track
     # rests at most a bar, over the cross product of tracks: `prepare --window-rule per_track
     # --cross-product`), "mix" = ours; `train` prints a notice when the prepared data differ
@@ -86,19 +130,6 @@ class TrainConfig:
     free_bits: float = 0.0
     free_bits_per_dim: bool = False
     grad_clip: float = 1.0
-    # MusAE: WGAN-GP critic steps per autoencoder step; adversarial beta += beta_increment every beta_every steps
-    critic_steps: int = 5
-    critic_learning_rate: float = 1e-4
-    gp_weight: float = 10.0
-    beta_every: int = 10_000
-    beta_increment: float = 0.1
-    kl_warmup_steps: int = 0  # VRASH family: beta rises linearly 0 -> max_beta over these steps (0: max_beta throughout)
-    reconstruction: str = "sum"  # MusAE: sum (nats per window) | per_step (CE averaged over steps, as MusAE's code)
-    # MCVAE composer: songs of min_song_bars..max_song_bars bars (0: no upper limit) are encoded;
-    # crop_bars > 0 trains on a random window of at most that many bars of each song
-    crop_bars: int = 0
-    min_song_bars: int = 16
-    max_song_bars: int = 339  # the thesis: under 3 x 113 bars (three times the mean song length)
     sampling_schedule: str = "constant"  # constant | exponential | inverse_sigmoid
     sampling_rate: float = 0.0
     sampling_mode: str = "per_step"  # per_step | per_example
@@ -129,41 +160,62 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    musae: MusAEConfig = field(default_factory=MusAEConfig)
+    mcvae: MCVAEConfig = field(default_factory=MCVAEConfig)
+    notes: NotesConfig = field(default_factory=NotesConfig)
 
     @property
     def steps_per_window(self) -> int:
         return 16 * self.data.bars
 
+    @property
+    def family_section(self) -> str | None:
+        """The name of the model family's own section (None for musicvae and lm, which have none)."""
+        return FAMILY_SECTION.get(self.model.family)
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The shared sections plus the family's own (other families' settings are not the model's)."""
+        keep = {"preset", "model", "data", "train", self.family_section}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        d = migrate(d)
+        unknown = set(d) - {"preset", *SECTIONS}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
-        return cls(
-            preset=d.get("preset", "custom"),
-            model=_section(ModelConfig, d.get("model", {}), "model"),
-            data=_section(DataConfig, d.get("data", {}), "data"),
-            train=_section(TrainConfig, d.get("train", {}), "train"),
-        )
+        sections = {name: _section(section_class, d.get(name, {}), name) for name, section_class in CLASSES.items()}
+        return cls(preset=d.get("preset", "custom"), **sections)
 
     def copy(self) -> "Config":
-        return Config.from_dict(self.to_dict())
+        return copy.deepcopy(self)
+
+
+def migrate(d: dict) -> dict:
+    """A config dict with the family settings written as flat model/train/data keys (before the family
+    sections) rewritten with them in their sections; a current dict comes back unchanged."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for name, new in HOME.items():
+        old = out.get(FORMERLY[name])
+        if isinstance(old, dict) and name in old and isinstance(out.setdefault(new, {}), dict):
+            out[new].setdefault(name, old.pop(name))
+    return out
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 class ConfigError(ValueError):
     """A bad preset name or override (one-line message)."""
 
 
-SECTIONS = ("model", "data", "train")
+CLASSES = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, **FAMILY_CLASSES}
+SECTIONS = tuple(CLASSES)
 
 
 def _section(cls, values: dict, name: str):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - fields
+    unknown = set(values) - _fields(cls)
     if unknown:
         raise ConfigError(f"unknown {name} key(s): {', '.join(sorted(unknown))}")
     return cls(**values)
@@ -195,14 +247,12 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         key = key.strip()
-        if "." in key:
-            section, name = key.split(".", 1)
-            if section not in SECTIONS:
-                raise ConfigError(f"unknown config section {section!r} in {key!r} (sections: {', '.join(SECTIONS)})")
-            candidates = [section] if hasattr(getattr(config, section), name) else []
-        else:
-            name = key
-            candidates = [s for s in SECTIONS if hasattr(getattr(config, s), name)]
+        section, name = key.split(".", 1) if "." in key else ("", key)
+        if section and section not in SECTIONS:
+            raise ConfigError(f"unknown config section {section!r} in {key!r} (sections: {', '.join(SECTIONS)})")
+        if section and FORMERLY.get(name) == section and not hasattr(getattr(config, section), name):
+            section = ""  # the key before the family sections (model.critic_hidden): its one new home
+        candidates = [s for s in ([section] if section else SECTIONS) if hasattr(getattr(config, s), name)]
         if not candidates:
             raise ConfigError(f"unknown config key {key!r}")
         if len(candidates) > 1:

@@ -28,8 +28,9 @@ summed over a window's steps it would be T times stronger than the critic's pull
 ``_tiny`` variants train end to end on a CPU in seconds (tests); ``_cpu`` variants
 are sized to reach a useful model on the bundled corpora on 2 CPU cores in under an hour.
 
-How to read this file: every published preset is one declaration (a dict of its ``data``, ``model``
-and ``train`` settings; a setting not named keeps its default in ``config.py``), and every ``_tiny`` /
+How to read this file: every published preset is one declaration (a dict of its ``data``, ``model``,
+``train`` and family settings (``musae``, ``mcvae``, ``notes``); a setting not named keeps its default in
+``config.py``), and every ``_tiny`` /
 ``_cpu`` variant of the MusicVAE, MusAE and note families is made from it by :func:`derive`, whose
 sizes are the tables above it. ``musicvae presets --show NAME`` prints any preset's resolved config.
 """
@@ -38,9 +39,9 @@ from __future__ import annotations
 
 import copy
 
-from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig, apply_overrides
+from .config import CLASSES, FAMILY_SECTION, Config, ConfigError, apply_overrides
 
-Declaration = dict[str, dict]  # {"data": {...}, "model": {...}, "train": {...}}
+Declaration = dict[str, dict]  # {"data": {...}, "model": {...}, "train": {...}} and the family's own section
 
 # ---- MusicVAE and the LSTM LM: magenta's configs.py, field by field (sources: tests/test_presets_published.py).
 # magenta's defaults (lstm_models / base_model get_default_hparams), config.py's too: learning rate 1e-3
@@ -119,12 +120,13 @@ MUSICVAE: dict[str, Declaration] = {
 MUSAE_FULL: dict[str, Declaration] = {
     f"musae-{name}_{bars}bar": dict(
         data=dict(kind="multitrack", bars=bars, window_rule="per_track"),
-        model=dict(family="musae", prior=prior, encoder_hidden=1024, encoder_layers=3, z_size=512, decoder_hidden=1024,
-                   decoder_layers=3, critic_hidden=512, critic_layers=2, position_input=False, encoder_norm=False,
-                   stochastic_encoder=True, sigma_activation="exp"),
-        train=dict(batch_size=256 if bars == 2 else 128, learning_rate=1e-4, decay_rate=1.0, max_beta=1.0, critic_steps=5,
-                   critic_learning_rate=1e-4, gp_weight=10.0, beta_every=10_000, beta_increment=0.1, steps=200_000,
-                   reconstruction="per_step"))
+        model=dict(family="musae", encoder_hidden=1024, encoder_layers=3, z_size=512, decoder_hidden=1024,
+                   decoder_layers=3, sigma_activation="exp"),
+        train=dict(batch_size=256 if bars == 2 else 128, learning_rate=1e-4, decay_rate=1.0, max_beta=1.0,
+                   steps=200_000),
+        musae=dict(prior=prior, critic_hidden=512, critic_layers=2, position_input=False, encoder_norm=False,
+                   stochastic_encoder=True, critic_steps=5, critic_learning_rate=1e-4, gp_weight=10.0,
+                   beta_every=10_000, beta_increment=0.1, reconstruction="per_step"))
     for bars in (2, 16)
     for name, prior in (("gauss", "gauss"), ("gmm", "flower"))
 }
@@ -136,55 +138,55 @@ MUSAE_FULL: dict[str, Declaration] = {
 # (max beta 1, no free bits) with a linear KL warm-up. Tracks are already centred: no transposition.
 NOTES_FULL: dict[str, Declaration] = {
     name: dict(
-        data=dict(kind="notes", bars=2, augment=False, max_notes=512),
-        model=dict(family=family, z_size=16, encoder_hidden=256, encoder_layers=1, decoder_hidden=512, decoder_layers=2,
-                   pitch_size=16, octave_size=4, duration_size=8, instrument_size=4, collection_size=4,
-                   position_size=8, history_dropout=0.0),
+        data=dict(kind="notes", bars=2, augment=False),
+        model=dict(family=family, z_size=16, encoder_hidden=256, encoder_layers=1, decoder_hidden=512, decoder_layers=2),
         train=dict(batch_size=64, steps=50_000, learning_rate=1e-3, decay_rate=0.9999, max_beta=1.0, free_bits=0.0,
-                   kl_warmup_steps=10_000, log_every=50, eval_every=1000, eval_batches=8, checkpoint_every=2000))
+                   log_every=50, eval_every=1000, eval_batches=8, checkpoint_every=2000),
+        notes=dict(max_notes=512, pitch_size=16, octave_size=4, duration_size=8, instrument_size=4, collection_size=4,
+                   position_size=8, history_dropout=0.0, kl_warmup_steps=10_000))
     for name, family in (("lm-notes", "note_lm"), ("vae-notes", "note_vae"), ("vrash-notes", "vrash"))
 }
 
-# ---- the sizes of the derived variants: {family group: {size: (model, train, data)}}
+# ---- the sizes of the derived variants: {family group: {size: {section: settings}}}
 _CPU_TRAIN = dict(batch_size=64, steps=20_000, log_every=100, eval_every=1000, eval_batches=8, checkpoint_every=2000)
 # position_input and encoder_norm are ours, not MusAE's: on in its _cpu/_tiny presets, where without them a
 # _cpu-size MusAE's codes collapsed to a constant on folk 2-bar melodies (accuracy stuck at the majority
 # class, see models/musae.py and models/modules/encoder.py); _cpu also keeps the deterministic encoder of the
 # committed musae_priors reports
-_MUSAE_OURS = dict(position_input=True, encoder_norm=True, stochastic_encoder=False, sigma_activation="softplus")
-SIZES: dict[str, dict[str, tuple[dict, dict, dict]]] = {
+_MUSAE_OURS = dict(position_input=True, encoder_norm=True, stochastic_encoder=False)
+SIZES: dict[str, dict[str, Declaration]] = {
     "musicvae": {
-        "tiny": (dict(encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1, z_size=16,
-                      conductor_hidden=32, conductor_layers=1),
-                 dict(batch_size=32, steps=200, learning_rate=3e-3, log_every=10, eval_every=50, eval_batches=1,
-                      checkpoint_every=100, max_beta=0.05, beta_rate=0.99,
-                      # sampled schedules would make tiny runs slow and noisy
-                      sampling_schedule="constant", sampling_rate=0.0), {}),
-        "cpu": (dict(encoder_hidden=256, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=128),
-                _CPU_TRAIN, {}),
+        "tiny": dict(model=dict(encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1, z_size=16,
+                                conductor_hidden=32, conductor_layers=1),
+                     train=dict(batch_size=32, steps=200, learning_rate=3e-3, log_every=10, eval_every=50,
+                                eval_batches=1, checkpoint_every=100, max_beta=0.05, beta_rate=0.99,
+                                # sampled schedules would make tiny runs slow and noisy
+                                sampling_schedule="constant", sampling_rate=0.0)),
+        "cpu": dict(model=dict(encoder_hidden=256, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=128),
+                    train=_CPU_TRAIN),
     },
     "musae": {
-        "tiny": (dict(encoder_hidden=32, encoder_layers=1, z_size=16, decoder_hidden=32, decoder_layers=1,
-                      critic_hidden=32, **_MUSAE_OURS),
-                 dict(batch_size=32, steps=200, learning_rate=3e-3, decay_rate=1.0, log_every=10, eval_every=50,
-                      eval_batches=1, checkpoint_every=100, beta_every=10, critic_learning_rate=1e-3), {}),
-        "cpu": (dict(encoder_hidden=256, encoder_layers=2, z_size=128, decoder_hidden=256, decoder_layers=2,
-                     critic_hidden=128, **_MUSAE_OURS),
-                dict(_CPU_TRAIN, steps=10_000, learning_rate=1e-3, decay_rate=0.9999, beta_every=500), {}),
+        "tiny": dict(model=dict(encoder_hidden=32, encoder_layers=1, z_size=16, decoder_hidden=32, decoder_layers=1,
+                                sigma_activation="softplus"),
+                     train=dict(batch_size=32, steps=200, learning_rate=3e-3, decay_rate=1.0, log_every=10,
+                                eval_every=50, eval_batches=1, checkpoint_every=100),
+                     musae=dict(critic_hidden=32, beta_every=10, critic_learning_rate=1e-3, **_MUSAE_OURS)),
+        "cpu": dict(model=dict(encoder_hidden=256, encoder_layers=2, z_size=128, decoder_hidden=256, decoder_layers=2,
+                               sigma_activation="softplus"),
+                    train=dict(_CPU_TRAIN, steps=10_000, learning_rate=1e-3, decay_rate=0.9999),
+                    musae=dict(critic_hidden=128, beta_every=500, **_MUSAE_OURS)),
     },
     "notes": {
-        "cpu": (dict(z_size=16, encoder_hidden=128, encoder_layers=1, decoder_hidden=256, decoder_layers=1,
-                     pitch_size=16, octave_size=4, duration_size=8, instrument_size=4, collection_size=4,
-                     position_size=8),
-                dict(batch_size=32, steps=5000, learning_rate=1e-3, decay_rate=0.9999, max_beta=1.0, free_bits=0.0,
-                     kl_warmup_steps=2000, log_every=50, eval_every=500, eval_batches=8, checkpoint_every=1000),
-                dict(max_notes=256)),
-        "tiny": (dict(z_size=16, encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1,
-                      pitch_size=8, octave_size=4, duration_size=4, instrument_size=2, collection_size=2,
-                      position_size=4),
-                 dict(batch_size=16, steps=40, learning_rate=3e-3, decay_rate=1.0, max_beta=1.0, free_bits=0.0,
-                      kl_warmup_steps=10, log_every=5, eval_every=20, eval_batches=1, checkpoint_every=20),
-                 dict(max_notes=64)),
+        "cpu": dict(model=dict(z_size=16, encoder_hidden=128, encoder_layers=1, decoder_hidden=256, decoder_layers=1),
+                    train=dict(batch_size=32, steps=5000, learning_rate=1e-3, decay_rate=0.9999, max_beta=1.0,
+                               free_bits=0.0, log_every=50, eval_every=500, eval_batches=8, checkpoint_every=1000),
+                    notes=dict(max_notes=256, pitch_size=16, octave_size=4, duration_size=8, instrument_size=4,
+                               collection_size=4, position_size=8, kl_warmup_steps=2000)),
+        "tiny": dict(model=dict(z_size=16, encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1),
+                     train=dict(batch_size=16, steps=40, learning_rate=3e-3, decay_rate=1.0, max_beta=1.0,
+                                free_bits=0.0, log_every=5, eval_every=20, eval_batches=1, checkpoint_every=20),
+                     notes=dict(max_notes=64, pitch_size=8, octave_size=4, duration_size=4, instrument_size=2,
+                                collection_size=2, position_size=4, kl_warmup_steps=10)),
     },
 }
 
@@ -192,18 +194,17 @@ SIZES: dict[str, dict[str, tuple[dict, dict, dict]]] = {
 def derive(full: Declaration, size: str) -> Declaration:
     """The ``_tiny`` / ``_cpu`` declaration of a full preset: its family group's ``SIZES[group][size]`` over it,
     plus the rules below (each says why)."""
-    model, train, data = (dict(full[s]) for s in ("model", "train", "data"))
-    family = model.get("family", "musicvae")
-    group = {"musae": "musae", "note_lm": "notes", "note_vae": "notes", "vrash": "notes"}.get(family, "musicvae")
-    sized_model, sized_train, sized_data = SIZES[group][size]
-    model.update(sized_model)
-    train.update(sized_train)
-    data.update(sized_data)
+    out = {section: dict(settings) for section, settings in full.items()}
+    family = out["model"].get("family", "musicvae")
+    group = FAMILY_SECTION.get(family, "musicvae")
+    for section, settings in SIZES[group][size].items():
+        out.setdefault(section, {}).update(settings)
+    model, train, data = out["model"], out["train"], out["data"]
     bars = data["bars"]
     if group == "musicvae":
         # our small corpora: every pitched _cpu/_tiny model trains with transpositions -5..+6 (the bundled
         # models were built so: config.py's defaults); the full presets keep magenta's augmentation
-        data = dict(kind=data["kind"], bars=bars)
+        data = out["data"] = dict(kind=data["kind"], bars=bars)
         if size == "tiny":
             train["free_bits"] = min(full["train"].get("free_bits", 0.0), 4.0)  # free bits scale with z
         elif bars > 2:  # the conductor at the _cpu width; 16-bar windows are 8x longer than 2-bar ones
@@ -226,9 +227,9 @@ def derive(full: Declaration, size: str) -> Declaration:
     elif group == "notes" and family == "vrash":
         # history dropout (Bowman et al.'s word dropout) is ours, not the VRASH paper's: off in the paper
         # preset; the _cpu/_tiny presets keep 0.25, the setting of the committed vrash_vs_lm report (its
-        # report has the one-line comparison with 0); --set model.history_dropout=P sets it
-        model["history_dropout"] = 0.25
-    return dict(data=data, model=model, train=train)
+        # report has the one-line comparison with 0); --set notes.history_dropout=P sets it
+        out["notes"]["history_dropout"] = 0.25
+    return out
 
 
 # ---- MCVAE (issue 7): a 1-bar melody VAE (`prepare --kind melody --bars 1`), then a composer LSTM with a
@@ -260,19 +261,19 @@ MCVAE: dict[str, Declaration] = {
                    checkpoint_every=100, max_beta=0.05, beta_rate=0.99, free_bits=2.0)),
     "mcvae-composer": dict(
         data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, composer_hidden=512, composer_layers=2, mixture_components=10, dropout=0.0),
-        train=dict(batch_size=64, steps=20_000, learning_rate=1e-3, grad_clip=1.0, crop_bars=0, log_every=50,
-                   eval_every=250, seed=0)),
+        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        train=dict(batch_size=64, steps=20_000, learning_rate=1e-3, grad_clip=1.0, log_every=50, eval_every=250, seed=0),
+        mcvae=dict(composer_hidden=512, composer_layers=2, mixture_components=10, crop_bars=0)),
     "mcvae-composer_cpu": dict(
         data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, composer_hidden=256, composer_layers=2, mixture_components=10, dropout=0.0),
-        train=dict(batch_size=32, steps=4000, learning_rate=1e-3, grad_clip=1.0, crop_bars=64, log_every=100,
-                   eval_every=500, seed=0)),
+        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        train=dict(batch_size=32, steps=4000, learning_rate=1e-3, grad_clip=1.0, log_every=100, eval_every=500, seed=0),
+        mcvae=dict(composer_hidden=256, composer_layers=2, mixture_components=10, crop_bars=64)),
     "mcvae-composer_tiny": dict(
         data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, composer_hidden=32, composer_layers=1, mixture_components=3, dropout=0.0),
-        train=dict(batch_size=8, steps=60, learning_rate=3e-3, grad_clip=1.0, crop_bars=0, log_every=10,
-                   eval_every=20, seed=0)),
+        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        train=dict(batch_size=8, steps=60, learning_rate=3e-3, grad_clip=1.0, log_every=10, eval_every=20, seed=0),
+        mcvae=dict(composer_hidden=32, composer_layers=1, mixture_components=3, crop_bars=0)),
 }
 
 # short names for the CPU presets the docs and issues use
@@ -282,8 +283,7 @@ ALIASES = {"cat-mel_2bar_cpu": "cat-mel_2bar_small_cpu", "cat-drums_2bar_cpu": "
 def resolve(name: str, declaration: Declaration) -> Config:
     """The :class:`Config` of a declaration (settings it does not name keep config.py's defaults)."""
     d = copy.deepcopy(declaration)
-    return Config(preset=name, model=ModelConfig(**d["model"]), data=DataConfig(**d["data"]),
-                  train=TrainConfig(**d["train"]))
+    return Config(preset=name, **{section: CLASSES[section](**d.get(section, {})) for section in CLASSES})
 
 
 DECLARATIONS: dict[str, Declaration] = {}
@@ -297,9 +297,6 @@ DECLARATIONS.update({alias: DECLARATIONS[target] for alias, target in ALIASES.it
 PRESETS: dict[str, Config] = {name: resolve(name, d) for name, d in DECLARATIONS.items()}
 FULL: dict[str, Config] = {name: PRESETS[name] for name in MUSICVAE}  # magenta's presets (tests pin them)
 
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
 
 
 def get_preset(name: str, overrides: list[str] | None = None) -> Config:

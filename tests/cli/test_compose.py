@@ -173,18 +173,20 @@ def test_composer_presets_follow_composer_sizes_and_overrides():
     from musicvae.config import ConfigError
     from musicvae.models.builders import build_model
     from musicvae.presets import get_preset
-    from musicvae.training.composer import COMPOSER_SIZES, ComposerConfig, composer_config_from
 
-    for suffix, size in (("", "full"), ("_cpu", "cpu"), ("_tiny", "tiny")):
+    # (hidden, layers, mixture components, batch, steps, crop bars): ours, the thesis does not give them
+    sizes = {"": (512, 2, 10, 64, 20_000, 0), "_cpu": (256, 2, 10, 32, 4000, 64), "_tiny": (32, 1, 3, 8, 60, 0)}
+    for suffix, want in sizes.items():
         cfg = get_preset(f"mcvae-composer{suffix}")
         assert (cfg.model.family, cfg.data.kind, cfg.data.bars) == ("mcvae", "bars", 16)
-        assert composer_config_from(cfg) == ComposerConfig(**COMPOSER_SIZES[size])
+        c = cfg.mcvae
+        assert (c.composer_hidden, c.composer_layers, c.mixture_components, cfg.train.batch_size, cfg.train.steps,
+                c.crop_bars) == want
         with pytest.raises(ConfigError, match="--vae RUN_DIR"):
             build_model(cfg, (130,))
-    cfg = get_preset("mcvae-composer_cpu", ["mixture_components=5", "crop_bars=32", "composer_hidden=64", "steps=7"])
-    cc = composer_config_from(cfg)
-    assert (cc.components, cc.crop_bars, cc.hidden_size, cc.steps) == (5, 32, 64, 7)
-    assert get_preset("mcvae-composer").train.max_song_bars == 3 * 113
+    cfg = get_preset("mcvae-composer_cpu", ["mixture_components=5", "train.crop_bars=32", "composer_hidden=64"])
+    assert (cfg.mcvae.mixture_components, cfg.mcvae.crop_bars, cfg.mcvae.composer_hidden) == (5, 32, 64)
+    assert get_preset("mcvae-composer").mcvae.max_song_bars == 3 * 113
 
 
 def test_presets_table_rows_for_composers():

@@ -5,25 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from synth import write_song
 from typer.testing import CliRunner
 
 from musicvae.cli.main import app
 from musicvae.data.dataset import WindowDataset
-from musicvae.data.prepare import PrepareConfig, prepare
 from musicvae.evaluation.train_realism import SampleRealismHook
 from musicvae.representations.streams import FIRST_NOTE_ON, HOLD
-
-
-@pytest.fixture(scope="module")
-def mel_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mel")
-    src = root / "midi"
-    src.mkdir()
-    for i in range(12):
-        write_song(src / f"s{i}.mid", [60 + (i * 5 + j * (1 + i % 3)) % 12 for j in range(32)], step=2 + i % 3)
-    prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.3))
-    return root / "data"
 
 
 class Replay(torch.nn.Module):

@@ -182,7 +182,7 @@ def test_musae_priors(tmp_path):
     _script("musae_priors", "--tiny", "--out", out, "--runs", tmp_path / "runs", "--data", data_dir, "--n", 48)
     text, data = _report(out, ["accuracy.png", "codes.png", "components.png", "curves.png"])
     assert set(data["reconstruction"]) == {"gauss", "gmm"}
-    assert "train.beta_every=10" in data["runs"]["gmm"]["command"]  # beta 0 for 10 of 20 steps, 0.1 after
+    assert "musae.beta_every=10" in data["runs"]["gmm"]["command"]  # beta 0 for 10 of 20 steps, 0.1 after
     gmm, gauss = data["codes"]["gmm"], data["codes"]["gauss"]
     nc = gmm["nearest_component"]
     assert _unit(nc["accuracy"]) and 0 < nc["chance"] < 1 and _unit(nc["majority_rate"])

@@ -151,9 +151,10 @@ def _folk_windows(n: int) -> torch.Tensor:
 def test_tiny_overfits_32_examples():
     """Encoder, code and decoder together can memorise 32 real melodies: teacher-forced accuracy from mu
     reaches 0.95 within 300 full-batch steps (checked every 20 steps; the run stops once it gets there,
-    ~200 steps with this seed)."""
+    ~200 steps with this seed). Widths: the smallest found to get there as fast in steps (decoder 192, encoder
+    64; 256/128 took the same 200 steps at twice the CPU time: 18.3 s vs 9.6 s process CPU, one thread)."""
     torch.manual_seed(0)
-    cfg = get_preset("cat-mel_2bar_small_tiny", ["decoder_hidden=256", "encoder_hidden=128", "z_size=64"])
+    cfg = get_preset("cat-mel_2bar_small_tiny", ["decoder_hidden=192", "encoder_hidden=64", "z_size=64"])
     model = build_model(cfg, (130,))
     x = _folk_windows(32)  # (32, 32, 1) real 2-bar folk melodies
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

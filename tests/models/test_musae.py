@@ -368,8 +368,8 @@ def test_musae_presets_use_the_clock_and_the_normalised_encoder():
     model = build_model(get_preset("musae-gauss_2bar_tiny"), (130,))
     assert model.encoder.norm is not None and model.decoder.clock is not None
     assert model.decoder.clock.shape == (32, 18)
-    old = build_model(get_preset("musae-gauss_2bar_tiny", ["model.position_input=false",
-                                                           "model.encoder_norm=false"]), (130,))
+    old = build_model(get_preset("musae-gauss_2bar_tiny", ["musae.position_input=false",
+                                                           "musae.encoder_norm=false"]), (130,))
     assert old.encoder.norm is None and old.decoder.clock is None  # checkpoints from before still load
 
 
@@ -410,8 +410,8 @@ def test_full_musae_presets_are_the_papers_and_cpu_keep_our_additions():
     from musicvae.presets import PRESETS
 
     for name in ("musae-gauss_2bar", "musae-gmm_16bar"):
-        m = PRESETS[name].model
-        assert m.stochastic_encoder and m.sigma_activation == "exp" and m.encoder_hidden == m.decoder_hidden == 1024
-        assert not m.position_input and not m.encoder_norm
-        c = PRESETS[name + "_cpu"].model
+        m, a = PRESETS[name].model, PRESETS[name].musae
+        assert a.stochastic_encoder and m.sigma_activation == "exp" and m.encoder_hidden == m.decoder_hidden == 1024
+        assert not a.position_input and not a.encoder_norm
+        c = PRESETS[name + "_cpu"].musae
         assert c.position_input and c.encoder_norm and not c.stochastic_encoder

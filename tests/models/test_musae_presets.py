@@ -20,16 +20,16 @@ def test_every_musae_preset_and_its_variants_exist_over_the_multitrack_grid():
             cfg = PRESETS[name + suffix]
             assert cfg.preset == name + suffix and cfg.model.family == "musae"
             assert cfg.data.kind == "multitrack" and cfg.data.bars == (2 if "2bar" in name else 16)
-            assert cfg.model.prior == ("flower" if "gmm" in name else "gauss")
+            assert cfg.musae.prior == ("flower" if "gmm" in name else "gauss")
             check_config(cfg)
 
 
 def test_full_presets_have_the_paper_sizes_and_schedule():
     for name in NAMES:
-        m, t = PRESETS[name].model, PRESETS[name].train
-        assert (m.encoder_layers, m.z_size, m.decoder_layers, m.critic_layers, m.components) == (3, 512, 3, 2, 32)
-        assert (t.critic_steps, t.gp_weight, t.beta_every, t.beta_increment, t.max_beta) == (5, 10.0, 10_000, 0.1, 1.0)
-        assert t.reconstruction == "per_step"  # CE averaged over steps: the paper's balance with beta <= 1
+        m, a = PRESETS[name].model, PRESETS[name].musae
+        assert (m.encoder_layers, m.z_size, m.decoder_layers, a.critic_layers, a.components) == (3, 512, 3, 2, 32)
+        assert (a.critic_steps, a.gp_weight, a.beta_every, a.beta_increment) == (5, 10.0, 10_000, 0.1)
+        assert PRESETS[name].train.max_beta == 1.0 and a.reconstruction == "per_step"  # CE averaged over steps: the paper's balance with beta <= 1
     model = build_model(PRESETS["musae-gmm_2bar"], V4)
     assert isinstance(model, MusAE) and isinstance(model.prior, FlowerPrior)
     assert model.encoder.lstm.num_layers == 3 and model.encoder.lstm.bidirectional
@@ -45,9 +45,9 @@ def test_set_reaches_the_musae_fields_and_unknown_keys_are_refused():
                                              "label_critic=false", "critic_steps=2", "gp_weight=5",
                                              "beta_every=3", "beta_increment=0.5", "prior=gauss",
                                              "critic_learning_rate=0.01"])
-    m, t = cfg.model, cfg.train
-    assert (m.components, m.critic_hidden, m.critic_layers, m.label_critic, m.prior) == (8, 7, 3, False, "gauss")
-    assert (t.critic_steps, t.gp_weight, t.beta_every, t.beta_increment, t.critic_learning_rate) == (2, 5.0, 3, 0.5, 0.01)
+    a = cfg.musae
+    assert (a.components, a.critic_hidden, a.critic_layers, a.label_critic, a.prior) == (8, 7, 3, False, "gauss")
+    assert (a.critic_steps, a.gp_weight, a.beta_every, a.beta_increment, a.critic_learning_rate) == (2, 5.0, 3, 0.5, 0.01)
     with pytest.raises(ConfigError, match="unknown config key"):
         get_preset("musae-gmm_2bar_tiny", ["critic_width=3"])
     with pytest.raises(ConfigError, match="unknown model key"):

@@ -311,7 +311,7 @@ def test_highway_cell_from_the_config():
     from musicvae.models.modules.highway import RecurrentHighway
     from musicvae.presets import get_preset
 
-    cfg = get_preset("vrash-notes_tiny", ["model.decoder_cell=highway", "model.highway_depth=2"])
+    cfg = get_preset("vrash-notes_tiny", ["notes.decoder_cell=highway", "notes.highway_depth=2"])
     m = build_note_model_from_config(cfg, (13, 12, 16))
     assert isinstance(m.decoder, RecurrentHighway) and m.decoder.depth == 2
     assert isinstance(build_note_model_from_config(get_preset("vrash-notes_tiny"), (13, 12, 16)).decoder, torch.nn.LSTM)

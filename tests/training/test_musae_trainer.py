@@ -4,11 +4,9 @@ import json
 
 import pytest
 import torch
-from synth import write_song
 from typer.testing import CliRunner
 
 from musicvae.cli.main import app
-from musicvae.data.prepare import PrepareConfig, prepare
 from musicvae.presets import get_preset
 from musicvae.training.checkpoint import find_latest, load_checkpoint
 from musicvae.training.musae_objective import OptimizerPair
@@ -16,17 +14,6 @@ from musicvae.training.trainer import Trainer, TrainError
 
 TINY = "musae-gmm_2bar_tiny"
 FAST = ["log_every=5", "eval_every=10", "checkpoint_every=10", "batch_size=16", "eval_batches=1", "device=cpu"]
-
-
-@pytest.fixture(scope="module")
-def mel_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mel")
-    src = root / "midi"
-    src.mkdir()
-    for i in range(6):
-        write_song(src / f"s{i}.mid", [55 + (i * 5 + j * (1 + i % 3)) % 20 for j in range(32)], step=2 + i % 3)
-    prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.2))
-    return root / "data"
 
 
 def _records(run_dir):
@@ -45,7 +32,7 @@ def test_tiny_run_logs_per_track_accuracy_and_saves_both_optimisers(tiny_musae_r
     assert 0.0 <= final["component_accuracy"] <= 1.0 and final["labelled_eval_windows"] > 0
     step_dir = find_latest(tiny_musae_run)
     trainer = json.loads((step_dir / "trainer.json").read_text())
-    assert trainer["optimizer_class"] == "OptimizerPair" and trainer["config"]["model"]["prior"] == "flower"
+    assert trainer["optimizer_class"] == "OptimizerPair" and trainer["config"]["musae"]["prior"] == "flower"
     labels = trainer["labels"]
     assert labels["names"] == ["band/jazz", "band/rock", "extra", "folk"]
     assert abs(labels["components"]["band/jazz"] - labels["components"]["band/rock"]) == 1  # one group: neighbours
@@ -85,12 +72,12 @@ def test_optimisers_hold_only_their_own_parameters(musae_data, tmp_path):
 def test_mixture_prior_without_labels_trains_gaussian_and_says_so(mel_data, tmp_path):
     cfg = get_preset(TINY, FAST + ["steps=10", "data.kind=melody"])
     t = Trainer(cfg, mel_data, tmp_path / "r")
-    assert t.config.model.prior == "gauss" and t.model.critic.label_classes == 0
+    assert t.config.musae.prior == "gauss" and t.model.critic.label_classes == 0
     assert len(t.notices) == 1 and "Gaussian prior" in t.notices[0] and "\n" not in t.notices[0]
     final = t.fit()
     assert final["tf_accuracy_per_stream"].keys() == {"melody"} and "component_accuracy" not in final
     again = Trainer(cfg, mel_data, tmp_path / "r", resume=True)  # the same fallback: the saved config matches
-    assert again.step == 10 and again.config.model.prior == "gauss"
+    assert again.step == 10 and again.config.musae.prior == "gauss"
 
 
 def test_refusals_are_one_line(mel_data, musae_data, tmp_path):

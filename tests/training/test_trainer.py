@@ -7,28 +7,15 @@ import sys
 
 import pytest
 import torch
-from synth import write_song
 from typer.testing import CliRunner
 
 from musicvae.cli.main import app
-from musicvae.data.prepare import PrepareConfig, prepare
 from musicvae.presets import get_preset
 from musicvae.training.checkpoint import find_latest, load_checkpoint
 from musicvae.training.trainer import Trainer, TrainError
 
 TINY = "cat-mel_2bar_small_tiny"
 FAST = ["log_every=5", "eval_every=10", "checkpoint_every=10", "batch_size=16", "eval_batches=1"]
-
-
-@pytest.fixture(scope="module")
-def mel_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mel")
-    src = root / "midi"
-    src.mkdir()
-    for i in range(10):
-        write_song(src / f"s{i}.mid", [55 + (i * 5 + j * (1 + i % 3)) % 20 for j in range(32)], step=2 + i % 3)
-    prepare(src, root / "data", PrepareConfig("melody", 2, eval_fraction=0.2))
-    return root / "data"
 
 
 def _train_records(run_dir):

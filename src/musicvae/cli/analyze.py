@@ -61,7 +61,7 @@ def analyze(
         labels = ds.labels[idx] if ds.labels is not None else None
         meta = {"model": m.name, "data": str(data), "n_requested": n, "n_used": len(idx), "seed": seed,
                 "date": datetime.now().astimezone().isoformat(timespec="seconds"), "kind": m.kind, "bars": m.bars,
-                "z_size": m.z_size, "prior": m.config.model.prior, "data_labels": ds.label_names,
+                "z_size": m.z_size, "prior": m.config.musae.prior, "data_labels": ds.label_names,
                 "model_labels": m.label_components}
         with Progress(TextColumn("[bold]analyze[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err_console) as bar:

@@ -32,10 +32,10 @@ def composer_row(cfg) -> tuple[str, str, str, str, str]:
     from ..models.builders import count_parameters
     from ..models.mcvae import Composer
 
-    m = cfg.model
+    m = cfg.mcvae
     n = count_parameters(Composer(z_size=COUNT_Z, hidden_size=m.composer_hidden, num_layers=m.composer_layers,
                                   components=m.mixture_components))
-    return (f">= {cfg.train.min_song_bars}-bar songs ({cfg.data.kind})", f"mcvae composer/{m.mixture_components} Gaussians",
+    return (f">= {m.min_song_bars}-bar songs ({cfg.data.kind})", f"mcvae composer/{m.mixture_components} Gaussians",
             "bar VAE's", str(cfg.train.batch_size), f"{n / 1e6:.1f}M (z {COUNT_Z})")
 
 

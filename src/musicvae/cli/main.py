@@ -176,7 +176,7 @@ def presets(
             table.add_row(name, *compose.composer_row(cfg))
             continue
         n = count_parameters(build_model(cfg, vocab.get(cfg.data.kind, (130,))))
-        decoder = f"musae/{cfg.model.prior} prior" if cfg.model.family == "musae" else f"{cfg.model.family}/{cfg.model.decoder}"
+        decoder = f"musae/{cfg.musae.prior} prior" if cfg.model.family == "musae" else f"{cfg.model.family}/{cfg.model.decoder}"
         if cfg.data.kind == "notes":  # VRASH family: whole tracks of note events
             decoder = cfg.model.family
         table.add_row(name, f"{cfg.data.bars}-bar {cfg.data.kind}" if cfg.data.kind != "notes" else "whole-track notes", decoder,

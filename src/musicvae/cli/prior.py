@@ -55,13 +55,13 @@ def fit_prior_cmd(
         if not (model_dir / "model.json").is_file():
             raise InputError(f"{model_dir}: not an exported model dir (no model.json); run musicvae export first")
         model = TrainedModel.load(model_dir)
-        if model.family == "musae" or not model.has_latent:
+        if model.model.learned_prior or not model.has_latent:
             raise InputError(f"{model_dir}: fit-prior is for MusicVAE models with a Gaussian prior")
         ev = check_data(data, model)
         train = load_split(data, "train")
         if not measure_only:
             pick = st.select_windows(len(train), limit, seed)
-            codes = st._codes(model, np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)
+            codes = model.token_codes(np.asarray(train.tokens[pick], dtype=np.int64))  # (N, Z)
             prior = fit_prior(codes, components, seed=seed)
             prior.chol = prior.chol * scale
             prior.info.update({"data": str(data), "windows": str(len(pick)), "scale": str(scale)})

@@ -85,14 +85,3 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     win = grid[(good * rules.steps_per_bar)[:, None] + np.arange(W)]  # (w, W, K), a copy
     converter.canonicalize_windows(win)  # a note-off whose note began before the cut becomes a hold
     return win, good
-
-
-def window_hashes(windows: np.ndarray) -> np.ndarray:
-    """One 64-bit hash per window (content only), for corpus-wide deduplication."""
-    import hashlib
-
-    flat = np.ascontiguousarray(windows.reshape(len(windows), -1).astype(np.int16))
-    out = np.empty(len(flat), dtype=np.uint64)
-    for i, row in enumerate(flat):
-        out[i] = int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
-    return out

@@ -28,7 +28,7 @@ from ..generation.model import TrainedModel
 from ..utils.io import atomic_write_bytes, atomic_write_json
 from ..music.attributes import ATTRIBUTES, measure_many, relative_change
 from .report import _f, _figure, _png, _table, jsonable
-from .studies import ProgressFn, _codes, _decode, _finite, _Ticks
+from .studies import ProgressFn, _decode, _finite, _Ticks
 
 UNLABELLED = "(unlabelled)"
 #: entries of :func:`code_study`'s result that are per-window arrays, left out of report.json
@@ -91,7 +91,7 @@ def code_study(model: TrainedModel, tokens: np.ndarray, label_sets: np.ndarray |
     ``label_sets`` ``(n, M)`` are ids into ``label_names`` (the data's names); a name the
     model was not trained with counts as unlabelled for the accuracy.
     """
-    codes = _codes(model, np.asarray(tokens, dtype=np.int64))  # (n, Z)
+    codes = model.token_codes(np.asarray(tokens, dtype=np.int64))  # (n, Z)
     points, ratio = pca_2d(codes)
     res: dict[str, Any] = {"n": int(len(codes)), "explained_variance_ratio": ratio,
                            "labels": window_label_names(label_sets, label_names),

@@ -67,17 +67,6 @@ def select_windows(n_available: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_available, size=n, replace=False))
 
 
-def _codes(model: TrainedModel, tokens: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """Posterior means ``(N, Z)`` of windows ``(N, T, K)`` (MusAE: its deterministic codes)."""
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(tokens), batch_size):
-            x = torch.as_tensor(tokens[i:i + batch_size], dtype=torch.int64, device=model.device)  # (B, T, K)
-            mu, _ = model.encode_tokens(x)  # (B, Z)
-            out.append(mu.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.z_size), np.float32)
-
-
 def _decode(model: TrainedModel, z: np.ndarray, temperature: float, seed: int, ticks: _Ticks | None = None,
             batch_size: int = BATCH) -> np.ndarray:
     """Codes ``(M, Z)`` -> tokens ``(M, T, K)``; batch ``i`` samples with seed ``seed + i``."""
@@ -191,7 +180,7 @@ def interpolation_study(model: TrainedModel, tokens: np.ndarray, lm: NGramLM, n_
     p, s, t, k = len(a), len(al), tokens.shape[1], tokens.shape[2]
     ticks = _Ticks(progress, p * s)
     used = np.unique(np.concatenate([ia, ib]))
-    codes = _codes(model, tokens[used], batch_size)  # (U, Z)
+    codes = model.token_codes(tokens[used], batch_size)  # (U, Z)
     za, zb = codes[np.searchsorted(used, ia)], codes[np.searchsorted(used, ib)]  # (P, Z)
     z = np.stack([latent.slerp(x, y, al) for x, y in zip(za, zb)]).astype(np.float32)  # (P, S, Z)
     decoded = _decode(model, z.reshape(p * s, -1), temperature, seed, ticks, batch_size).reshape(p, s, t, k)
@@ -219,7 +208,7 @@ def attribute_vectors(model: TrainedModel, tokens: np.ndarray, batch_size: int =
     attributes. Returns ``(vectors, {name: why it was skipped})``.
     """
     tokens = np.asarray(tokens, dtype=np.int64)
-    codes = _codes(model, tokens, batch_size)  # (N, Z)
+    codes = model.token_codes(tokens, batch_size)  # (N, Z)
     values = _measure(model, tokens)
     vectors, skipped = {}, {}
     for name in ATTRIBUTES:

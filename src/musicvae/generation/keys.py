@@ -61,6 +61,12 @@ def _core_biases(model: torch.nn.Module, biases: list[np.ndarray]) -> list[tuple
     return [(m, full) for m in model.modules() if isinstance(m, CoreDecoder) and m.depth == full.numel()]
 
 
+def takes_key(model: torch.nn.Module, streams) -> bool:
+    """Whether :func:`constrained` can act on ``model`` (it has melodic streams and decoder cores to bias)."""
+    return any(isinstance(s, MelodyStream) for s in streams) and bool(
+        _core_biases(model, [np.zeros(s.vocab_size, np.float32) for s in streams]))
+
+
 @contextmanager
 def constrained(model: torch.nn.Module, streams, key: str | Key | None, name: str = "model") -> Iterator[Key | None]:
     """Within the block, ``model`` decodes only notes of ``key`` (None: no constraint, nothing changes)."""

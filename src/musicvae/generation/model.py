@@ -30,7 +30,7 @@ from ..data.dataset import converter_from_config
 from ..music.sequence import NoteSequence
 from ..representations.base import GridConverter
 from . import latent
-from .keys import constrained
+from .keys import constrained, takes_key
 from .store import ModelFiles, load_model_files
 from .windows import InputError, Window, extract_windows
 
@@ -41,6 +41,8 @@ class LoadedModel:
     """What every generation front end shares: the model files, the model (``models.interface.MusicModel``)
     on its device in eval mode, and seeded generators. :class:`TrainedModel` (token grids) and
     ``generation.notes.NoteModel`` (note events) build on it; ``generation.compose`` wraps MCVAE."""
+
+    takes_key = False  # whether decoding takes key= (TrainedModel: when its decoder can be biased)
 
     def __init__(self, files: ModelFiles, device: str | torch.device = "cpu"):
         self.files = files
@@ -159,16 +161,23 @@ class TrainedModel(LoadedModel):
         """Inputs -> ``(z, mu, sigma)``, each ``(B, Z)``; ``z`` is drawn from the posterior."""
         self._need_latent("encoding")
         x = torch.as_tensor(self.tokens(music), device=self.device)
-        mu, sigma = self.encode_tokens(x)  # (B, Z) each
+        mu, sigma = self.model.encode(x)  # (B, Z) each; MusAE's deterministic code has sigma == 0
         gen = self._generator(seed)
         eps = torch.randn(mu.shape, generator=gen, device=self.device, dtype=mu.dtype)
         z = mu + sigma * eps
         return z.float().cpu().numpy(), mu.float().cpu().numpy(), sigma.float().cpu().numpy()
 
     @torch.no_grad()
-    def encode_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokens ``(B, T, K)`` -> ``(mu, sigma)`` ``(B, Z)``; MusAE's deterministic code has ``sigma == 0``."""
-        return self.model.encode(x)
+    def token_codes(self, tokens: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Posterior means ``(N, Z)`` of token windows ``(N, T, K)``, ``batch_size`` at a time."""
+        out = [self.model.encode(torch.as_tensor(tokens[i:i + batch_size], dtype=torch.int64, device=self.device))[0]
+               .float().cpu().numpy() for i in range(0, len(tokens), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.z_size), np.float32)
+
+    @property
+    def takes_key(self) -> bool:
+        """Whether decoding takes ``key=``: a melodic stream and MusicVAE-style decoder cores to bias."""
+        return takes_key(self.model, self.converter.streams)
 
     @property
     def fitted_prior(self):

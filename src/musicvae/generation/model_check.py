@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config, DataConfig, ModelConfig, TrainConfig
+from ..config import CLASSES, FORMERLY, Config, migrate
 from .windows import InputError
 
 MAX_SIZE = 1 << 16  # widths, layers, components, vocabularies: far above any real model
@@ -31,27 +31,28 @@ _CHOICES = {
     ("model", "family"): ("musicvae", "lm", "musae", "mcvae", "note_lm", "note_vae", "vrash"),
     ("model", "decoder"): ("flat", "hierarchical"),
     ("model", "sigma_activation"): ("softplus", "exp"),
-    ("model", "prior"): ("gauss", "flower"),
+    ("musae", "prior"): ("gauss", "flower"),
     ("data", "window_rule"): ("", "mix", "per_track"),
-    ("model", "decoder_cell"): ("lstm", "highway"),
+    ("notes", "decoder_cell"): ("lstm", "highway"),
 }
 _AT_LEAST_ONE = {("model", "encoder_layers"), ("model", "decoder_layers"), ("model", "conductor_layers"),
-                 ("model", "segments"), ("model", "highway_depth"), ("data", "bars"), ("model", "critic_layers"), ("model", "composer_layers")}
+                 ("model", "segments"), ("notes", "highway_depth"), ("data", "bars"), ("musae", "critic_layers"),
+                 ("mcvae", "composer_layers")}
 _SIGNED = {("data", "transpose_low"), ("data", "transpose_high")}
-_SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 
 def check_config(raw: Any, where: Path) -> Config:
     """The stored config as a :class:`Config`, every value type- and range-checked."""
     if not isinstance(raw, dict) or not raw:
         raise InputError(f"{where}: no model config stored with these weights")
-    unknown = sorted(set(raw) - {"preset", *_SECTIONS})
+    raw = migrate(raw)  # the flat family settings of folders written before the family sections
+    unknown = sorted(set(raw) - {"preset", *CLASSES})
     if unknown:
         raise InputError(f"{where}: unknown config section(s) {', '.join(map(repr, unknown[:3]))}")
     if not isinstance(raw.get("preset", ""), str) or len(raw.get("preset", "")) > 200:
         raise InputError(f"{where}: config 'preset' must be a short string")
     sections = {}
-    for name, cls in _SECTIONS.items():
+    for name, cls in CLASSES.items():
         values = raw.get(name, {})
         if not isinstance(values, dict):
             raise InputError(f"{where}: config section {name!r} must be a JSON object, not {type(values).__name__}")
@@ -72,7 +73,7 @@ def _check_value(section: str, key: str, value: Any, default: Any, where: Path) 
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"{label} must be an integer, not {_show(value)}")
-        if section == "train":
+        if section == "train" or FORMERLY.get(key) == "train":
             low, high = (0, 2**63 - 1)
         elif (section, key) in _SIGNED:
             low, high = -127, 127

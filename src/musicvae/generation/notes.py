@@ -56,7 +56,7 @@ class NoteModel(LoadedModel):
         self.programs = {int(k): int(v) for k, v in (dec.get("programs") or {}).items()}
         pairs = [(int(g), int(c), int(n)) for g, c, n in info.get("track_meta") or []]
         self.track_pairs = [p for p in pairs if p[2] > 0] or [(0, 0, 1)]
-        self.max_notes = int(info.get("max_notes") or self.config.data.max_notes)
+        self.max_notes = int(info.get("max_notes") or self.config.notes.max_notes)
 
     def _cap(self, meta: np.ndarray) -> np.ndarray:
         """Collections past the model's embedding rows share row 0 (as in training)."""

@@ -50,53 +50,53 @@ def build_decoder(config: Config, vocab_sizes: tuple[int, ...], cond_size: int) 
 
 def build_prior(config: Config) -> nn.Module:
     """MusAE's latent prior: ``N(0, I)`` (``gauss``) or the flower mixture (``flower``)."""
-    m = config.model
+    m, z_size = config.musae, config.model.z_size
     if m.prior == "gauss":
-        return GaussianPrior(m.z_size)
+        return GaussianPrior(z_size)
     if m.prior == "flower":
-        if m.z_size < 2 or m.components < 1:
+        if z_size < 2 or m.components < 1:
             raise ConfigError(f"the flower prior needs z_size >= 2 and components >= 1 "
-                              f"(got z_size={m.z_size}, components={m.components})")
-        return FlowerPrior(m.z_size, components=m.components, radial_variance=m.prior_radial_variance,
+                              f"(got z_size={z_size}, components={m.components})")
+        return FlowerPrior(z_size, components=m.components, radial_variance=m.prior_radial_variance,
                            tangential_variance=m.prior_tangential_variance, radius=m.prior_radius)
     raise ConfigError(f"unknown prior {m.prior!r} ({' or '.join(PRIORS)})")
 
 
 def critic_label_classes(config: Config) -> int:
     """Petals the critic reads as a one-hot (0: unconditioned critic)."""
-    m = config.model
+    m = config.musae
     return m.components if m.prior == "flower" and m.label_critic else 0
 
 
 def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
     """MusAE: bidirectional encoder, one LSTM per stream, prior and WGAN-GP critic on z."""
-    m = config.model
+    m, a = config.model, config.musae
     encoder = BidirectionalEncoder(input_size=sum(vocab_sizes), hidden_size=m.encoder_hidden,
-                                   num_layers=m.encoder_layers, z_size=m.z_size, state_norm=m.encoder_norm,
+                                   num_layers=m.encoder_layers, z_size=m.z_size, state_norm=a.encoder_norm,
                                    sigma_activation=m.sigma_activation, dropout=m.dropout)
     decoder = MultiTrackDecoder(z_size=m.z_size, vocab_sizes=vocab_sizes, hidden_size=m.decoder_hidden,
                                 num_layers=m.decoder_layers, steps=config.steps_per_window,
                                 steps_per_bar=config.steps_per_window // config.data.bars,
-                                position_input=m.position_input, dropout=m.dropout)
-    critic = Critic(m.z_size, hidden=m.critic_hidden, layers=m.critic_layers,
+                                position_input=a.position_input, dropout=m.dropout)
+    critic = Critic(m.z_size, hidden=a.critic_hidden, layers=a.critic_layers,
                     label_classes=critic_label_classes(config))
-    return MusAE(encoder, decoder, build_prior(config), critic, stochastic=m.stochastic_encoder)
+    return MusAE(encoder, decoder, build_prior(config), critic, stochastic=a.stochastic_encoder)
 
 
 def build_note_model_from_config(config: Config, vocab_sizes: tuple[int, ...]) -> nn.Module:
     """``NoteLM`` / ``NoteVAE`` / ``VRASH`` (``models.vrash``) over note factors ``(pitch class, octave, duration)``."""
     from .vrash import build_note_model
 
-    m = config.model
+    m, n = config.model, config.notes
     if len(vocab_sizes) != 3:
         raise ConfigError(f"{m.family} reads note events (3 factors), not {len(vocab_sizes)} token stream(s): "
                           f"prepare with --kind notes")
-    kwargs = dict(pitch_size=m.pitch_size, octave_size=m.octave_size, duration_size=m.duration_size,
-                  instrument_size=m.instrument_size, collections=m.collections, collection_size=m.collection_size,
+    kwargs = dict(pitch_size=n.pitch_size, octave_size=n.octave_size, duration_size=n.duration_size,
+                  instrument_size=n.instrument_size, collections=n.collections, collection_size=n.collection_size,
                   hidden_size=m.decoder_hidden, num_layers=m.decoder_layers, z_size=m.z_size,
-                  encoder_hidden=m.encoder_hidden, encoder_layers=m.encoder_layers, position_size=m.position_size,
-                  history_dropout=m.history_dropout, dropout=m.dropout, cell=m.decoder_cell,
-                  highway_depth=m.highway_depth)
+                  encoder_hidden=m.encoder_hidden, encoder_layers=m.encoder_layers, position_size=n.position_size,
+                  history_dropout=n.history_dropout, dropout=m.dropout, cell=n.decoder_cell,
+                  highway_depth=n.highway_depth)
     try:
         return build_note_model(NOTE_FAMILIES[m.family], vocab_sizes=tuple(vocab_sizes), **kwargs)
     except ValueError as exc:

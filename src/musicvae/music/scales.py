@@ -74,8 +74,3 @@ def parse_key(text: str | Key) -> Key:
     if mode not in MODES:
         raise ScaleError(f"key {text!r}: unknown mode {mode!r}; choose from {', '.join(MODES)}")
     return Key(tonic % 12, mode)
-
-
-def key_names() -> list[str]:
-    """Every mode name (for pickers and help texts)."""
-    return list(MODES)

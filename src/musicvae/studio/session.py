@@ -149,9 +149,8 @@ class Studio:
             except StudioError as exc:
                 out.append({"name": name, "error": str(exc)})
                 continue
-            keyed = m.kind in ("melody", "trio") and m.family != "musae"
             out.append({"name": name, "kind": m.kind, "bars": m.bars, "family": m.family,
-                        "attributes": sorted(m.attributes), "labels": m.labels, "key": keyed,
+                        "attributes": sorted(m.attributes), "labels": m.labels, "key": m.takes_key,
                         "latent": m.has_latent})
         return {"models": out, "composers": list(self.composer_sources), "modes": list(MODES),
                 "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "clip_bars": MAX_CLIP_BARS, "n": MAX_N}}

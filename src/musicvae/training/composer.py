@@ -15,8 +15,6 @@ VAE is refused naming both. Composer folders of the earlier format (``composer.j
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -33,51 +31,7 @@ class ComposerError(ValueError):
     """A composer that cannot be trained or loaded as asked (one-line message)."""
 
 
-@dataclass
-class ComposerConfig:
-    hidden_size: int = 512
-    num_layers: int = 2
-    components: int = 10  # diagonal Gaussians in the mixture
-    dropout: float = 0.0
-    batch_size: int = 64  # songs per step
-    steps: int = 5000
-    learning_rate: float = 1e-3
-    grad_clip: float = 1.0
-    crop_bars: int = 0  # > 0: train on a random window of at most this many bars per song
-    log_every: int = 50
-    eval_every: int = 250
-    eval_fraction: float = 0.1  # held-out songs (by source) when no eval set is given
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-
-
-# sizes for the preset variants (the thesis does not give the composer's size; these are ours)
-COMPOSER_SIZES: dict[str, dict] = {
-    "full": dict(hidden_size=512, num_layers=2, batch_size=64, steps=20_000),
-    "cpu": dict(hidden_size=256, num_layers=2, batch_size=32, steps=4000, crop_bars=64, eval_every=500, log_every=100),
-    "tiny": dict(hidden_size=32, num_layers=1, components=3, batch_size=8, steps=60, learning_rate=3e-3,
-                 log_every=10, eval_every=20),
-}
-
-
-def composer_config_from(config, **overrides) -> ComposerConfig:
-    """A :class:`ComposerConfig` from a project ``Config`` with (future) composer fields.
-
-    Reads ``model.composer_hidden``, ``model.composer_layers``, ``model.mixture_components``,
-    ``model.dropout``, ``train.{batch_size, steps, learning_rate, grad_clip, log_every,
-    eval_every, seed, device}`` and ``train.crop_bars`` where they exist; the rest keeps its default.
-    """
-    m, t = config.model, config.train
-    out = ComposerConfig()
-    for name, section, key in (("hidden_size", m, "composer_hidden"), ("num_layers", m, "composer_layers"),
-                               ("components", m, "mixture_components"), ("dropout", m, "dropout"),
-                               ("batch_size", t, "batch_size"), ("steps", t, "steps"),
-                               ("learning_rate", t, "learning_rate"), ("grad_clip", t, "grad_clip"),
-                               ("crop_bars", t, "crop_bars"), ("log_every", t, "log_every"),
-                               ("eval_every", t, "eval_every"), ("seed", t, "seed"), ("device", t, "device")):
-        if hasattr(section, key):
-            setattr(out, name, type(getattr(out, name))(getattr(section, key)))
-    return dataclasses.replace(out, **overrides)
+EVAL_FRACTION = 0.1  # held-out songs (by source) when the prepared folder has no eval songs
 
 
 # --------------------------------------------------------------------------- songs -> codes
@@ -198,14 +152,14 @@ class ComposerFamily(Family):
         from ..data.latents import load_latents, save_latents, songs_from_prepared
 
         super().__init__(trainer, data_dir)
-        config, t = self.config, self.config.train
+        config, t = self.config, self.config.mcvae
         if "bar_vae" not in trainer.options:
             raise TrainError(f"{config.preset} is an MCVAE composer over a bar VAE's codes: give that VAE with "
                              f"--vae RUN_DIR")
         if t.max_song_bars < 0 or t.min_song_bars < 2 or t.crop_bars < 0:
-            raise TrainError("composer training needs train.min_song_bars >= 2, train.max_song_bars >= 0 "
-                             "(0: no limit) and train.crop_bars >= 0")
-        self.cfg = cfg = composer_config_from(config)
+            raise TrainError("composer training needs mcvae.min_song_bars >= 2, mcvae.max_song_bars >= 0 "
+                             "(0: no limit) and mcvae.crop_bars >= 0")
+        tc = config.train
         bar_vae, self.bar_vae_info = trainer.options["bar_vae"]
         bar_vae = bar_vae.float().to(trainer.device).eval()
         max_bars = t.max_song_bars if t.max_song_bars > 0 else None
@@ -225,7 +179,7 @@ class ComposerFamily(Family):
             raise TrainError(str(exc)) from None
         self.train, self.eval_set = sets["train"], sets["eval"]
         if not len(self.eval_set):
-            self.train, self.eval_set = self.train.split(cfg.eval_fraction, cfg.seed)
+            self.train, self.eval_set = self.train.split(EVAL_FRACTION, tc.seed)
         if len(self.train) == 0 or int((self.train.lengths >= 2).sum()) == 0:
             raise TrainError("the training latent set holds no song of 2 bars or more")
         if len(self.eval_set) == 0:
@@ -235,29 +189,29 @@ class ComposerFamily(Family):
         self.manifest = PreparedDataset(data_dir, "train").manifest
         self.vocab_sizes = tuple(bar_vae.vocab_sizes)
         self.fingerprint = bar_vae_fingerprint(bar_vae)
-        torch.manual_seed(cfg.seed)
-        composer = Composer(z_size=self.train.z_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                            components=cfg.components, dropout=cfg.dropout)
+        torch.manual_seed(tc.seed)
+        composer = Composer(z_size=self.train.z_size, hidden_size=t.composer_hidden, num_layers=t.composer_layers,
+                            components=t.mixture_components, dropout=config.model.dropout)
         for p in bar_vae.parameters():
             p.requires_grad_(False)
         self.model = MCVAE(bar_vae, composer).to(trainer.device)
-        self.optimizer = torch.optim.Adam(composer.parameters(), lr=cfg.learning_rate)
-        self.batch_size = cfg.batch_size
+        self.optimizer = torch.optim.Adam(composer.parameters(), lr=tc.learning_rate)
+        self.batch_size = tc.batch_size
         self.usable = np.flatnonzero(self.train.lengths.numpy() >= 2)
         self.baseline = unconditional_nll(self.train, self.eval_set)
 
     def train_step(self, step: int) -> dict:
-        cfg, composer = self.cfg, self.model.composer
+        tc, composer = self.config.train, self.model.composer
         composer.train()
-        rng = np.random.default_rng([cfg.seed, step + 1])  # step s draws the same batch on every run
-        idx = self.usable[rng.integers(0, len(self.usable), cfg.batch_size)]
-        x, lengths = _batch(self.train, idx, cfg.crop_bars, rng)
+        rng = np.random.default_rng([tc.seed, step + 1])  # step s draws the same batch on every run
+        idx = self.usable[rng.integers(0, len(self.usable), tc.batch_size)]
+        x, lengths = _batch(self.train, idx, self.config.mcvae.crop_bars, rng)
         loss = self.model.loss((x.to(self.device), lengths.to(self.device)))["loss"]
         grad_norm = self.optimise(loss, composer.parameters())
         return {"loss": float(loss.detach()), "nll": float(loss.detach()), "grad_norm": float(grad_norm)}
 
     def evaluate(self) -> dict:
-        nll = evaluate_composer(self.model.composer, self.eval_set, self.cfg.batch_size)
+        nll = evaluate_composer(self.model.composer, self.eval_set, self.config.train.batch_size)
         return {"eval_loss": nll, "eval_nll": nll, "eval_nll_unconditional": self.baseline,
                 "train_songs": len(self.train), "eval_songs": len(self.eval_set)}
 

@@ -58,9 +58,9 @@ class OptimizerPair:
 
 def petal_table(label_names: list[str], config: Config) -> dict[str, int]:
     """Label name -> flower petal (empty unless the prior is the flower and there are labels)."""
-    if config.model.prior != "flower" or not label_names:
+    if config.musae.prior != "flower" or not label_names:
         return {}
-    return label_components(label_names, config.model.components)
+    return label_components(label_names, config.musae.components)
 
 
 class MusAEFamily(GridFamily):
@@ -72,23 +72,23 @@ class MusAEFamily(GridFamily):
             raise TrainError("MusAE trains on one process; run it without torchrun")
         if tc.precision == "fp16":
             raise TrainError("MusAE trains in fp32 or bf16, not fp16 (--precision bf16)")
-        if self.config.model.prior == "flower" and not self.label_names:
+        if self.config.musae.prior == "flower" and not self.label_names:
             self.trainer.config = self.config = config = self.config.copy()
-            config.model.prior = "gauss"
+            config.musae.prior = "gauss"
             self.trainer.notices.append(
                 f"{data_dir}: no style labels, so the mixture (flower) prior has nothing to drive it; "
                 f"training with the Gaussian prior (prepare with --labels FILE for labels)")
 
     def make_optimizer(self) -> OptimizerPair:
-        model, config, tc = self.model, self.config, self.config.train
+        model, config, tc, a = self.model, self.config, self.config.train, self.config.musae
         self.stream_names = tuple(self.train_set.converter.stream_names)
         optimizer = OptimizerPair(
             torch.optim.Adam(model.autoencoder_parameters(), lr=tc.learning_rate),
-            torch.optim.Adam(model.critic.parameters(), lr=tc.critic_learning_rate, betas=(0.0, 0.9)),
+            torch.optim.Adam(model.critic.parameters(), lr=a.critic_learning_rate, betas=(0.0, 0.9)),
         )
-        scale = 1.0 / model.steps if tc.reconstruction == "per_step" else 1.0
+        scale = 1.0 / model.steps if a.reconstruction == "per_step" else 1.0
         self.step_fn = AdversarialStep(model, optimizer.autoencoder, optimizer.critic,
-                                       critic_steps=tc.critic_steps, gp_weight=tc.gp_weight, grad_clip=tc.grad_clip,
+                                       critic_steps=a.critic_steps, gp_weight=a.gp_weight, grad_clip=tc.grad_clip,
                                        reconstruction_scale=scale)
         self.petals = petal_table(self.label_names, config)
         # label id -> petal, with a trailing -1 so that id -1 (unlabelled) indexes to -1
@@ -104,12 +104,12 @@ class MusAEFamily(GridFamily):
 
     def train_step(self, step: int) -> dict[str, float]:
         """Critic steps then one autoencoder step on the batch of ``step``; floats for the log."""
-        tc = self.config.train
+        tc, a = self.config.train, self.config.musae
         tokens = self.batches.batch(step, self.device)  # (b, T, K)
         label_ids = self.batches.labels(step)
         gen = self.generator(step)
         lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
-        beta = adversarial_beta(step, tc.beta_every, tc.beta_increment, tc.max_beta)
+        beta = adversarial_beta(step, a.beta_every, a.beta_increment, tc.max_beta)
         for group in self.optimizer.autoencoder.param_groups:
             group["lr"] = lr
         with self.trainer.autocast():

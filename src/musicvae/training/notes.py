@@ -246,21 +246,21 @@ def beta_at(step: int, max_beta: float, warmup_steps: int) -> float:
 # --------------------------------------------------------------------------- the training plug-in
 def check_note_config(config: Config) -> None:
     """Refuse settings a note model cannot train with (one-line :class:`ConfigError`)."""
-    m, tc = config.model, config.train
+    m, n = config.model, config.notes
     if config.data.kind != "notes":
         raise ConfigError(f"{m.family} models read note events: data.kind must be notes, not {config.data.kind!r}")
-    if config.data.max_notes < 1:
-        raise ConfigError(f"data.max_notes must be at least 1, not {config.data.max_notes}")
-    if m.family == "note_vae" and m.history_dropout:
-        raise ConfigError("note_vae reads no history: model.history_dropout must be 0")
-    if not 0.0 <= m.history_dropout <= 1.0:
-        raise ConfigError(f"model.history_dropout must be in [0, 1], not {m.history_dropout}")
-    if m.collections < 1:
-        raise ConfigError(f"model.collections must be at least 1, not {m.collections}")
-    if tc.precision == "fp16":
+    if n.max_notes < 1:
+        raise ConfigError(f"notes.max_notes must be at least 1, not {n.max_notes}")
+    if m.family == "note_vae" and n.history_dropout:
+        raise ConfigError("note_vae reads no history: notes.history_dropout must be 0")
+    if not 0.0 <= n.history_dropout <= 1.0:
+        raise ConfigError(f"notes.history_dropout must be in [0, 1], not {n.history_dropout}")
+    if n.collections < 1:
+        raise ConfigError(f"notes.collections must be at least 1, not {n.collections}")
+    if config.train.precision == "fp16":
         raise ConfigError("note models train in fp32 or bf16, not fp16 (--precision bf16)")
-    if tc.kl_warmup_steps < 0:
-        raise ConfigError(f"train.kl_warmup_steps must be >= 0, not {tc.kl_warmup_steps}")
+    if n.kl_warmup_steps < 0:
+        raise ConfigError(f"notes.kl_warmup_steps must be >= 0, not {n.kl_warmup_steps}")
 
 
 class NoteFamily(Family):
@@ -291,17 +291,17 @@ class NoteFamily(Family):
         if self.train_set.warning:
             trainer.notices.append(f"{data_dir}: {self.train_set.warning}")
         self.collections = list(self.train_set.collections)
-        cap = config.model.collections
+        cap = config.notes.collections
         if len(self.collections) > cap:
             trainer.notices.append(f"{data_dir}: {len(self.collections) - 1} collections but the model embeds "
-                                   f"{cap - 1}; the rest share the 'unknown' row (--set model.collections=N)")
+                                   f"{cap - 1}; the rest share the 'unknown' row (--set notes.collections=N)")
             for part in (self.train_set, eval_set):
                 part.meta[:, 1] = np.where(part.meta[:, 1] < cap, part.meta[:, 1], 0)
         self.eval_set = eval_set if len(eval_set) else self.train_set
         if not len(eval_set):
             trainer.notices.append(f"{data_dir}: the eval split is empty; evaluating on training tracks")
         self.vocab_sizes = tuple(int(v) for v in self.train_set.vocab_sizes)
-        self.max_notes = int(config.data.max_notes)
+        self.max_notes = int(config.notes.max_notes)
         self.batches = NoteBatchStream(self.train_set, tc.batch_size, seed=tc.seed, max_notes=self.max_notes)
         self.batch_size = self.batches.batch_size
         n_eval = min(len(self.eval_set), max(1, tc.eval_batches) * tc.batch_size)
@@ -341,7 +341,7 @@ class NoteFamily(Family):
         gen = step_generator(tc.seed * 131, step, self.device)
         torch.manual_seed((tc.seed * 1_000_003 + step * 7919 + 29) % (2**63))  # dropout layers, if any
         lr = float(schedules.learning_rate(step, tc.learning_rate, tc.decay_rate, tc.min_learning_rate))
-        beta = float(beta_at(step, tc.max_beta, tc.kl_warmup_steps))
+        beta = float(beta_at(step, tc.max_beta, self.config.notes.kl_warmup_steps))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.trainer.autocast():

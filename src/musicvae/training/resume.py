@@ -16,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config import FORMERLY, migrate
 from .checkpoint import CheckpointError, read_config, resume_candidates
 
-# train.* keys that make a different run (others, e.g. steps or eval cadence, may change on resume)
+# train.* keys that make a different run (others, e.g. steps or eval cadence, may change on resume; so may
+# the family settings that were train.* keys before the family sections, e.g. musae.critic_steps)
 _RUN_KEYS = ("seed",)
 
 
@@ -29,9 +31,11 @@ def config_diff(saved: dict, now: dict, saved_data: str | None, now_data: str | 
         out.append(f"dataset {saved_data} -> {now_data}")
     if saved.get("preset") != now.get("preset"):
         out.append(f"preset {saved.get('preset')} -> {now.get('preset')}")
-    for section in ("model", "data", "train"):
+    saved = migrate(saved)  # a run from before the family sections: its flat keys in their sections
+    for section in [s for s in now if s != "preset"]:  # model, data, train and the family's own section
         old, new = saved.get(section) or {}, now.get(section) or {}
-        keys = _RUN_KEYS if section == "train" else sorted(set(old) | set(new))
+        keys = _RUN_KEYS if section == "train" else [
+            k for k in sorted(set(old) | set(new)) if FORMERLY.get(k) != "train"]
         for key in keys:
             if key in old and old.get(key) != new.get(key):
                 out.append(f"{section}.{key} {old.get(key)!r} -> {new.get(key)!r}")

@@ -290,9 +290,10 @@ def check_config(config: Config) -> None:
         if config.data.kind not in GRID_KINDS:
             raise ConfigError(f"MusAE reads token grids: data.kind must be one of {', '.join(GRID_KINDS)}, "
                               f"not {config.data.kind!r}")
-        if m.prior not in PRIORS:
-            raise ConfigError(f"unknown prior {m.prior!r} ({' or '.join(PRIORS)})")
-        if tc.reconstruction not in ("sum", "per_step"):
-            raise ConfigError(f"unknown reconstruction {tc.reconstruction!r} (sum or per_step)")
-        if tc.critic_steps < 0 or tc.beta_every < 1 or tc.gp_weight < 0:
+        a = config.musae
+        if a.prior not in PRIORS:
+            raise ConfigError(f"unknown prior {a.prior!r} ({' or '.join(PRIORS)})")
+        if a.reconstruction not in ("sum", "per_step"):
+            raise ConfigError(f"unknown reconstruction {a.reconstruction!r} (sum or per_step)")
+        if a.critic_steps < 0 or a.beta_every < 1 or a.gp_weight < 0:
             raise ConfigError("MusAE needs critic_steps >= 0, beta_every >= 1 and gp_weight >= 0")

@@ -334,8 +334,3 @@ def read_checkpoint(prefix: str | os.PathLike, *, names: set[str] | None = None,
         for f in files.values():
             f.close()
     return out
-
-
-def variable_shapes(prefix: str | os.PathLike) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every variable, from the index alone."""
-    return {e.name: e.shape for e in read_index(str(prefix) + ".index")[1]}

@@ -1,7 +1,7 @@
 """Recurrent highway layers (Zilly et al., ICML 2017), a drop-in for ``nn.LSTM`` in VRASH's decoder.
 
 Place in the flow: ``models.vrash`` builds its decoder from this module when
-``model.decoder_cell = "highway"``; it reads ``(B, T, D)`` inputs and returns ``(B, T, H)`` outputs
+``notes.decoder_cell = "highway"``; it reads ``(B, T, D)`` inputs and returns ``(B, T, H)`` outputs
 and its state, as ``nn.LSTM(batch_first=True)`` does.
 
 VRASH (Tikhonov & Yamshchikov 2017) describes its decoder as "a recurrent highway gated network"
