@@ -113,8 +113,10 @@ def step_flops(cfg, depth: int) -> float:
     return 3.0 * f
 
 
-def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int) -> dict:
+def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int, clock: str = "thread") -> dict:
     import torch
+
+    now = time.thread_time if clock == "thread" else time.perf_counter
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # the Trainer does this on CPU; both sides alike
@@ -122,11 +124,11 @@ def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int)
         a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
         for _ in range(3):
             a @ b
-        n, t0, c0 = 0, time.perf_counter(), time.thread_time()
-        while time.thread_time() - c0 < seconds:
+        n, t0, c0 = 0, time.perf_counter(), now()
+        while now() - c0 < seconds:
             a @ b
             n += 1
-        return {"gflops": 2 * 2048 ** 3 * n / (time.thread_time() - c0) / 1e9,
+        return {"gflops": 2 * 2048 ** 3 * n / (now() - c0) / 1e9,
                 "gflops_wall": 2 * 2048 ** 3 * n / (time.perf_counter() - t0) / 1e9}
     from musicvae.models.builders import build_model
     from musicvae.presets import get_preset
@@ -167,11 +169,11 @@ def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int)
 
     for _ in range(warmup):
         step()
-    n, t0, c0 = 0, time.perf_counter(), time.thread_time()
-    while time.thread_time() - c0 < seconds:
+    n, t0, c0 = 0, time.perf_counter(), now()
+    while now() - c0 < seconds:
         step()
         n += 1
-    sec, wall = time.thread_time() - c0, time.perf_counter() - t0
+    sec, wall = now() - c0, time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB
     out = {"seq_per_s": B * n / sec, "steps_per_s": n / sec, "seq_per_s_wall": B * n / wall, "steps": n,
            "peak_rss_mib": rss, "flops_per_step": step_flops(cfg, vocab[0])}
@@ -180,12 +182,13 @@ def worker(variant: str, preset: str, seconds: float, warmup: int, threads: int)
     return out
 
 
-def run_worker(variant: str, preset: str, seconds: float, warmup: int, threads: int, malloc_off: bool = False) -> dict:
+def run_worker(variant: str, preset: str, seconds: float, warmup: int, threads: int, malloc_off: bool = False,
+               clock: str = "thread") -> dict:
     env = dict(os.environ)
     if malloc_off:
         env["MUSICVAE_MALLOC"] = "system"
     cmd = [sys.executable, __file__, "--worker", variant, "--presets", preset, "--seconds", str(seconds),
-           "--warmup", str(warmup), "--threads", str(threads)]
+           "--warmup", str(warmup), "--threads", str(threads), "--clock", clock]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -198,21 +201,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS) + ["package-malloc-off"])
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every worker (default 1; see the docstring)")
+    ap.add_argument("--clock", choices=("thread", "wall"), default=None,
+                    help="what a second is: the main thread's CPU time (default with 1 thread: robust on a shared "
+                         "host) or wall time (default with more threads: the main thread's CPU time does not count "
+                         "the others; meaningful only on a quiet machine)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--write-results", action="store_true")
     args = ap.parse_args(argv)
+    clock = args.clock or ("thread" if args.threads == 1 else "wall")
+    if "package-bf16" in args.variants and not args.worker:
+        import torch
+
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            print(f"package-bf16 skipped: this CPU has no bf16 instructions ({torch.backends.cpu.get_cpu_capability()})")
+            args.variants = [v for v in args.variants if v != "package-bf16"]
     if args.worker:
-        print(json.dumps(worker(args.worker, args.presets[0], args.seconds, args.warmup, args.threads)))
+        print(json.dumps(worker(args.worker, args.presets[0], args.seconds, args.warmup, args.threads, clock)))
         return 0
     results: dict[tuple[str, str], list[dict]] = {}
     peaks: list[float] = []
     for r in range(args.rounds):
-        peaks.append(run_worker("sgemm", "", 3.0, 0, args.threads)["gflops"])
+        peaks.append(run_worker("sgemm", "", 3.0, 0, args.threads, clock=clock)["gflops"])
         for preset in args.presets:
             order = args.variants if r % 2 == 0 else list(reversed(args.variants))
             for v in order:
                 off = v == "package-malloc-off"
-                res = run_worker("package" if off else v, preset, args.seconds, args.warmup, args.threads, malloc_off=off)
+                res = run_worker("package" if off else v, preset, args.seconds, args.warmup, args.threads, malloc_off=off, clock=clock)
                 res["peak"] = peaks[-1]
                 results.setdefault((preset, v), []).append(res)
                 print(f"round {r} {preset:24s} {v:20s} {res['seq_per_s']:8.1f} seq/s  rss {res['peak_rss_mib']:.0f} MiB"
@@ -232,21 +246,23 @@ def main(argv: list[str] | None = None) -> int:
                          f"{med(a['peak_rss_mib'] for a in rows):.0f} |")
     cpu = cpu_model()
     load = os.getloadavg()
-    head = ["## training vs a plain nn.LSTM reference (issue 21)", "",
+    what = ("the main thread's CPU time (the time it actually ran: robust to other jobs on a shared host; the "
+            "wall-clock column is not)" if clock == "thread" else
+            "wall-clock second (all threads working; meaningful only on a quiet host: check the load average)")
+    head = [f"## training vs a plain nn.LSTM reference (issue 21), {args.threads} thread(s)", "",
             f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: `.venv/bin/python benchmarks/train_vs_reference.py "
             f"{' '.join(sys.argv[1:])}`", "",
             f"Machine: CPU {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {args.threads} intra-op thread(s) per "
-            f"worker; seq/s per second of the main thread's CPU time (the time it actually ran: robust to other jobs "
-            f"on a shared host; the wall-clock column is not); SGEMM peak (2048^3, same threads, same clock) "
+            f"worker; seq/s per {what}; SGEMM peak (2048^3, same threads, same clock) "
             f"median {med(peaks):.0f} GFLOP/s (range {min(peaks):.0f}-{max(peaks):.0f}); load average at end "
             f"{load[0]:.2f} (a host shared with other jobs). {args.rounds} rounds of {args.seconds:.0f} s per variant, "
             "alternated; medians; ratio = median of per-round ratios to the reference.", "",
-            "| preset | variant | seq/s (CPU time) | vs reference | seq/s (wall) | GFLOP/s | of SGEMM peak | peak RSS MiB |",
+            f"| preset | variant | seq/s ({'CPU time' if clock == 'thread' else 'wall'}) | vs reference | seq/s (wall) | GFLOP/s | of SGEMM peak | peak RSS MiB |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
     block = "\n".join(head + lines)
     print(block)
     if args.write_results:
-        write_section("train_vs_reference", block)
+        write_section("train_vs_reference" if args.threads == 1 else f"train_vs_reference_{args.threads}t", block)
     return 0
 
 

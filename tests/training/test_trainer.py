@@ -51,6 +51,22 @@ def test_refusals(mel_data, tmp_path):
     assert weights.read_bytes() == before[: len(before) // 2]  # nothing was overwritten
 
 
+def test_reduced_precision_is_refused_on_a_cpu_without_it(mel_data, tmp_path, monkeypatch):
+    import musicvae.training.trainer as trainer_mod
+
+    monkeypatch.setattr(trainer_mod, "cpu_runs", lambda precision: False)  # an AVX2-only CPU (e.g. Zen 3)
+    for p in ("bf16", "fp16"):
+        with pytest.raises(TrainError, match=f"no {p} instructions.*--precision fp32"):
+            Trainer(get_preset(TINY, FAST + ["steps=2", "device=cpu", f"precision={p}"]), mel_data, tmp_path / p)
+    bad = CliRunner().invoke(app, ["train", "--preset", TINY, "--data", str(mel_data), "--out", str(tmp_path / "c"),
+                                   "--steps", "2", "--device", "cpu", "--precision", "bf16"])
+    assert bad.exit_code == 2 and "no bf16 instructions" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "c" / "metrics.jsonl").exists()
+    monkeypatch.setattr(trainer_mod, "cpu_runs", lambda precision: True)
+    trainer_mod.check_precision("bf16", torch.device("cpu"))  # a CPU with it: no refusal
+    trainer_mod.check_precision("bf16", torch.device("cuda"))  # not the CPU's business
+
+
 def test_eval_metrics_and_checkpoint_contents(mel_data, tmp_path):
     cfg = get_preset(TINY, FAST + ["steps=10", "device=cpu"])
     final = Trainer(cfg, mel_data, tmp_path / "run").fit()

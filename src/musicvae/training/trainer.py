@@ -74,6 +74,24 @@ def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_runs(precision: str) -> bool:
+    """Whether oneDNN has reduced-precision kernels for ``precision`` (bf16 or fp16) on this CPU."""
+    ops = torch.ops.mkldnn
+    return bool(ops._is_mkldnn_bf16_supported() if precision == "bf16" else ops._is_mkldnn_fp16_supported())
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a reduced precision the device cannot run, before any step.
+
+    On a CPU without bf16 (or fp16) instructions (AVX-512 BF16/AMX; e.g. AVX2-only Zen 3), oneDNN has no
+    reduced-precision LSTM and the first forward pass dies with "could not create a primitive descriptor".
+    """
+    if precision != "fp32" and device.type == "cpu" and not cpu_runs(precision):
+        raise TrainError(f"--precision {precision}: this CPU has no {precision} instructions "
+                         f"({torch.backends.cpu.get_cpu_capability()}; needs AVX-512 {precision.upper()} or AMX); "
+                         "use --precision fp32")
+
+
 def family_for(config: Config) -> type[Family]:
     """The plug-in that trains ``config.model.family``."""
     from ..models.builders import NOTE_FAMILIES
@@ -122,6 +140,7 @@ class Trainer:
             raise TrainError(f"unknown precision {tc.precision!r} (fp32, bf16 or fp16)")
         self.dist = init_distributed("cuda" if tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available()) else "cpu")
         self.device = resolve_device(tc.device, self.dist)
+        check_precision(tc.precision, self.device)
         if self.device.type == "cpu":
             # Flush denormals to zero (TensorFlow's CPU default). Without it a hierdec-mel_16bar_cpu
             # run fell from ~20 to ~3 seq/s after ~300 steps on this 2-core machine; with it, it
