@@ -138,7 +138,7 @@ def interpolate(
         if method not in (None, "slerp", "lerp"):
             fail(f"--method must be slerp or lerp, got {method!r}")
         m = _load(model)
-        method = method or ("lerp" if m.family == "musae" else "slerp")
+        method = method or m.model.interpolation  # the family's own default (MusAE: lerp)
         seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm,
                               **_key(m, key))
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]

@@ -52,7 +52,7 @@ from ..utils.names import printable
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
 from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
-from .sources import Source, collection_of, resolve_source
+from .sources import Source, resolve_source
 from .windows import WindowRules
 
 FORMAT = "musicvae-dataset"
@@ -112,8 +112,7 @@ def _read_item(source: Source, index: int):
 def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
     rejects, ok, per_item = [], 0, []
-    track_rejects: list[list] = []  # notes: [item, part, track, reason, stats]
-    entropies: list[float] = []  # notes: pitch entropy of every pitched track
+    side: dict[str, list] = {}  # what the record class notes besides its records (tracks: rejects, entropies)
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []
     for index in indices:
@@ -129,8 +128,7 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
         n_item = 0
         for part, seq in enumerate(seqs):
             rec = cfg.records.extract(seq, converter, cfg)
-            track_rejects.extend([index, part, t, why, st] for t, why, st in rec.pop("track_rejects", []))
-            entropies.extend(rec.pop("entropies", []))
+            cfg.records.note_side(rec, side, index, part)
             count = cfg.records.count(rec)
             for key, vals in rec.items():
                 acc.setdefault(key, []).extend(vals)
@@ -142,45 +140,9 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
-    summary = {"ok": ok, "rejects": rejects, "per_item": per_item}
-    if cfg.records.unit == "track":
-        summary.update(track_rejects=track_rejects, entropy_counts=entropy_counts(entropies).tolist())
+    summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
     atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
     return summary
-
-
-ENTROPY_BIN = 0.1  # bits; the manifest's pitch-entropy histogram (tracks.pitch_entropy)
-ENTROPY_BINS = 80  # 0-8 bits (log2 of 128 pitches is 7)
-MAX_LISTED_TRACK_REJECTS = 10_000  # per-track reasons listed in the manifest (all are counted)
-
-
-def entropy_counts(values: list[float]) -> np.ndarray:
-    """Histogram of pitch entropies (bits) in :data:`ENTROPY_BINS` bins of :data:`ENTROPY_BIN`."""
-    idx = np.clip((np.asarray(values, dtype=np.float64) / ENTROPY_BIN + 1e-9).astype(np.int64), 0, ENTROPY_BINS - 1)
-    return np.bincount(idx, minlength=ENTROPY_BINS)
-
-
-def _track_manifest(cfg: PrepareConfig, summaries: list[dict], names: list[str], kept: dict[str, int],
-                    converter) -> dict:
-    """The manifest's ``tracks`` section (kind notes): kept tracks, rejects by reason and per
-    track, and the pitch-entropy histogram of every pitched track (the paper's Fig. 1)."""
-    rejects = sorted((r for s in summaries for r in s.get("track_rejects", [])), key=lambda r: (r[0], r[1], r[2]))
-    by_reason: dict[str, int] = {}
-    for r in rejects:
-        by_reason[r[3]] = by_reason.get(r[3], 0) + 1
-    counts = np.zeros(ENTROPY_BINS, np.int64)
-    for s in summaries:
-        if s.get("entropy_counts"):
-            counts += np.asarray(s["entropy_counts"], np.int64)
-    listed = [{"file": names[i], **({"part": part} if part else {}), "track": t, "reason": why,
-               "notes": st["notes"], "distinct_durations": st["distinct_durations"],
-               "pitch_entropy": round(st["pitch_entropy"], 3)}
-              for i, part, t, why, st in rejects[:MAX_LISTED_TRACK_REJECTS]]
-    return {"unit": "track", "kept": kept, "rejected": len(rejects), "rejected_by_reason": dict(sorted(by_reason.items())),
-            "rejected_tracks": listed, "rejected_tracks_listed": len(listed),
-            "filter": {"max_durations": converter.max_durations, "min_pitch_entropy": converter.min_pitch_entropy},
-            "pitch_entropy": {"bin_bits": ENTROPY_BIN, "counts": counts.tolist(),
-                              "threshold": converter.min_pitch_entropy}}
 
 
 # ------------------------------------------------------------------------ main
@@ -193,9 +155,7 @@ def _fingerprint(source: Source, cfg: PrepareConfig, item_labels: list[list[str]
             except OSError:
                 continue
             names.append(f"{st.st_size}:{int(st.st_mtime)}")
-    doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION}
-    if cfg.records.unit == "track":
-        doc["notes_unit"] = "track"  # notes folders of whole tracks (earlier ones held windows)
+    doc = {"cfg": asdict(cfg), "names": names, "version": FORMAT_VERSION, **cfg.records.FINGERPRINT}
     if item_labels and any(item_labels):
         doc["labels"] = item_labels
     doc = json.dumps(doc, sort_keys=True)
@@ -334,7 +294,6 @@ def _process_empty_chunk(work: Path, c: int) -> None:
 def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
            item_labels: list[list[str]] | None = None, label_info: dict | None = None) -> dict:
     kind, records = cfg.kind, cfg.records
-    tracks = records.unit == "track"
     rejects, ok, summaries = [], 0, []
     per_item = np.full(source.size, -1, np.int64)  # windows per item; -1: not processed (rejected): no dict per file
     for c in range(len(chunks)):
@@ -369,11 +328,6 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
     if n_found:
         n_train, n_eval, ev_unique = len(train["item"]), len(evals["item"]), found["eval_unique"]
-        if tracks:  # each track's source collection (collection_of its file), ids into collections
-            item_coll = [collection_of(n) for n in names]
-            collections = sorted({item_coll[i] for i in with_windows})
-            coll_id = np.array([collections.index(c) if c in collections else -1 for c in item_coll], np.int16)
-            train["collection"], evals["collection"] = coll_id[train["item"]], coll_id[evals["item"]]
         counts.update(
             windows_found=n_found,
             windows_train=n_train,
@@ -392,18 +346,15 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         shutil.rmtree(work, ignore_errors=True)
         reasons = sorted({r for _, r in rejects})[:3]
         hint = f" (rejected files: {'; '.join(reasons)})" if reasons else ""
-        if tracks:
-            why = sorted({r[3] for s in summaries for r in s.get("track_rejects", [])})[:4]
-            hint += f" (rejected tracks: {'; '.join(why)})" if why else ""
-            raise PrepareError(f"{source.spec}: no usable note tracks found in {source.size} item(s){hint}")
-        raise PrepareError(f"{source.spec}: no {cfg.bars}-bar {kind} windows found in {source.size} item(s){hint}")
+        raise PrepareError(f"{source.spec}: {records.nothing_found(cfg, summaries, f'in {source.size} item(s){hint}')}")
+    converter = get_converter(kind, **cfg.options)
+    extra_doc = records.finish(cfg, converter, summaries, names, with_windows, train, evals)  # before the shards
 
     for split in ("train", "eval"):
         if (out / split).exists():
             shutil.rmtree(out / split)
     shards = {"train": write_split(records, train, out, "train"),
               "eval": write_split(records, evals, out, "eval") if evals and len(evals["item"]) else []}
-    converter = get_converter(kind, **cfg.options)
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
         {"name": names[i], "windows": int(per_item[i]), "split": "eval" if i in eval_items else "train",
@@ -412,13 +363,6 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     ]
     labels_doc = labels_manifest(label_names, label_info, {"train": train, "eval": evals},
                                  sum(1 for i in with_windows if item_labels[i]))
-    notes_doc = {}
-    if tracks:
-        kept = {"train": counts["windows_train"], "eval": counts["windows_eval"]}
-        per_split = {sp: {collections[int(k)]: int(v) for k, v in zip(*np.unique(recs["collection"], return_counts=True))}
-                     for sp, recs in (("train", train), ("eval", evals)) if recs and len(recs["item"])}
-        notes_doc = {"tracks": _track_manifest(cfg, summaries, names, kept, converter),
-                     "collections": {"from": "source folder (collection_of)", "names": collections, "tracks": per_split}}
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -440,7 +384,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
         "without_windows": _without_windows(cfg, names, per_item, rejects),
         "skipped": [{"file": f, "reason": r} for f, r in source.skipped_entries],
         "skipped_non_midi_files": source.skipped,
-        **notes_doc,
+        **extra_doc,
     }
 
 

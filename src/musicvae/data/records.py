@@ -55,6 +55,26 @@ class Records:
         """Why a file read fine but gave no record."""
         raise NotImplementedError
 
+    # what a unit keeps besides its records (defaults: nothing); tracks list their rejects, for one
+    FINGERPRINT: dict = {}  # added to the prepare fingerprint
+
+    def note_side(self, rec: dict, side: dict[str, list], index: int, part: int) -> None:
+        """Move what :meth:`extract` returned besides records from ``rec`` into the chunk's ``side``."""
+
+    def chunk_summary(self, side: dict[str, list]) -> dict:
+        """The chunk summary's share of ``side`` (JSON)."""
+        return {}
+
+    def nothing_found(self, cfg, summaries: list[dict], where: str) -> str:
+        """The error when a whole input gave no record (``where``: how many items, rejected files)."""
+        return f"no {cfg.bars}-bar {cfg.kind} windows found {where}"
+
+    def finish(self, cfg, converter, summaries: list[dict], names: list[str], with_windows: np.ndarray,
+               train: dict, evals: dict) -> dict:
+        """Last fields of the deduplicated ``train``/``evals`` (in place, before the shards are written)
+        and the manifest's sections of this unit."""
+        return {}
+
 
 class WindowRecords(Records):
     """Fixed-size grid windows: ``tokens`` (n, T, K) int16, ``start_bar``, ``item``."""
@@ -145,6 +165,10 @@ class TrackRecords(RaggedRecords):
     unit = "track"
     TAIL = (3,)
     EXTRA = ("meta", "start_bar")
+    FINGERPRINT = {"notes_unit": "track"}  # notes folders of whole tracks (earlier ones held windows)
+    ENTROPY_BIN = 0.1  # bits; the manifest's pitch-entropy histogram (tracks.pitch_entropy)
+    ENTROPY_BINS = 80  # 0-8 bits (log2 of 128 pitches is 7)
+    MAX_LISTED_REJECTS = 10_000  # per-track reasons listed in the manifest (all are counted)
 
     def extract(self, seq, converter, cfg) -> dict[str, list]:
         events, metas, rejects, entropies = [], [], [], []
@@ -181,6 +205,57 @@ class TrackRecords(RaggedRecords):
 
     def none_reason(self, cfg) -> str:
         return "no note track passed the filter (each listed under tracks.rejected_tracks)"
+
+    def note_side(self, rec: dict, side: dict[str, list], index: int, part: int) -> None:
+        side.setdefault("track_rejects", []).extend([index, part, t, why, st] for t, why, st in rec.pop("track_rejects"))
+        side.setdefault("entropies", []).extend(rec.pop("entropies"))
+
+    def chunk_summary(self, side: dict[str, list]) -> dict:
+        return {"track_rejects": side.get("track_rejects", []),
+                "entropy_counts": self.entropy_counts(side.get("entropies", [])).tolist()}
+
+    def entropy_counts(self, values: list[float]) -> np.ndarray:
+        """Histogram of pitch entropies (bits) in :attr:`ENTROPY_BINS` bins of :attr:`ENTROPY_BIN`."""
+        idx = np.clip((np.asarray(values, dtype=np.float64) / self.ENTROPY_BIN + 1e-9).astype(np.int64), 0,
+                      self.ENTROPY_BINS - 1)
+        return np.bincount(idx, minlength=self.ENTROPY_BINS)
+
+    def nothing_found(self, cfg, summaries: list[dict], where: str) -> str:
+        why = sorted({r[3] for s in summaries for r in s.get("track_rejects", [])})[:4]
+        return f"no usable note tracks found {where}" + (f" (rejected tracks: {'; '.join(why)})" if why else "")
+
+    def finish(self, cfg, converter, summaries, names, with_windows, train, evals) -> dict:
+        """Each track's source collection (``collection_of`` its file, ids into ``collections``) and the
+        manifest's ``tracks`` section: kept tracks, rejects by reason and per track, and the pitch-entropy
+        histogram of every pitched track (the paper's Fig. 1)."""
+        from .sources import collection_of
+
+        item_coll = [collection_of(n) for n in names]
+        collections = sorted({item_coll[i] for i in with_windows})
+        coll_id = np.array([collections.index(c) if c in collections else -1 for c in item_coll], np.int16)
+        train["collection"], evals["collection"] = coll_id[train["item"]], coll_id[evals["item"]]
+        per_split = {sp: {collections[int(k)]: int(v) for k, v in zip(*np.unique(recs["collection"], return_counts=True))}
+                     for sp, recs in (("train", train), ("eval", evals)) if len(recs["item"])}
+        rejects = sorted((r for s in summaries for r in s.get("track_rejects", [])), key=lambda r: (r[0], r[1], r[2]))
+        by_reason: dict[str, int] = {}
+        for r in rejects:
+            by_reason[r[3]] = by_reason.get(r[3], 0) + 1
+        counts = np.zeros(self.ENTROPY_BINS, np.int64)
+        for s in summaries:
+            if s.get("entropy_counts"):
+                counts += np.asarray(s["entropy_counts"], np.int64)
+        listed = [{"file": names[i], **({"part": part} if part else {}), "track": t, "reason": why,
+                   "notes": st["notes"], "distinct_durations": st["distinct_durations"],
+                   "pitch_entropy": round(st["pitch_entropy"], 3)}
+                  for i, part, t, why, st in rejects[: self.MAX_LISTED_REJECTS]]
+        tracks = {"unit": "track", "kept": {"train": len(train["item"]), "eval": len(evals["item"])},
+                  "rejected": len(rejects), "rejected_by_reason": dict(sorted(by_reason.items())),
+                  "rejected_tracks": listed, "rejected_tracks_listed": len(listed),
+                  "filter": {"max_durations": converter.max_durations, "min_pitch_entropy": converter.min_pitch_entropy},
+                  "pitch_entropy": {"bin_bits": self.ENTROPY_BIN, "counts": counts.tolist(),
+                                    "threshold": converter.min_pitch_entropy}}
+        return {"tracks": tracks,
+                "collections": {"from": "source folder (collection_of)", "names": collections, "tracks": per_split}}
 
 
 RECORDS: dict[str, Records] = {r.unit: r for r in (WindowRecords(), SongRecords(), TrackRecords())}
