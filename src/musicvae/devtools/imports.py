@@ -24,8 +24,7 @@ Two rules, over the edges read from the source with ``ast`` (nothing is imported
    has finished loading, so they cannot leave a module half-initialised; inside one stage they are
    allowed to close a loop (rule 1 still forbids them across stages).
 
-``KNOWN_VIOLATIONS`` lists today's exceptions one by one with the reason; the check fails on any edge
-not listed and on any listed edge that no longer exists (so the list only shrinks).
+There are no exceptions: the list of allowed violations that issue 22 emptied is gone with it.
 """
 
 from __future__ import annotations
@@ -41,12 +40,6 @@ STAGES = ("music", "representations", "data", "models", "training", "generation"
 FOUNDATION = frozenset({"", "utils", "config", "presets"})  # "" is the package's own __init__
 WITH_STAGE = {"studio": "cli", "devtools": "cli", "__main__": "cli"}
 LEAVES = {"render": "music"}  # leaf -> the stage it hangs on; only the last stage imports a leaf
-
-# (importer, imported) module pairs allowed for now, each with the reason. Empty it as they are fixed:
-# issue 22 moves each of these (the check fails once a listed edge is gone, so the list cannot go stale).
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
-# import cycles allowed for now, each as its sorted list of modules
-KNOWN_CYCLES: list[list[str]] = []
 
 
 @dataclass(frozen=True)
@@ -173,25 +166,11 @@ def cycles(graph: Mapping[str, list[Edge]]) -> list[list[str]]:
     return found
 
 
-def problems(graph: Mapping[str, list[Edge]], known: Mapping[tuple[str, str], str] = KNOWN_VIOLATIONS,
-             known_cycles: list[list[str]] = KNOWN_CYCLES) -> list[str]:
-    """Every problem as one line: a new flow violation, an import cycle, or a listed violation now gone."""
-    out = []
-    violations = flow_violations(graph)
-    for (module, target), line in sorted(violations.items()):
-        if (module, target) not in known:
-            out.append(f"{module} (line {line}) imports {target}: {_part(target) or PACKAGE} comes later "
-                       f"in the flow than {_part(module) or PACKAGE}")
-    for module, target in sorted(set(known) - set(violations)):
-        out.append(f"{module} no longer imports {target}: remove the pair from KNOWN_VIOLATIONS")
-    found = cycles(graph)
-    for component in found:
-        if component not in known_cycles:
-            out.append("import cycle (module level): " + " <-> ".join(component))
-    for component in known_cycles:
-        if component not in found:
-            out.append("no longer a cycle: remove it from KNOWN_CYCLES: " + " <-> ".join(component))
-    return out
+def problems(graph: Mapping[str, list[Edge]]) -> list[str]:
+    """Every problem as one line: an import of a later stage, or an import cycle."""
+    out = [f"{module} (line {line}) imports {target}: {_part(target) or PACKAGE} comes later in the flow than "
+           f"{_part(module) or PACKAGE}" for (module, target), line in sorted(flow_violations(graph).items())]
+    return out + ["import cycle (module level): " + " <-> ".join(component) for component in cycles(graph)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     found = problems(scan(src))
     for line in found:
         print(line)
-    allowed = f"{len(KNOWN_VIOLATIONS)} known violation(s) and {len(KNOWN_CYCLES)} known cycle(s) allowed for now"
-    print(f"{len(found)} problem(s); {allowed}" if found else f"imports follow the flow, no new cycle ({allowed})")
+    print(f"{len(found)} problem(s)" if found else "imports follow the flow, no import cycle")
     return 1 if found else 0
 
 
