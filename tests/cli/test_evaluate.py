@@ -84,6 +84,20 @@ def test_studies_subset_and_n_too_large(tiny_mel_run, data_dir, tmp_path):
     assert rep["meta"]["n_used"] == total == rep["reconstruction"]["n"] and rep["meta"]["n_requested"] == 100000
 
 
+def test_temperature_reaches_the_decoding_studies(tiny_mel_run, data_dir, tmp_path):
+    reps = {}
+    for t in (0.0, 2.0):
+        result, text = _run(["--model", tiny_mel_run, "--data", data_dir, "--out", tmp_path / str(t), "--n", 8,
+                             "--studies", "interpolation,samples", "--temperature", t])
+        assert result.exit_code == 0, result.output
+        reps[t] = json.loads((tmp_path / str(t) / "report.json").read_text())
+        assert reps[t]["meta"]["temperature"] == t
+        assert reps[t]["samples"]["temperature"] == t == reps[t]["interpolation"]["temperature"]
+        assert f"T={t}" in text
+    # the decoded samples themselves differ (T = 0: the argmax; T = 2: flattened distributions)
+    assert reps[0.0]["samples"]["attributes"] != reps[2.0]["samples"]["attributes"]
+
+
 def _copy_with(data_dir, dest, **changes):
     shutil.copytree(data_dir, dest)
     manifest = json.loads((dest / "manifest.json").read_text())
