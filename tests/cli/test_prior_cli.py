@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from musicvae.cli.generate import ood_cell
 from musicvae.cli.main import app
+from musicvae.generation import InputError
 from musicvae.generation.prior import PRIOR_FILE
 from musicvae.generation.store import export_model
 
@@ -35,7 +37,7 @@ def test_fit_prior_refuses_a_run_dir_in_one_line(tiny_mel_run):
 
 def test_ood_cell_without_figures():
     assert ood_cell({}, False) == "-"
-    assert ood_cell({"samples": {"standard": {"ood_rate": 0.125}}}, False) == "12.50 % (standard prior)"
+    assert ood_cell({"samples": {"standard": {"ood_rate": 0.125}}}, False) == "12.50 % (standard prior, T=0.5)"
 
 
 def test_a_flipped_bit_in_the_fitted_prior_is_refused(tiny_mel_run, tmp_path):
@@ -56,4 +58,44 @@ def test_a_flipped_bit_in_the_fitted_prior_is_refused(tiny_mel_run, tmp_path):
         TrainedModel.load(out)
     (out / PRIOR_FILE).unlink()  # recorded but missing: refused too
     with pytest.raises(InputError):
+        TrainedModel.load(out)
+
+
+def test_sweep_records_the_default_temperature_that_sampling_uses(tiny_mel_run, tmp_path, monkeypatch):
+    from musicvae.cli import prior as prior_cli
+    from musicvae.evaluation import studies as st
+    from musicvae.generation import TrainedModel
+
+    out = export_model(tiny_mel_run, tmp_path / "m")
+    data = str(tiny_mel_run.parent / "data")
+    assert TrainedModel.load(out).default_temperature == 0.5  # none recorded
+    real = st.samples_study
+
+    def study(model, tokens, n, seed=0, temperature=0.5, **kw):  # a model whose samples are data-like at T = 0.7
+        res = real(model, tokens, n, seed, temperature, **kw)
+        res["ood_rate"] = abs(temperature - 0.7)
+        return res
+
+    monkeypatch.setattr(st, "samples_study", study)
+    res = runner.invoke(app, ["fit-prior", str(out), "--data", data, "--components", "1", "--n", "6",
+                              "--sweep", "1.0,0.7,0.3"])
+    assert res.exit_code == 0, res.output
+    assert "default temperature 0.7" in res.output
+    sampling = json.loads((out / "model.json").read_text())["sampling"]
+    assert sampling["temperature"] == 0.7 and set(sampling["sweep"]) == {"0.3", "0.7", "1"}
+    m = TrainedModel.load(out)
+    assert m.default_temperature == 0.7
+    # no temperature given = the model's; the same tokens as asking for 0.7, not 0.5
+    assert (m.sample_tokens(4, seed=3) == m.sample_tokens(4, 0.7, seed=3)).all()
+    assert not (m.sample_tokens(4, seed=3) == m.sample_tokens(4, 0.0, seed=3)).all()
+    assert "T=0.7" in ood_cell(m.files.info, True, m.files.sampling)
+    re_exported = TrainedModel.load(export_model(out, tmp_path / "again"))
+    assert re_exported.default_temperature == 0.7  # export keeps it
+    for bad in ("0.5,x", "-1", "99"):
+        res = runner.invoke(app, ["fit-prior", str(out), "--data", data, "--sweep", bad])
+        assert res.exit_code != 0 and "--sweep" in res.output and "Traceback" not in res.output
+    meta = json.loads((out / "model.json").read_text())
+    meta["sampling"]["temperature"] = "hot"
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="sampling.temperature"):
         TrainedModel.load(out)

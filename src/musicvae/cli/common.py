@@ -65,8 +65,9 @@ def opt_model():
     return typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")
 
 
-def opt_temperature(default: float = 0.5):
-    return typer.Option(default, "--temperature", "-t", min=0.0, help="Softmax temperature (0 = argmax).")
+def opt_temperature():
+    return typer.Option(None, "--temperature", "-t", min=0.0, max=10.0,
+                        help="Softmax temperature (0 = argmax); default: the model's own (`musicvae models`), else 0.5.")
 
 
 def opt_seed():

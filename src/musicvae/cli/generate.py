@@ -266,7 +266,7 @@ def models() -> None:
         acc = " / ".join(f"{m[k]:.3f}" if k in m else "-" for k in
                          ("tf_accuracy", "sampled_accuracy", "free_running_accuracy")) if m else "-"
         music = f"{files.config.data.bars}-bar {files.representation.get('kind', '?')}\n{files.config.model.decoder} decoder"
-        table.add_row(name, music, str(info.get("data", "-")), acc, ood_cell(info, files.prior is not None))
+        table.add_row(name, music, str(info.get("data", "-")), acc, ood_cell(info, files.prior is not None, files.sampling))
         attributes.update(files.attributes)
     console.print(table)
     if attributes:
@@ -281,14 +281,18 @@ def models() -> None:
     console.print(f"how each was trained: {BUNDLED_DIR}/NAME/CARD.md", highlight=False, soft_wrap=True)
 
 
-def ood_cell(info: dict, has_prior: bool) -> str:
-    """``musicvae models``' cell: the stored out-of-distribution rate of the prior sampling uses by default."""
+def ood_cell(info: dict, has_prior: bool, sampling: dict | None = None) -> str:
+    """``musicvae models``' cell: the stored out-of-distribution rate of the prior sampling uses by default
+    (at the model's default temperature when ``fit-prior --sweep`` recorded one)."""
     figures = info.get("samples") if isinstance(info.get("samples"), dict) else {}
     key = "fitted" if has_prior else "standard"
     r = figures.get(key)
+    swept = (sampling or {}).get("sweep", {}).get(f"{(sampling or {}).get('temperature', 0.5):g}")
+    if isinstance(swept, dict) and isinstance(swept.get("ood_rate"), (int, float)):
+        r = {"ood_rate": swept["ood_rate"], "temperature": sampling["temperature"]}
     if not isinstance(r, dict) or not isinstance(r.get("ood_rate"), (int, float)):
         return "-"
-    line = f"{100 * r['ood_rate']:.2f} % ({key} prior)"
+    line = f"{100 * r['ood_rate']:.2f} % ({key} prior, T={r.get('temperature', 0.5):g})"
     other = figures.get("standard") if key == "fitted" else None
     if isinstance(other, dict) and isinstance(other.get("ood_rate"), (int, float)):
         line += f"\nN(0, I): {100 * other['ood_rate']:.2f} %"

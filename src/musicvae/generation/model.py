@@ -31,7 +31,7 @@ from ..music.sequence import NoteSequence
 from ..representations.base import GridConverter
 from . import latent
 from .keys import constrained, takes_key
-from .store import ModelFiles, load_model_files
+from .store import DEFAULT_TEMPERATURE, ModelFiles, load_model_files
 from .windows import InputError, Window, extract_windows
 
 Music = Union[str, os.PathLike, NoteSequence, Window, np.ndarray]
@@ -59,6 +59,15 @@ class LoadedModel:
     @property
     def family(self) -> str:
         return self.config.model.family
+
+    @property
+    def default_temperature(self) -> float:
+        """The temperature used when none is given: the model's recorded one (``model.json`` ``sampling``,
+        chosen by ``musicvae fit-prior --sweep`` as the most data-like samples) or 0.5."""
+        return float(self.files.sampling.get("temperature", DEFAULT_TEMPERATURE))
+
+    def _temperature(self, temperature: float | None) -> float:
+        return self.default_temperature if temperature is None else float(temperature)
 
     @property
     def z_size(self) -> int:
@@ -225,13 +234,14 @@ class TrainedModel(LoadedModel):
         return self.encode(music)[1]
 
     @torch.no_grad()
-    def decode_tokens(self, z: np.ndarray, temperature: float = 0.5, seed: int | None = None,
+    def decode_tokens(self, z: np.ndarray, temperature: float | None = None, seed: int | None = None,
                       key: str | None = None) -> np.ndarray:
         """Codes ``(B, Z)`` -> tokens ``(B, T, K)`` (temperature 0 = argmax; ``key``: notes of that scale only)."""
         self._need_latent("decoding")
         zt = torch.as_tensor(np.atleast_2d(np.asarray(z, dtype=np.float32)), device=self.device)
         with self.keyed(key):
-            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), temperature, self._generator(seed))
+            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), self._temperature(temperature),
+                                       self._generator(seed))
         return tokens.cpu().numpy()
 
     def to_sequences(self, tokens: np.ndarray, qpm: float = 120.0, bars: int | None = None) -> list[NoteSequence]:
@@ -247,13 +257,13 @@ class TrainedModel(LoadedModel):
             out.append(seq.copy(source=self.name))
         return out
 
-    def decode(self, z: np.ndarray, temperature: float = 0.5, length: int | None = None,
+    def decode(self, z: np.ndarray, temperature: float | None = None, length: int | None = None,
                seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """Codes ``(B, Z)`` -> NoteSequences; ``length`` in bars cuts the output short."""
         return self.to_sequences(self.decode_tokens(z, temperature, seed, key), qpm, length)
 
     @torch.no_grad()
-    def sample_tokens(self, n: int, temperature: float = 0.5, seed: int | None = None,
+    def sample_tokens(self, n: int, temperature: float | None = None, seed: int | None = None,
                       label: str | None = None, key: str | None = None, prior: str | None = None) -> np.ndarray:
         """``n`` token grids ``(n, T, K)`` from the prior (MusAE: of ``label``'s petals), or the language model.
 
@@ -270,20 +280,20 @@ class TrainedModel(LoadedModel):
         if label is not None:
             self.label_petals(label)  # raises: a VAE has no style labels
         with self.keyed(key):
-            return self.model.sample(n, temperature, self._generator(seed)).cpu().numpy()
+            return self.model.sample(n, self._temperature(temperature), self._generator(seed)).cpu().numpy()
 
-    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0,
+    def sample(self, n: int = 1, temperature: float | None = None, seed: int | None = None, qpm: float = 120.0,
                label: str | None = None, key: str | None = None, prior: str | None = None) -> list[NoteSequence]:
         """``n`` new pieces from the prior (or the language model); ``label``: a MusAE style; ``key``: a scale;
         ``prior``: see :meth:`sample_tokens`."""
         return self.to_sequences(self.sample_tokens(n, temperature, seed, label, key=key, prior=prior), qpm)
 
-    def reconstruct(self, music: Music | Sequence[Music], temperature: float = 0.5, seed: int | None = None,
+    def reconstruct(self, music: Music | Sequence[Music], temperature: float | None = None, seed: int | None = None,
                     qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """Encode then decode: how the model hears the input."""
         return self.decode(self.codes(music), temperature, seed=seed, qpm=qpm, key=key)
 
-    def interpolate(self, a: Music, b: Music, steps: int = 5, method: str | None = None, temperature: float = 0.5,
+    def interpolate(self, a: Music, b: Music, steps: int = 5, method: str | None = None, temperature: float | None = None,
                     seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """``steps`` pieces from ``a`` to ``b``, endpoints included (their reconstructions).
 
@@ -294,14 +304,14 @@ class TrainedModel(LoadedModel):
         za, zb = self.codes([a, b])
         return self.decode(latent.interpolate(za, zb, steps, method), temperature, seed=seed, qpm=qpm, key=key)
 
-    def similar(self, music: Music, n: int = 4, similarity: float = 0.8, temperature: float = 0.5,
+    def similar(self, music: Music, n: int = 4, similarity: float = 0.8, temperature: float | None = None,
                 seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:
         """``n`` variations whose codes correlate with the input's by ``similarity`` (0-1)."""
         z = self.codes(music)[0]
         codes = latent.neighbours(z, n, similarity, np.random.default_rng(seed))
         return self.decode(codes, temperature, seed=seed, qpm=qpm, key=key)
 
-    def average(self, music: Sequence[Music], temperature: float = 0.5, seed: int | None = None,
+    def average(self, music: Sequence[Music], temperature: float | None = None, seed: int | None = None,
                 qpm: float = 120.0, key: str | None = None) -> NoteSequence:
         """One piece from the mean code of several (latent averaging)."""
         return self.decode(latent.average(self.codes(music))[None], temperature, seed=seed, qpm=qpm, key=key)[0]
@@ -320,7 +330,7 @@ class TrainedModel(LoadedModel):
         self.attributes[name] = latent.attribute_vector(codes, values)
         return self.attributes[name]
 
-    def apply_attribute(self, music: Music, name: str, amount: float = 1.0, temperature: float = 0.5,
+    def apply_attribute(self, music: Music, name: str, amount: float = 1.0, temperature: float | None = None,
                         seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> NoteSequence:
         """The input moved ``amount`` attribute vectors along ``name`` (negative: less of it)."""
         if name not in self.attributes:

@@ -137,10 +137,10 @@ class NoteModel(LoadedModel):
                                    meta=torch.as_tensor(self._cap(meta), device=self.device), z=zt)
         return events, meta
 
-    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0,
+    def sample(self, n: int = 1, temperature: float | None = None, seed: int | None = None, qpm: float = 120.0,
                label: str | None = None) -> list[NoteSequence]:
         """``n`` new melodies of variable length (``label``: a collection the model was trained on)."""
-        events, meta = self.sample_events(n, temperature, seed, label)
+        events, meta = self.sample_events(n, self._temperature(temperature), seed, label)
         return [self.to_sequence(ev, int(m[0]), qpm) for ev, m in zip(events, meta)]
 
     # -------------------------------------------------------------- encoding

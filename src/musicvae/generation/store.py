@@ -43,6 +43,8 @@ MODEL_FORMAT = "musicvae-model"
 MODEL_VERSION = 1
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_MODEL = "mel_2bar"
+DEFAULT_TEMPERATURE = 0.5  # sampling's temperature for a model that records none (magenta's demos use 0.5)
+MAX_TEMPERATURE = 10.0
 
 
 @dataclass
@@ -56,6 +58,7 @@ class ModelFiles:
     path: Path | None = None
     labels: dict[str, Any] = field(default_factory=dict)  # MusAE: {"names": [...], "components": {name: petal}}
     prior: Any = None  # a FittedPrior (generation/prior.py) from prior.safetensors, or None
+    sampling: dict[str, Any] = field(default_factory=dict)  # model.json "sampling": {"temperature": T, ...}
 
 
 def bundled_models(marker: str = "model.json") -> dict[str, Path]:
@@ -125,7 +128,17 @@ def _from_export(path: Path) -> ModelFiles:
         data = _read(path / PRIOR_FILE, files.get(PRIOR_FILE))
         prior = FittedPrior.from_bytes(data, path / PRIOR_FILE, int(config.model.z_size))
     return ModelFiles(meta.get("name", path.name), model, config, rep, attributes, dict(meta.get("info", {})), path,
-                      _labels(meta.get("labels"), where), prior)
+                      _labels(meta.get("labels"), where), prior, _sampling(meta.get("sampling"), where))
+
+
+def _sampling(raw: Any, where: Path) -> dict[str, Any]:
+    """model.json's optional ``sampling`` section: the recommended ``temperature`` (``fit-prior --sweep``)."""
+    if raw is None:
+        return {}
+    t = raw.get("temperature") if isinstance(raw, dict) else None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= MAX_TEMPERATURE:
+        raise InputError(f"{where}: 'sampling.temperature' must be a number from 0 to {MAX_TEMPERATURE:g}")
+    return dict(raw)
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
@@ -215,6 +228,8 @@ def export_model(
             "files": checksums}
     if files.labels:
         meta["labels"] = files.labels
+    if files.sampling:
+        meta["sampling"] = files.sampling
     atomic_write_json(out / "model.json", meta)
     if card is not None:
         atomic_write_bytes(out / "CARD.md", card.encode("utf-8"))

@@ -151,7 +151,7 @@ class Studio:
                 continue
             out.append({"name": name, "kind": m.kind, "bars": m.bars, "family": m.family,
                         "attributes": sorted(m.attributes), "labels": m.labels, "key": m.takes_key,
-                        "latent": m.has_latent})
+                        "latent": m.has_latent, "temperature": m.default_temperature})
         return {"models": out, "composers": list(self.composer_sources), "modes": list(MODES),
                 "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "clip_bars": MAX_CLIP_BARS, "n": MAX_N}}
 
@@ -255,7 +255,7 @@ class Studio:
 
     def _common(self, req: dict) -> tuple[TrainedModel, float, int | None, str | None]:
         m = self.model(req.get("model"))
-        temperature = _num(req.get("temperature"), "temperature", 0.0, 5.0, 0.5)
+        temperature = _num(req.get("temperature"), "temperature", 0.0, 5.0, m.default_temperature)
         seed = _int(req.get("seed"), "seed", 0, 2**31 - 1)
         key = req.get("key") or None
         if key is not None and not isinstance(key, str):

@@ -301,6 +301,10 @@ function setupDrop() {
 // ------------------------------------------------------------------ models and set-up
 function modelChanged() {
   const m = state.models.find((x) => x.name === $("model").value) || {};
+  if (typeof m.temperature === "number") {  // the model's own default (its most data-like samples)
+    $("temperature").value = m.temperature;
+    $("temperature-out").textContent = m.temperature.toFixed(2);
+  }
   const labels = m.labels || [];
   $("gen-label-wrap").hidden = labels.length === 0;
   $("gen-label").innerHTML = '<option value="">any</option>';
