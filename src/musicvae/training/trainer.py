@@ -140,7 +140,6 @@ class Trainer:
             raise TrainError(f"unknown precision {tc.precision!r} (fp32, bf16 or fp16)")
         self.dist = init_distributed("cuda" if tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available()) else "cpu")
         self.device = resolve_device(tc.device, self.dist)
-        check_precision(tc.precision, self.device)
         if self.device.type == "cpu":
             # Flush denormals to zero (TensorFlow's CPU default). Without it a hierdec-mel_16bar_cpu
             # run fell from ~20 to ~3 seq/s after ~300 steps on this 2-core machine; with it, it
@@ -152,6 +151,7 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.notices: list[str] = []  # one-line messages for the user (the CLI prints them)
         self.family = family_for(config)(self, data_dir)  # may adjust self.config (MusAE without labels)
+        check_precision(tc.precision, self.device)  # after the family's own refusals (MusAE: not fp16)
         self.model, self.optimizer = self.family.model, self.family.optimizer
         if config.train.init_from and not resume:
             self._init_weights(Path(config.train.init_from))
