@@ -68,6 +68,20 @@ def test_models_lists_bundled_models_modes_and_limits(client):
     assert "minor" in info["modes"] and info["limits"]["upload_bytes"] > 0
 
 
+def test_a_request_without_temperature_takes_the_models_own(client):
+    from musicvae.generation import TrainedModel
+
+    names = {m["name"]: m for m in _ok(client.get("/api/models"))["models"]}
+    for name in ("mel_2bar", "mel_16bar"):
+        t = names[name]["temperature"]
+        assert t == TrainedModel.load(name).default_temperature  # the slider starts there (studio.js)
+        implicit = _ok(client.post("/api/generate", json={"model": name, "n": 2, "seed": 9}))["clips"]
+        explicit = _ok(client.post("/api/generate", json={"model": name, "n": 2, "seed": 9, "temperature": t}))["clips"]
+        other = _ok(client.post("/api/generate", json={"model": name, "n": 2, "seed": 9, "temperature": 0}))["clips"]
+        assert [c["notes"] for c in implicit] == [c["notes"] for c in explicit]
+        assert [c["notes"] for c in implicit] != [c["notes"] for c in other]
+
+
 def test_generate_is_seeded_and_keyed(client):
     a = _ok(client.post("/api/generate", json={"model": "mel_2bar", "n": 3, "seed": 5, "temperature": 1.0}))["clips"]
     b = _ok(client.post("/api/generate", json={"model": "mel_2bar", "n": 3, "seed": 5, "temperature": 1.0}))["clips"]
