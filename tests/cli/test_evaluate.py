@@ -96,6 +96,10 @@ def test_temperature_reaches_the_decoding_studies(tiny_mel_run, data_dir, tmp_pa
         assert f"T={t}" in text
     # the decoded samples themselves differ (T = 0: the argmax; T = 2: flattened distributions)
     assert reps[0.0]["samples"]["attributes"] != reps[2.0]["samples"]["attributes"]
+    result, _ = _run(["--model", tiny_mel_run, "--data", data_dir, "--out", tmp_path / "d", "--n", 8,
+                      "--studies", "samples"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "d" / "report.json").read_text())["meta"]["temperature"] == 0.5  # none recorded
 
 
 def _copy_with(data_dir, dest, **changes):

@@ -44,10 +44,11 @@ def evaluate(
     n: int = typer.Option(1024, "--n", "-n", min=2, help="Held-out windows (and interpolation pairs, samples)."),
     prior: Optional[str] = typer.Option(None, "--prior", help="samples study: fitted or standard (N(0, I)); "
                                         "default: the model's fitted prior when it has one."),
-    temperature: float = typer.Option(0.5, "--temperature", "-t", min=0.0, max=10.0,
-                                      help="Decoding temperature of the interpolation, attributes and samples studies "
-                                           "(reconstruction reports its fixed ones: 1 for the sampled figures, 0 for "
-                                           "argmax). Low temperatures sharpen toward held notes: sparser melodies."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", "-t", min=0.0, max=10.0,
+        help="Decoding temperature of the interpolation, attributes and samples studies (reconstruction reports its "
+             "fixed ones: 1 for the sampled figures, 0 for argmax); default: the model's own, as `sample` uses, else "
+             "0.5. Low temperatures sharpen toward held notes: sparser melodies."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same report)."),
 ) -> None:
     """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
@@ -62,6 +63,7 @@ def evaluate(
     chosen = _parse_studies(studies)
     with user_errors():
         m = TrainedModel.load(model)
+        temperature = m.default_temperature if temperature is None else temperature
         ds = check_data(data, m)
         total = len(ds)
         if n > total:
