@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -73,7 +74,7 @@ def test_sweep_records_the_default_temperature_that_sampling_uses(tiny_mel_run, 
 
     def study(model, tokens, n, seed=0, temperature=0.5, **kw):  # a model whose samples are data-like at T = 0.7
         res = real(model, tokens, n, seed, temperature, **kw)
-        res["ood_rate"] = abs(temperature - 0.7)
+        res["ood_rate"], res["ood_rate_data"] = abs(temperature - 0.7), 0.0
         return res
 
     monkeypatch.setattr(st, "samples_study", study)
@@ -81,6 +82,20 @@ def test_sweep_records_the_default_temperature_that_sampling_uses(tiny_mel_run, 
                               "--sweep", "1.0,0.7,0.3"])
     assert res.exit_code == 0, res.output
     assert "default temperature 0.7" in res.output
+    # rates at or below the data's own count as equal: then the 5-gram cost nearest 1 decides
+    from musicvae.cli.prior import _sweep
+
+    def flat(model, tokens, n, seed=0, temperature=0.5, **kw):
+        res = real(model, tokens, n, seed, temperature, **kw)
+        res["ood_rate"], res["ood_rate_data"] = 0.0, 0.01
+        res["relative_5gram_cost"] = {0.3: 0.90, 0.5: 0.98, 1.0: 1.2}[temperature]
+        return res
+
+    monkeypatch.setattr(st, "samples_study", flat)
+    m0 = TrainedModel.load(out)
+    ev = np.zeros((4, m0.steps, 1), np.int64)
+    assert _sweep(m0, ev, 4, 0, None, [0.3, 0.5, 1.0])["temperature"] == 0.5
+    monkeypatch.setattr(st, "samples_study", study)
     sampling = json.loads((out / "model.json").read_text())["sampling"]
     assert sampling["temperature"] == 0.7 and set(sampling["sweep"]) == {"0.3", "0.7", "1"}
     m = TrainedModel.load(out)
