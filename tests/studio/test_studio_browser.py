@@ -156,6 +156,22 @@ def test_studio_in_chromium(page, tmp_path):
     pitches = page.evaluate("state.order.slice(0, 4).flatMap(id => state.clips.get(id).notes.map(n => n[2]))")
     assert pitches and {p % 12 for p in pitches} <= parse_key("D minor").pitch_classes
     _shot(page, tmp_path, "studio-key")
+
+    # Another model: the temperature slider moves to that model's own default (mel_16bar records one)
+    from musicvae.generation import TrainedModel
+
+    own = TrainedModel.load("mel_16bar").default_temperature
+    page.select_option("#key-tonic", "")
+    page.select_option("#model", "mel_16bar")  # fires change
+    assert float(page.input_value("#temperature")) == pytest.approx(own)
+    assert page.text_content("#temperature-out") == f"{own:.2f}"
+    assert f"default: {own:.2f}" in page.get_attribute("#temperature", "title")
+    n = _clip_count(page)
+    page.fill("#gen-n", "2")
+    page.click("#gen-go")
+    page.wait_for_function(f"document.querySelectorAll('#clips .clip').length >= {n + 2}")
+    assert page.evaluate("state.clips.get(state.order[0]).total_steps") == 256
+    _shot(page, tmp_path, "studio-16bar")
     assert page.js_errors == []
 
 

@@ -304,6 +304,7 @@ function modelChanged() {
   if (typeof m.temperature === "number") {  // the model's own default (its most data-like samples)
     $("temperature").value = m.temperature;
     $("temperature-out").textContent = m.temperature.toFixed(2);
+    $("temperature").title = `${m.name}'s default: ${m.temperature.toFixed(2)} (its most data-like samples)`;
   }
   const labels = m.labels || [];
   $("gen-label-wrap").hidden = labels.length === 0;
