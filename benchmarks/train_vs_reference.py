@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if "package-bf16" in args.variants and not args.worker:
         import torch
 
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        from musicvae.training.trainer import cpu_runs
+
+        if not cpu_runs("bf16"):
             print(f"package-bf16 skipped: this CPU has no bf16 instructions ({torch.backends.cpu.get_cpu_capability()})")
             args.variants = [v for v in args.variants if v != "package-bf16"]
     if args.worker:

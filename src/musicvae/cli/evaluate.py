@@ -63,7 +63,7 @@ def evaluate(
     chosen = _parse_studies(studies)
     with user_errors():
         m = TrainedModel.load(model)
-        temperature = m.default_temperature if temperature is None else temperature
+        temperature = m.temperature_or_default(temperature)
         ds = check_data(data, m)
         total = len(ds)
         if n > total:

@@ -66,7 +66,7 @@ def _pick(model, path: Path, window: int):
 def sample(
     model: Optional[str] = opt_model(),
     n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     key: Optional[str] = opt_key(),
     qpm: float = opt_qpm(),
@@ -99,7 +99,7 @@ def sample(
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to encode and decode."),
     model: Optional[str] = opt_model(),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     window: int = opt_window(),
     key: Optional[str] = opt_key(),
@@ -124,7 +124,7 @@ def interpolate(
     steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
     method: Optional[str] = typer.Option(
         None, "--method", help="slerp or lerp (default: slerp for MusicVAE, lerp for MusAE, as their papers)."),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     window: int = opt_window(),
     key: Optional[str] = opt_key(),
@@ -152,7 +152,7 @@ def attribute(
     name: str = typer.Option(..., "--attribute", "-a", help="Attribute vector, e.g. note_density (see `musicvae models`)."),
     amount: float = typer.Option(1.0, "--amount", help="How many attribute vectors to add (negative subtracts)."),
     model: Optional[str] = opt_model(),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     window: int = opt_window(),
     key: Optional[str] = opt_key(),
@@ -180,7 +180,7 @@ def attribute(
 def average(
     inputs: list[Path] = typer.Argument(..., help="Two or more MIDI files."),
     model: Optional[str] = opt_model(),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     window: int = opt_window(),
     key: Optional[str] = opt_key(),
@@ -204,7 +204,7 @@ def similar(
     n: int = typer.Option(4, "--n", "-n", min=1, max=256, help="How many variations."),
     similarity: float = typer.Option(0.8, "--similarity", min=0.0, max=1.0, help="1 = the same code, 0 = unrelated."),
     model: Optional[str] = opt_model(),
-    temperature: float = opt_temperature(),
+    temperature: Optional[float] = opt_temperature(),
     seed: Optional[int] = opt_seed(),
     window: int = opt_window(),
     key: Optional[str] = opt_key(),
@@ -287,9 +287,10 @@ def ood_cell(info: dict, has_prior: bool, sampling: dict | None = None) -> str:
     figures = info.get("samples") if isinstance(info.get("samples"), dict) else {}
     key = "fitted" if has_prior else "standard"
     r = figures.get(key)
-    swept = (sampling or {}).get("sweep", {}).get(f"{(sampling or {}).get('temperature', 0.5):g}")
-    if isinstance(swept, dict) and isinstance(swept.get("ood_rate"), (int, float)):
-        r = {"ood_rate": swept["ood_rate"], "temperature": sampling["temperature"]}
+    if sampling and "temperature" in sampling:  # fit-prior --sweep: the figures at the default temperature
+        swept = sampling.get("sweep", {}).get(f"{sampling['temperature']:g}")  # keyed as _sweep writes them
+        if isinstance(swept, dict) and isinstance(swept.get("ood_rate"), (int, float)):
+            r = {"ood_rate": swept["ood_rate"], "temperature": sampling["temperature"]}
     if not isinstance(r, dict) or not isinstance(r.get("ood_rate"), (int, float)):
         return "-"
     line = f"{100 * r['ood_rate']:.2f} % ({key} prior, T={r.get('temperature', 0.5):g})"

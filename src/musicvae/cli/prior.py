@@ -40,19 +40,21 @@ def _temperatures(text: str) -> list[float]:
     return sorted(set(temps))
 
 
-def _sweep(model, tokens, n: int, seed: int, lm, temps: list[float]) -> dict:
-    """The samples figures of the model's own prior at each temperature, and the most data-like one."""
+def _sweep(model, tokens, n: int, seed: int, lm, temps: list[float], done: dict[float, dict] | None = None) -> dict:
+    """The samples figures of the model's own prior at each temperature, and the most data-like one.
+    ``done``: temperature -> a ``samples_study`` of that prior already made (not made again)."""
     from ..evaluation import studies as st
 
     rows = {}
     for t in temps:
-        res = st.samples_study(model, tokens, n, seed, t, lm=lm)
+        res = (done or {}).get(t) or st.samples_study(model, tokens, n, seed, t, lm=lm)
         rows[t] = {"ood_rate": res["ood_rate"], "ood_rate_data": res["ood_rate_data"],
                    "relative_5gram_cost": res.get("relative_5gram_cost"),
                    "normalised_difference": _summary(res)["normalised_difference"]}
         cost = rows[t]["relative_5gram_cost"]
         console.print(f"T={t:g}: out-of-distribution {100 * res['ood_rate']:.2f} % (data {100 * res['ood_rate_data']:.2f} %)"
                       + (f", relative 5-gram cost {cost:.3f}" if cost is not None else ""), highlight=False)
+
     def excess(t: float) -> float:  # out-of-distribution rate above what held-out data gets against itself
         return max(rows[t]["ood_rate"] - rows[t]["ood_rate_data"], 0.0)
 
@@ -118,9 +120,9 @@ def fit_prior_cmd(
             model = TrainedModel.load(model_dir)
         lm, _ = st.fit_lm(train.tokens, model.model.vocab_sizes, seed)
         tokens = np.asarray(ev.tokens[st.select_windows(len(ev), n, seed)], dtype=np.int64)
-        figures = {}
+        figures, studied = {}, {}
         for name in ("standard", "fitted") if model.fitted_prior is not None else ("standard",):
-            res = st.samples_study(model, tokens, n, seed, temperature, lm=lm, prior=name)
+            res = studied[name] = st.samples_study(model, tokens, n, seed, temperature, lm=lm, prior=name)
             figures[name] = _summary(res)
             cost = res.get("relative_5gram_cost")
             console.print(f"{name} prior: out-of-distribution {100 * res['ood_rate']:.2f} % (data "
@@ -129,6 +131,7 @@ def fit_prior_cmd(
         meta = read_json(model_dir / "model.json")
         meta.setdefault("info", {})["samples"] = {**figures, "data": str(data), "seed": seed}
         if temps:
-            meta["sampling"] = _sweep(model, tokens, n, seed, lm, temps)
+            # the study of the prior sampling uses, at the measurement's temperature, is made above already
+            meta["sampling"] = _sweep(model, tokens, n, seed, lm, temps, {temperature: studied[model.prior_name(None)]})
         atomic_write_json(model_dir / "model.json", meta)
         console.print(f"[green]recorded[/] the samples figures in {model_dir / 'model.json'}", highlight=False)

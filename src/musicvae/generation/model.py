@@ -66,7 +66,8 @@ class LoadedModel:
         chosen by ``musicvae fit-prior --sweep`` as the most data-like samples) or 0.5."""
         return float(self.files.sampling.get("temperature", DEFAULT_TEMPERATURE))
 
-    def _temperature(self, temperature: float | None) -> float:
+    def temperature_or_default(self, temperature: float | None) -> float:
+        """``temperature``, or the model's default when it is None."""
         return self.default_temperature if temperature is None else float(temperature)
 
     @property
@@ -240,7 +241,7 @@ class TrainedModel(LoadedModel):
         self._need_latent("decoding")
         zt = torch.as_tensor(np.atleast_2d(np.asarray(z, dtype=np.float32)), device=self.device)
         with self.keyed(key):
-            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), self._temperature(temperature),
+            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), self.temperature_or_default(temperature),
                                        self._generator(seed))
         return tokens.cpu().numpy()
 
@@ -280,7 +281,7 @@ class TrainedModel(LoadedModel):
         if label is not None:
             self.label_petals(label)  # raises: a VAE has no style labels
         with self.keyed(key):
-            return self.model.sample(n, self._temperature(temperature), self._generator(seed)).cpu().numpy()
+            return self.model.sample(n, self.temperature_or_default(temperature), self._generator(seed)).cpu().numpy()
 
     def sample(self, n: int = 1, temperature: float | None = None, seed: int | None = None, qpm: float = 120.0,
                label: str | None = None, key: str | None = None, prior: str | None = None) -> list[NoteSequence]:

@@ -140,7 +140,7 @@ class NoteModel(LoadedModel):
     def sample(self, n: int = 1, temperature: float | None = None, seed: int | None = None, qpm: float = 120.0,
                label: str | None = None) -> list[NoteSequence]:
         """``n`` new melodies of variable length (``label``: a collection the model was trained on)."""
-        events, meta = self.sample_events(n, self._temperature(temperature), seed, label)
+        events, meta = self.sample_events(n, self.temperature_or_default(temperature), seed, label)
         return [self.to_sequence(ev, int(m[0]), qpm) for ev, m in zip(events, meta)]
 
     # -------------------------------------------------------------- encoding
