@@ -43,3 +43,26 @@ def test_issue_commands_prepare_and_report_counts(tmp_path, corpus, kind, bars, 
     assert c["windows_total"] >= at_least, c
     assert c["windows_eval"] > 0 and c["files_rejected"] == 0
     assert man["source"] == corpus
+
+
+def test_corpora_joined_by_plus_prepare_as_one_source_keeping_each_split(tmp_path):
+    from musicvae.data.corpora import corpus_parts, is_corpus_name
+
+    assert corpus_parts("grooves+games") == ["grooves", "games"]
+    for bad in ("grooves+", "grooves+grooves", "grooves+nope", "grooves games"):
+        assert not is_corpus_name(bad), bad
+    joined = load_corpus("grooves+games")
+    assert len(joined) == len(load_corpus("grooves")) + len(load_corpus("games"))
+    assert joined[len(load_corpus("grooves"))] is load_corpus("games")[0]  # parts in order, items shared
+
+    alone = prepare("grooves", tmp_path / "g", PrepareConfig("drums", 2), workers=1)
+    both = prepare("grooves+games", tmp_path / "gg", PrepareConfig("drums", 2), workers=1)
+    assert both["source"] == "grooves+games"
+    assert both["counts"]["windows_train"] > alone["counts"]["windows_train"] + 500
+    # the split is by source name, so grooves' held-out pieces stay held out when games joins
+    def held_out(man):
+        return {s["name"] for s in man["sources"] if s["split"] == "eval"}
+
+    assert held_out(alone) and held_out(alone) <= held_out(both)
+    assert any(not name.startswith("mma:") for name in held_out(both))  # games' pieces held out too
+    assert both["labels"]["from"] == "corpus grooves+games"  # games' own labels come along

@@ -36,7 +36,7 @@ def corpus_list() -> None:
 
 @app.command()
 def prepare(
-    source: str = typer.Argument(..., help="Folder of MIDI files (recursive), a glob, a file, or a bundled corpus name."),
+    source: str = typer.Argument(..., help="Folder of MIDI files (recursive), a glob, a file, or a bundled corpus name (several joined by +, e.g. grooves+games)."),
     kind: str = typer.Option(..., "--kind", help="melody, drums, trio, multitrack, bars or notes."),
     bars: int = typer.Option(2, "--bars", help="Window length in bars (for 'bars': minimum song length)."),
     out: Path = typer.Option(..., "--out", help="Output folder for shards and manifest.json."),

@@ -47,13 +47,25 @@ def corpus_path(name: str) -> Path:
     return corpus_dir() / f"{name}.npz"
 
 
+def corpus_parts(source: str) -> list[str]:
+    """The bundled corpora named by ``source``: one name, or several joined by ``+``
+    (``grooves+games``: the items of each, in that order); ``[]`` when it names none."""
+    parts = source.split("+")
+    if not all(p in CORPORA for p in parts) or len(set(parts)) != len(parts):
+        return []
+    return parts
+
+
 def is_corpus_name(source: str) -> bool:
-    return source in CORPORA
+    return bool(corpus_parts(source))
 
 
 @lru_cache(maxsize=4)
 def load_corpus(name: str) -> tuple[NoteSequence, ...]:
-    """All sequences of a bundled corpus (cached per process)."""
+    """All sequences of a bundled corpus, or of several joined by ``+`` (cached per process)."""
+    parts = corpus_parts(name)
+    if len(parts) > 1:
+        return tuple(seq for part in parts for seq in load_corpus(part))
     path = corpus_path(name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: bundled corpus {name!r} is missing from this installation")

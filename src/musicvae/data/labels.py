@@ -46,7 +46,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..music.sequence import NoteSequence
-from .corpora import load_corpus
+from .corpora import corpus_parts, load_corpus
 from .records import duplicate_groups
 from .sources import Source
 
@@ -182,8 +182,7 @@ def source_labels(source: Source, labels_file: str | os.PathLike | None = None) 
         return labels, {"from": str(labels_file), "unmatched_entries": len(unmatched),
                         "unmatched_examples": unmatched[:5]}
     if source.corpus:
-        seqs = load_corpus(source.corpus)
-        labels = [corpus_labels(source.corpus, seq) for seq in seqs]
+        labels = [corpus_labels(part, seq) for part in corpus_parts(source.corpus) for seq in load_corpus(part)]
         return labels, {"from": f"corpus {source.corpus}" if any(labels) else None}
     return [()] * len(names), {"from": None}  # one shared empty tuple (read only), not a list per item
 
