@@ -76,6 +76,9 @@ def main() -> None:
     augment = ("transposition augmentation in training" if cfg.data.augment and manifest["kind"] != "drums"
                else "no transposition (drum classes have no pitch)" if manifest["kind"] == "drums"
                else "no augmentation")
+    parts = manifest["source"].split("+")
+    source = (f"`{parts[0]}`, the bundled corpus" if len(parts) == 1 else
+              " and ".join(f"`{p}`" for p in parts) + f", bundled corpora joined (`{manifest['source']}`)")
     card = f"""# {args.name}
 
 A {cfg.data.bars}-bar {manifest['kind']} MusicVAE ({cfg.model.decoder} decoder, z = {cfg.model.z_size},
@@ -83,7 +86,7 @@ A {cfg.data.bars}-bar {manifest['kind']} MusicVAE ({cfg.model.decoder} decoder, 
 as fp16 safetensors.
 
 ## Data
-`{manifest['source']}`, the bundled corpus (see `src/musicvae/assets/corpora/PROVENANCE.md`):
+{source} (see `src/musicvae/assets/corpora/PROVENANCE.md`):
 {counts['windows_train']:,} unique training windows and {counts['windows_eval']:,} held-out windows
 from {counts['files_ok']:,} pieces, split by piece; {augment}.
 
@@ -92,7 +95,7 @@ from {counts['files_ok']:,} pieces, split by piece; {augment}.
 {args.command}
 ```
 on {_cpu()}, step {step:,} exported
-(the checkpoint with the lowest held-out loss). Rebuild with `scripts/models/build.sh`.
+({'the checkpoint with the lowest held-out loss' if args.checkpoint == 'best' else 'the latest checkpoint'}). Rebuild with `scripts/models/build.sh`.
 {args.note}
 
 ## Held-out figures at the exported step
