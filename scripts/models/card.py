@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 
 from musicvae.cli.common import compute_attributes
+from musicvae.data.corpora import corpus_parts
 from musicvae.generation import TrainedModel, export_model
 from musicvae.models.builders import count_parameters
 from musicvae.training.checkpoint import resolve_checkpoint
@@ -76,9 +77,9 @@ def main() -> None:
     augment = ("transposition augmentation in training" if cfg.data.augment and manifest["kind"] != "drums"
                else "no transposition (drum classes have no pitch)" if manifest["kind"] == "drums"
                else "no augmentation")
-    parts = manifest["source"].split("+")
-    source = (f"`{parts[0]}`, the bundled corpus" if len(parts) == 1 else
-              " and ".join(f"`{p}`" for p in parts) + f", bundled corpora joined (`{manifest['source']}`)")
+    parts = corpus_parts(manifest["source"])  # several when corpora were joined with +
+    source = (" and ".join(f"`{p}`" for p in parts) + f", bundled corpora joined (`{manifest['source']}`)"
+              if len(parts) > 1 else f"`{manifest['source']}`, the bundled corpus")
     card = f"""# {args.name}
 
 A {cfg.data.bars}-bar {manifest['kind']} MusicVAE ({cfg.model.decoder} decoder, z = {cfg.model.z_size},
