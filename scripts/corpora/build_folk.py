@@ -3,7 +3,9 @@
 
 Usage (from the repository root, music21 installed: it is a build-time-only dependency)::
 
-    PYTHONPATH=src nice -n 10 python scripts/corpora/build_folk.py --out src/musicvae/assets/corpora/folk.npz
+    PYTHONPATH=src nice -n 10 python scripts/corpora/build_folk.py [--corpus folk|fiddle]
+
+``fiddle`` (the same rules) is Ryan's Mammoth Collection (1883), music21's ``ryansMammoth``.
 
 Collections: essenFolksong, oneills1850, airdsAirs, miscFolk, nottingham-dataset (ABC files).
 Kept: tunes whose meter is 4/4, 2/2 (a bar of 16 sixteenths) or 2/4 (two 2/4 bars paired
@@ -46,6 +48,24 @@ from musicvae.music import NoteSequence, TrackInfo, monophonic_line  # noqa: E40
 from musicvae.music.collection import load_collection, save_collection  # noqa: E402
 
 COLLECTIONS = ["essenFolksong", "oneills1850", "airdsAirs", "miscFolk", "nottingham-dataset"]
+# the corpora this script builds: name -> (collections, description, license)
+FOLK_LICENSE = ("music21 code BSD-3-Clause; corpus files under their own terms (Essen Folksong "
+                "Collection: non-commercial research use; see music21/corpus/license.txt)")
+CORPORA = {
+    "folk": (COLLECTIONS,
+             "Monophonic folk melodies from music21's corpus (essenFolksong, oneills1850, airdsAirs, "
+             "miscFolk, nottingham-dataset): 4/4 and 2/2 tunes, and 2/4 tunes with two bars paired "
+             "into one 4/4 bar (meta paired_2_4); repeats expanded; pickups padded to a full bar.",
+             FOLK_LICENSE),
+    # Ryan's Mammoth Collection (Boston, 1883): American, Irish and Scottish fiddle tunes (reels,
+    # hornpipes, strathspeys, ...), public domain; ABC transcriptions by John Chambers in music21
+    "fiddle": (["ryansMammoth"],
+               "Monophonic fiddle tunes of Ryan's Mammoth Collection (1883) from music21's corpus "
+               "(ryansMammoth): reels, hornpipes, strathspeys and other 4/4, 2/2 and 2/4 tunes (2/4 "
+               "bars paired into one 4/4 bar, meta paired_2_4); repeats expanded; pickups padded.",
+               "music21 code BSD-3-Clause; Ryan's Mammoth Collection (1883) is in the public domain, "
+               "its ABC transcriptions ship with music21's corpus (music21/corpus/license.txt)"),
+}
 # ABC M: values we parse at all (others are skipped before parsing, which saves most of the time)
 HEADER_METERS = {"4/4": "4/4", "2/2": "2/2", "C": "4/4", "C|": "2/2", "2/4": "2/4"}
 # music21 time signature -> bar length in quarter notes
@@ -396,13 +416,17 @@ def to_sequence(r: dict) -> NoteSequence:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "src/musicvae/assets/corpora/folk.npz"))
-    ap.add_argument("--collections", nargs="*", default=COLLECTIONS)
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="folk", help="which corpus to build")
+    ap.add_argument("--out", default=None, help="default: src/musicvae/assets/corpora/CORPUS.npz")
+    ap.add_argument("--collections", nargs="*", default=None, help="default: the corpus's collections")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/musicvae_folk_cache_v2")
     ap.add_argument("--limit", type=int, default=None, help="at most this many tunes per file (testing)")
     ap.add_argument("--stats-json", default=None, help="also write the summary as JSON here")
     args = ap.parse_args(argv)
+    default_collections, description, license_ = CORPORA[args.corpus]
+    args.collections = args.collections or default_collections
+    args.out = args.out or str(ROOT / f"src/musicvae/assets/corpora/{args.corpus}.npz")
 
     import music21
 
@@ -447,21 +471,15 @@ def main(argv=None) -> int:
             dropped_notes += r["stats"].get("dropped_notes", 0)
             short_bar_tunes += bool(r.get("short_meters"))
 
-    description = (
-        "Monophonic folk melodies from music21's corpus (essenFolksong, oneills1850, airdsAirs, "
-        "miscFolk, nottingham-dataset): 4/4 and 2/2 tunes, and 2/4 tunes with two bars paired "
-        "into one 4/4 bar (meta paired_2_4); repeats expanded; pickups padded to a full bar."
-    )
     save_collection(
         seqs,
         args.out,
-        name="folk",
+        name=args.corpus,
         description=description,
         source_package="music21",
         version=music21.__version__,
-        license="music21 code BSD-3-Clause; corpus files under their own terms (Essen Folksong "
-        "Collection: non-commercial research use; see music21/corpus/license.txt)",
-        built_with="python scripts/corpora/build_folk.py --out src/musicvae/assets/corpora/folk.npz",
+        license=license_,
+        built_with=f"python scripts/corpora/build_folk.py --corpus {args.corpus}",
     )
     back = load_collection(args.out)
     assert len(back) == len(seqs)

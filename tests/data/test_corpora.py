@@ -26,11 +26,22 @@ def test_folk_is_monophonic_4_4_with_marked_pairs():
     assert {s.label for s in seqs} >= {"essenFolksong", "oneills1850"}
 
 
+def test_fiddle_is_ryans_mammoth_apart_from_folk():
+    fiddle = load_corpus("fiddle")
+    assert len(fiddle) > 500
+    assert {s.label for s in fiddle} == {"ryansMammoth"}
+    assert all(s.source.startswith("music21:ryansMammoth/") for s in fiddle)
+    assert all(s.time_signature == (4, 4) and s.total_steps % 16 == 0 for s in fiddle)
+    assert any(s.meta.get("paired_2_4") for s in fiddle)  # reels in 2/4 are paired like folk's
+    assert not {s.source for s in fiddle} & {s.source for s in load_corpus("folk")}
+
+
 @pytest.mark.parametrize(
     "corpus, kind, bars, at_least",
     [
         ("folk", "melody", 2, 30_000),
         ("folk", "melody", 16, 5_000),
+        ("fiddle", "melody", 2, 5_000),
         ("grooves", "drums", 2, 3_000),
         ("games", "trio", 16, 500),
         ("freedoom", "drums", 2, 1_000),

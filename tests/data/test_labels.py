@@ -61,6 +61,7 @@ def test_bundled_corpus_rules():
             "music21:miscFolk/northumbrianminstrelsyopus.abc#2": ["english/northumbrian"]}
     for source, expected in folk.items():
         assert corpus_labels("folk", _seq(source)) == expected, source
+    assert corpus_labels("fiddle", _seq("music21:ryansMammoth/AcaciaReel.abc#1")) == ["american/ryans"]
     assert corpus_labels("games", _seq("debian:openttd-openmsx/x.mid", "openttd-openmsx")) == ["openttd"]
     assert corpus_labels("bach", _seq("music21:bach/bwv1.6.mxl", "bach")) == []
 

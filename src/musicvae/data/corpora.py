@@ -19,6 +19,7 @@ from ..music.sequence import NoteSequence
 
 CORPORA = {
     "folk": "Folk melodies from music21's corpus (Essen, O'Neill's 1850, Aird's Airs, misc folk, Nottingham)",
+    "fiddle": "Fiddle tunes of Ryan's Mammoth Collection (1883) from music21's corpus (reels, hornpipes, ...)",
     "bach": "Bach chorales from music21's corpus, 4 voices (soprano, alto, tenor, bass)",
     "grooves": "Drum and bass grooves rendered from Debian's mma groove library",
     "games": "Multitrack game music with melody, bass and drums (Debian planetblupi-music-midi, openttd-openmsx)",

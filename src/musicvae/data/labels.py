@@ -19,6 +19,7 @@ Bundled corpora (see ``assets/corpora/PROVENANCE.md``):
   O'Neill's 1850 -> ``irish/oneills``; Aird's Airs -> ``scottish/aird``; miscFolk's
   American fife tunes -> ``american/fife``, its Northumbrian minstrelsy ->
   ``english/northumbrian``; Nottingham -> ``english/nottingham``.
+* ``fiddle``: Ryan's Mammoth Collection (Boston, 1883) -> ``american/ryans``.
 * ``games``: the soundtrack (``planetblupi``, ``openttd``).
 * ``bach`` (one composer) and ``grooves`` (246 loosely named groove files): no labels;
   give your own with ``--labels``.
@@ -64,7 +65,7 @@ class LabelError(ValueError):
 
 
 def folk_labels(seq: NoteSequence) -> list[str]:
-    """``region/collection`` of a ``folk`` tune from its source ``music21:<collection>/<file>#<X>``."""
+    """``region/collection`` of a ``folk`` or ``fiddle`` tune from its source ``music21:<collection>/<file>#<X>``."""
     collection, _, rest = seq.source.removeprefix("music21:").partition("/")
     stem = rest.split("#")[0].rsplit(".", 1)[0]
     if collection == "essenFolksong":
@@ -80,12 +81,14 @@ def folk_labels(seq: NoteSequence) -> list[str]:
         return ["american/fife"] if "fife" in stem else ["english/northumbrian"] if "northumbrian" in stem else []
     if collection == "nottingham-dataset":
         return ["english/nottingham"]
+    if collection == "ryansMammoth":
+        return ["american/ryans"]
     return []
 
 
 def corpus_labels(corpus: str, seq: NoteSequence) -> list[str]:
     """The style labels of one item of a bundled corpus (see the module docstring)."""
-    if corpus == "folk":
+    if corpus in ("folk", "fiddle"):
         return folk_labels(seq)
     if corpus == "games":
         return [_GAMES.get(seq.label, seq.label)] if seq.label else []
