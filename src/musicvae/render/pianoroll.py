@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..music.attributes import drum_notes, pitched_notes
 from ..music.sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
 from ..utils.names import printable
 from .audio import RenderError
@@ -72,13 +73,6 @@ _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 # ------------------------------------------------------------------ layout
-def _split(seq: NoteSequence) -> tuple[np.ndarray, np.ndarray]:
-    """(pitched notes, drum notes) of a sequence."""
-    drum_idx = [i for i, t in enumerate(seq.tracks) if t.is_drum]
-    is_drum = np.isin(seq.notes[:, TRACK], drum_idx)
-    return seq.notes[~is_drum], seq.notes[is_drum]
-
-
 def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] | None:
     """Inclusive ``(lo, hi)`` pitch rows for the pitched notes of one or several sequences.
 
@@ -87,10 +81,9 @@ def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] 
     ``None`` when there are drum notes only (no pitched band is drawn).
     """
     seqs = [seqs] if isinstance(seqs, NoteSequence) else list(seqs)
-    pitched = [_split(s) for s in seqs]
-    pitches = np.concatenate([p[:, PITCH] for p, _ in pitched]) if pitched else np.zeros(0, np.int32)
+    pitches = np.concatenate([pitched_notes(s)[:, PITCH] for s in seqs]) if seqs else np.zeros(0, np.int32)
     if len(pitches) == 0:
-        return None if any(len(d) for _, d in pitched) else EMPTY_RANGE
+        return None if any(len(drum_notes(s)) for s in seqs) else EMPTY_RANGE
     lo, hi = int(pitches.min()) - PITCH_MARGIN, int(pitches.max()) + PITCH_MARGIN
     if hi - lo < MIN_PITCH_SPAN:
         extra = MIN_PITCH_SPAN - (hi - lo)
@@ -103,7 +96,7 @@ def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] 
 
 
 def _drum_rows(seqs: Sequence[NoteSequence]) -> list[int]:
-    return sorted({int(p) for s in seqs for p in _split(s)[1][:, PITCH]})
+    return sorted({int(p) for s in seqs for p in drum_notes(s)[:, PITCH]})
 
 
 @dataclass(frozen=True)
@@ -209,7 +202,7 @@ def _draw_roll(fig, seq: NoteSequence, lay: _Layout, top_px: int, height: int, s
     """One sequence's roll with its top edge ``top_px`` pixels below the figure's top."""
     W, H = lay.width, height
     spb, spq = int(seq.steps_per_bar), int(seq.steps_per_quarter)
-    pitched, drums = _split(seq)
+    pitched, drums = pitched_notes(seq), drum_notes(seq)
     x0, w = LEFT / W, (W - LEFT - RIGHT) / W
     y = top_px
     bands = []
