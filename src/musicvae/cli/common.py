@@ -198,13 +198,9 @@ def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict
     """Attribute vectors of every attribute from up to ``limit`` training windows."""
     import numpy as np
 
-    from ..data.dataset import DatasetError, PreparedDataset
     from ..music.attributes import ATTRIBUTES
 
-    try:
-        tokens = PreparedDataset(data_dir, "train").tokens
-    except DatasetError as exc:
-        fail(str(exc))
+    tokens = load_split(data_dir, "train").tokens
     idx = np.random.default_rng(seed).permutation(len(tokens))[:limit]
     tokens = np.asarray(tokens[np.sort(idx)], dtype=np.int64)
     out = {}
