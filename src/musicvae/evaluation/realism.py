@@ -142,13 +142,8 @@ DRUM_ATTRIBUTES = {"drum_classes": drum_classes, "drum_polyphony": drum_polyphon
 
 
 # ------------------------------------------------------------------ tonality
-def _profiles() -> np.ndarray:
-    """``(24, 12)`` key profiles: rows 0-11 major keys on C..B, 12-23 minor keys."""
-    rows = [np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)]
-    return np.stack(rows)
-
-
-_PROFILES = _profiles()
+#: ``(24, 12)`` key profiles: rows 0-11 major keys on C..B, 12-23 minor keys
+_PROFILES = np.stack([np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)])
 _SCALES = np.zeros((24, 12), dtype=bool)
 for _k in range(12):
     _SCALES[_k, [(_k + d) % 12 for d in MAJOR_SCALE]] = True
