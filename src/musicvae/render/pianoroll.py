@@ -264,7 +264,8 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _figure(width: int, height: int):
+def _figure(width: int, height: int, seqs: Sequence[NoteSequence], title: str | None):
+    """The blank figure with its title (top left) and track legend (top right)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -274,6 +275,9 @@ def _figure(width: int, height: int):
     # A tiny excess keeps float rounding from truncating the size by a pixel.
     fig = Figure(figsize=((width + 0.01) / DPI, (height + 0.01) / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
+    if title:  # titles often hold a file name: any bytes must draw
+        fig.text(LEFT / width, 1 - (TOP / 2) / height, printable(title), ha="left", va="center", fontsize=9)
+    _legend(fig, seqs, width, height)
     return fig
 
 
@@ -289,10 +293,7 @@ def piano_roll_image(
     """Write one sequence's piano roll as a PNG (atomically); size as :func:`piano_roll_size`."""
     lay = _layout([seq], pixels_per_step, pixels_per_pitch, min_width)
     W, H = lay.width, TOP + lay.band + BOTTOM
-    fig = _figure(W, H)
-    if title:  # titles often hold a file name: any bytes must draw
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
-    _legend(fig, [seq], W, H)
+    fig = _figure(W, H, [seq], title)
     _draw_roll(fig, seq, lay, TOP, H, show_bars=True)
     return _save(fig, path)
 
@@ -321,10 +322,7 @@ def piano_roll_strip(
     lay = _layout(seqs, pixels_per_step, pixels_per_pitch, min_width)
     n = len(seqs)
     W, H = lay.width, TOP + n * (ROW_HEAD + lay.band) + (n - 1) * ROW_GAP + BOTTOM
-    fig = _figure(W, H)
-    if title:
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
-    _legend(fig, seqs, W, H)
+    fig = _figure(W, H, seqs, title)
     y = TOP
     for i, (seq, label) in enumerate(zip(seqs, labels)):
         fig.text(LEFT / W, 1 - (y + ROW_HEAD / 2) / H, printable(label), ha="left", va="center", fontsize=8)
