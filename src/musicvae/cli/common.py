@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -61,42 +61,21 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 MODEL_HELP = "Bundled model name (see `musicvae models`), exported model dir or training run dir."
 
 
-def opt_model():
-    return typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")
-
-
-def opt_temperature():
-    return typer.Option(None, "--temperature", "-t", min=0.0, max=10.0,
-                        help="Softmax temperature (0 = argmax); default: the model's own (`musicvae models`), else 0.5.")
-
-
-def opt_seed():
-    return typer.Option(None, "--seed", min=-(2**63), max=2**63 - 1, help="Random seed (same seed, same music).")
-
-
-def opt_out(default: str):
-    return typer.Option(Path(default), "--out", "-o", help="Output folder.")
-
-
-def opt_wav():
-    return typer.Option(False, "--wav", help="Also write audio (General MIDI SoundFont bundled with the package).")
-
-
-def opt_png():
-    return typer.Option(False, "--png", help="Also write a piano-roll image per output.")
-
-
-def opt_window():
-    return typer.Option(1, "--window", min=1, help="Which window of a long input to use (1 = first).")
-
-
-def opt_key():
-    return typer.Option(None, "--key", "-k", help="Only notes of this key/scale, e.g. 'D minor', C:major, "
-                                                  "'F# dorian' (melody models; masks other notes while decoding).")
-
-
-def opt_qpm():
-    return typer.Option(120.0, "--qpm", min=20.0, max=400.0, help="Tempo of the output in quarter notes per minute.")
+# the options every music-making command shares, each a type with its option: ``seed: SeedOpt = None``
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP + " Default: mel_2bar.")]
+TemperatureOpt = Annotated[Optional[float], typer.Option(
+    "--temperature", "-t", min=0.0, max=10.0,
+    help="Softmax temperature (0 = argmax); default: the model's own (`musicvae models`), else 0.5.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=-(2**63), max=2**63 - 1,
+                                                 help="Random seed (same seed, same music).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+WavOpt = Annotated[bool, typer.Option("--wav", help="Also write audio (General MIDI SoundFont bundled with the package).")]
+PngOpt = Annotated[bool, typer.Option("--png", help="Also write a piano-roll image per output.")]
+WindowOpt = Annotated[int, typer.Option("--window", min=1, help="Which window of a long input to use (1 = first).")]
+KeyOpt = Annotated[Optional[str], typer.Option("--key", "-k", help="Only notes of this key/scale, e.g. 'D minor', "
+                                               "C:major, 'F# dorian' (melody models; masks other notes while decoding).")]
+QpmOpt = Annotated[float, typer.Option("--qpm", min=20.0, max=400.0,
+                                       help="Tempo of the output in quarter notes per minute.")]
 
 
 @contextmanager
@@ -198,13 +177,9 @@ def compute_attributes(model, data_dir: Path, limit: int, seed: int = 0) -> dict
     """Attribute vectors of every attribute from up to ``limit`` training windows."""
     import numpy as np
 
-    from ..data.dataset import DatasetError, PreparedDataset
     from ..music.attributes import ATTRIBUTES
 
-    try:
-        tokens = PreparedDataset(data_dir, "train").tokens
-    except DatasetError as exc:
-        fail(str(exc))
+    tokens = load_split(data_dir, "train").tokens
     idx = np.random.default_rng(seed).permutation(len(tokens))[:limit]
     tokens = np.asarray(tokens[np.sort(idx)], dtype=np.int64)
     out = {}

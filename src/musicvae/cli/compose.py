@@ -21,7 +21,7 @@ from typing import Optional
 
 import typer
 
-from .common import (app, console, err_console, fail, opt_out, opt_png, opt_qpm, opt_seed, opt_wav, report, user_errors,
+from .common import (OutOpt, PngOpt, QpmOpt, SeedOpt, WavOpt, app, console, err_console, fail, report, user_errors,
                      write_outputs)
 
 COUNT_Z = 64  # the composer's size depends on its bar VAE's code; the presets table counts it for the thesis's z
@@ -79,11 +79,11 @@ def compose(
     sigma_temperature: float = typer.Option(
         1.0, "--sigma-temperature", min=0.0, help="Composer: scales each component's spread (0: its mean)."),
     n: int = typer.Option(1, "--n", "-n", min=1, max=256, help="How many compositions."),
-    seed: Optional[int] = opt_seed(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("compositions"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    seed: SeedOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("compositions"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
     vae: Optional[str] = typer.Option(
         None, "--vae", help="Decode with this bar VAE instead of the composer's stored copy (must be the one it learnt)."),
     key: Optional[str] = typer.Option(None, "--key", "-k", help="Only notes of this key/scale in the new bars, "

@@ -16,8 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..utils.names import printable, safe_component
-from .common import (app, compute_attributes, console, fail, opt_key, opt_model, opt_out, opt_png, opt_qpm, opt_seed,
-                     opt_temperature, opt_wav, opt_window, report, user_errors, write_outputs)
+from .common import (KeyOpt, ModelOpt, OutOpt, PngOpt, QpmOpt, SeedOpt, TemperatureOpt, WavOpt, WindowOpt, app,
+                     compute_attributes, console, fail, report, user_errors, write_outputs)
 
 
 
@@ -64,15 +64,15 @@ def _pick(model, path: Path, window: int):
 
 @app.command()
 def sample(
-    model: Optional[str] = opt_model(),
+    model: ModelOpt = None,
     n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("samples"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("samples"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
     label: Optional[str] = typer.Option(
         None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish); "
                                     "note models (VRASH family): sample tracks of this source collection."),
@@ -98,15 +98,15 @@ def sample(
 @app.command()
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to encode and decode."),
-    model: Optional[str] = opt_model(),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    window: int = opt_window(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("reconstructions"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    window: WindowOpt = 1,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("reconstructions"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
 ) -> None:
     """Encode each input and decode it again: what the model hears."""
     with user_errors():
@@ -120,18 +120,18 @@ def reconstruct(
 def interpolate(
     a: Path = typer.Argument(..., help="Start MIDI file."),
     b: Path = typer.Argument(..., help="End MIDI file."),
-    model: Optional[str] = opt_model(),
+    model: ModelOpt = None,
     steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
     method: Optional[str] = typer.Option(
         None, "--method", help="slerp or lerp (default: slerp for MusicVAE, lerp for MusAE, as their papers)."),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    window: int = opt_window(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("interpolation"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    window: WindowOpt = 1,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("interpolation"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
 ) -> None:
     """Interpolate in latent space from A to B (the endpoints are A's and B's reconstructions)."""
     with user_errors():
@@ -151,15 +151,15 @@ def attribute(
     input: Path = typer.Argument(..., help="MIDI file to edit."),
     name: str = typer.Option(..., "--attribute", "-a", help="Attribute vector, e.g. note_density (see `musicvae models`)."),
     amount: float = typer.Option(1.0, "--amount", help="How many attribute vectors to add (negative subtracts)."),
-    model: Optional[str] = opt_model(),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    window: int = opt_window(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("attribute"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    window: WindowOpt = 1,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("attribute"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
 ) -> None:
     """Move a piece along an attribute vector (more or less note density, syncopation, ...)."""
     with user_errors():
@@ -179,15 +179,15 @@ def attribute(
 @app.command()
 def average(
     inputs: list[Path] = typer.Argument(..., help="Two or more MIDI files."),
-    model: Optional[str] = opt_model(),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    window: int = opt_window(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("average"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    window: WindowOpt = 1,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("average"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
 ) -> None:
     """Decode the mean latent code of several pieces (latent averaging)."""
     with user_errors():
@@ -203,15 +203,15 @@ def similar(
     input: Path = typer.Argument(..., help="MIDI file to vary."),
     n: int = typer.Option(4, "--n", "-n", min=1, max=256, help="How many variations."),
     similarity: float = typer.Option(0.8, "--similarity", min=0.0, max=1.0, help="1 = the same code, 0 = unrelated."),
-    model: Optional[str] = opt_model(),
-    temperature: Optional[float] = opt_temperature(),
-    seed: Optional[int] = opt_seed(),
-    window: int = opt_window(),
-    key: Optional[str] = opt_key(),
-    qpm: float = opt_qpm(),
-    out: Path = opt_out("similar"),
-    wav: bool = opt_wav(),
-    png: bool = opt_png(),
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    window: WindowOpt = 1,
+    key: KeyOpt = None,
+    qpm: QpmOpt = 120.0,
+    out: OutOpt = Path("similar"),
+    wav: WavOpt = False,
+    png: PngOpt = False,
 ) -> None:
     """Variations on a piece: codes near its own."""
     with user_errors():
@@ -223,7 +223,7 @@ def similar(
 @app.command()
 def render(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to render."),
-    out: Path = opt_out("rendered"),
+    out: OutOpt = Path("rendered"),
     wav: bool = typer.Option(True, "--wav/--no-wav", help="Write audio."),
     png: bool = typer.Option(True, "--png/--no-png", help="Write a piano roll."),
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, compute_attributes, console, user_errors
+from .common import app, compute_attributes, console, load_split, user_errors
 
 
 @app.command("import-magenta")
@@ -53,13 +53,9 @@ def import_magenta_cmd(
 
 def _check_attribute_data(data: Path, model) -> None:
     """The data must be windows of the imported model's representation (90-class melodies, 2018 drum table)."""
-    from ..data.dataset import DatasetError, PreparedDataset
     from ..generation import InputError
 
-    try:
-        ds = PreparedDataset(data, "train")
-    except (DatasetError, KeyError) as exc:
-        raise InputError(str(exc).strip("'\"")) from None
+    ds = load_split(data, "train")
     where = data / "manifest.json"
     rep = ds.manifest.get("representation", {})
     hint = "prepare it with `musicvae prepare ... --kind %s --bars %d%s`" % (

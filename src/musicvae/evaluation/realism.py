@@ -28,8 +28,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..music.sequence import PITCH, START, TRACK, NoteSequence
-from ..music.attributes import average_interval, pitch_range, pitched_notes
+from ..music.sequence import PITCH, START, NoteSequence
+from ..music.attributes import average_interval, drum_notes, pitch_range, pitched_notes
 
 NAN = float("nan")
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.1, 99.9
@@ -123,22 +123,15 @@ def melodic_outliers(seqs: list[NoteSequence], max_range: int = MAX_RANGE,
 
 
 # --------------------------------------------------------------------- drums
-def _drum_notes(seq: NoteSequence) -> np.ndarray:
-    flags = np.array([t.is_drum for t in seq.tracks], dtype=bool)
-    if not flags.any() or not len(seq.notes):
-        return seq.notes[:0]
-    return seq.notes[flags[seq.notes[:, TRACK]]]
-
-
 def drum_classes(seq: NoteSequence) -> float:
     """Number of distinct drum pitches played (drum tracks only). No drum notes -> 0.0."""
-    notes = _drum_notes(seq)
+    notes = drum_notes(seq)
     return float(len(np.unique(notes[:, PITCH]))) if len(notes) else 0.0
 
 
 def drum_polyphony(seq: NoteSequence) -> float:
     """Drum hits per drum onset step (1.0: one instrument at a time). No drum notes -> NaN."""
-    notes = _drum_notes(seq)
+    notes = drum_notes(seq)
     if not len(notes):
         return NAN
     return float(len(notes) / len(np.unique(notes[:, START])))
@@ -149,13 +142,8 @@ DRUM_ATTRIBUTES = {"drum_classes": drum_classes, "drum_polyphony": drum_polyphon
 
 
 # ------------------------------------------------------------------ tonality
-def _profiles() -> np.ndarray:
-    """``(24, 12)`` key profiles: rows 0-11 major keys on C..B, 12-23 minor keys."""
-    rows = [np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)]
-    return np.stack(rows)
-
-
-_PROFILES = _profiles()
+#: ``(24, 12)`` key profiles: rows 0-11 major keys on C..B, 12-23 minor keys
+_PROFILES = np.stack([np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)])
 _SCALES = np.zeros((24, 12), dtype=bool)
 for _k in range(12):
     _SCALES[_k, [(_k + d) % 12 for d in MAJOR_SCALE]] = True

@@ -35,6 +35,7 @@ __all__ = [
     "average_interval",
     "c_diatonic",
     "distinct_pitches",
+    "drum_notes",
     "hamming_distance",
     "measure",
     "measure_many",
@@ -71,6 +72,14 @@ def pitched_notes(seq: NoteSequence) -> np.ndarray:
     if flags is None or len(seq.notes) == 0:
         return seq.notes
     return seq.notes[~flags[seq.notes[:, TRACK]]]
+
+
+def drum_notes(seq: NoteSequence) -> np.ndarray:
+    """The ``(n, 5)`` notes of the sequence's drum tracks, in the sequence's order (``(0, 5)`` when none)."""
+    flags = _drum_flags(seq)
+    if flags is None or len(seq.notes) == 0:
+        return seq.notes[:0]
+    return seq.notes[flags[seq.notes[:, TRACK]]]
 
 
 def _top_line(notes: np.ndarray) -> np.ndarray:

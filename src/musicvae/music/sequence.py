@@ -16,7 +16,6 @@ from typing import Iterable, Sequence
 import numpy as np
 
 START, END, PITCH, VELOCITY, TRACK = range(5)
-NOTE_COLUMNS = ("start", "end", "pitch", "velocity", "track")
 DEFAULT_VELOCITY = 80
 
 
@@ -81,17 +80,7 @@ class NoteSequence:
         >>> s.total_steps, len(s)
         (16, 2)
         """
-        rows = []
-        for t in notes:
-            pitch, start, end = t[0], t[1], t[2]
-            vel = t[3] if len(t) > 3 else DEFAULT_VELOCITY
-            rows.append((start, end, pitch, vel, 0))
-        arr = np.array(rows, dtype=np.int32).reshape(-1, 5)
-        spb = kwargs.get("steps_per_bar", 16)
-        if total_steps is None:
-            last = int(arr[:, END].max()) if len(arr) else 0
-            total_steps = max(spb, -(-last // spb) * spb)
-        return cls(arr, [TrackInfo(program, is_drum)], total_steps, **kwargs)
+        return cls.from_tracks([(TrackInfo(program, is_drum), notes)], total_steps, **kwargs)
 
     @classmethod
     def from_tracks(

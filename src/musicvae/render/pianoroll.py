@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..music.attributes import drum_notes, pitched_notes
 from ..music.sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
 from ..utils.names import printable
 from .audio import RenderError
@@ -72,13 +73,6 @@ _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 # ------------------------------------------------------------------ layout
-def _split(seq: NoteSequence) -> tuple[np.ndarray, np.ndarray]:
-    """(pitched notes, drum notes) of a sequence."""
-    drum_idx = [i for i, t in enumerate(seq.tracks) if t.is_drum]
-    is_drum = np.isin(seq.notes[:, TRACK], drum_idx)
-    return seq.notes[~is_drum], seq.notes[is_drum]
-
-
 def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] | None:
     """Inclusive ``(lo, hi)`` pitch rows for the pitched notes of one or several sequences.
 
@@ -87,10 +81,9 @@ def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] 
     ``None`` when there are drum notes only (no pitched band is drawn).
     """
     seqs = [seqs] if isinstance(seqs, NoteSequence) else list(seqs)
-    pitched = [_split(s) for s in seqs]
-    pitches = np.concatenate([p[:, PITCH] for p, _ in pitched]) if pitched else np.zeros(0, np.int32)
+    pitches = np.concatenate([pitched_notes(s)[:, PITCH] for s in seqs]) if seqs else np.zeros(0, np.int32)
     if len(pitches) == 0:
-        return None if any(len(d) for _, d in pitched) else EMPTY_RANGE
+        return None if any(len(drum_notes(s)) for s in seqs) else EMPTY_RANGE
     lo, hi = int(pitches.min()) - PITCH_MARGIN, int(pitches.max()) + PITCH_MARGIN
     if hi - lo < MIN_PITCH_SPAN:
         extra = MIN_PITCH_SPAN - (hi - lo)
@@ -103,7 +96,7 @@ def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] 
 
 
 def _drum_rows(seqs: Sequence[NoteSequence]) -> list[int]:
-    return sorted({int(p) for s in seqs for p in _split(s)[1][:, PITCH]})
+    return sorted({int(p) for s in seqs for p in drum_notes(s)[:, PITCH]})
 
 
 @dataclass(frozen=True)
@@ -209,7 +202,7 @@ def _draw_roll(fig, seq: NoteSequence, lay: _Layout, top_px: int, height: int, s
     """One sequence's roll with its top edge ``top_px`` pixels below the figure's top."""
     W, H = lay.width, height
     spb, spq = int(seq.steps_per_bar), int(seq.steps_per_quarter)
-    pitched, drums = _split(seq)
+    pitched, drums = pitched_notes(seq), drum_notes(seq)
     x0, w = LEFT / W, (W - LEFT - RIGHT) / W
     y = top_px
     bands = []
@@ -271,7 +264,8 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _figure(width: int, height: int):
+def _figure(width: int, height: int, seqs: Sequence[NoteSequence], title: str | None):
+    """The blank figure with its title (top left) and track legend (top right)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -281,6 +275,9 @@ def _figure(width: int, height: int):
     # A tiny excess keeps float rounding from truncating the size by a pixel.
     fig = Figure(figsize=((width + 0.01) / DPI, (height + 0.01) / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
+    if title:  # titles often hold a file name: any bytes must draw
+        fig.text(LEFT / width, 1 - (TOP / 2) / height, printable(title), ha="left", va="center", fontsize=9)
+    _legend(fig, seqs, width, height)
     return fig
 
 
@@ -296,10 +293,7 @@ def piano_roll_image(
     """Write one sequence's piano roll as a PNG (atomically); size as :func:`piano_roll_size`."""
     lay = _layout([seq], pixels_per_step, pixels_per_pitch, min_width)
     W, H = lay.width, TOP + lay.band + BOTTOM
-    fig = _figure(W, H)
-    if title:  # titles often hold a file name: any bytes must draw
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
-    _legend(fig, [seq], W, H)
+    fig = _figure(W, H, [seq], title)
     _draw_roll(fig, seq, lay, TOP, H, show_bars=True)
     return _save(fig, path)
 
@@ -328,10 +322,7 @@ def piano_roll_strip(
     lay = _layout(seqs, pixels_per_step, pixels_per_pitch, min_width)
     n = len(seqs)
     W, H = lay.width, TOP + n * (ROW_HEAD + lay.band) + (n - 1) * ROW_GAP + BOTTOM
-    fig = _figure(W, H)
-    if title:
-        fig.text(LEFT / W, 1 - (TOP / 2) / H, printable(title), ha="left", va="center", fontsize=9)
-    _legend(fig, seqs, W, H)
+    fig = _figure(W, H, seqs, title)
     y = TOP
     for i, (seq, label) in enumerate(zip(seqs, labels)):
         fig.text(LEFT / W, 1 - (y + ROW_HEAD / 2) / H, printable(label), ha="left", va="center", fontsize=8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .bars import BarConverter
 from .base import GridConverter, StreamConverter
 from .drums import DRUM_CLASS_NAMES, DRUM_MAPPINGS, DrumConverter
-from .melody import MELODY_90, MELODY_130, MelodyConverter
+from .melody import MelodyConverter
 from .multitrack import GROUPS, MultitrackConverter
 from .notes import NoteEventConverter, TrackMeta
 from .trio import TrioConverter
@@ -45,8 +45,6 @@ __all__ = [
     "GRID_KINDS",
     "GridConverter",
     "KINDS",
-    "MELODY_130",
-    "MELODY_90",
     "MelodyConverter",
     "converter_class",
     "MultitrackConverter",

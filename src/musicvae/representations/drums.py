@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..music.sequence import TRACK, NoteSequence, TrackInfo
+from ..music.attributes import drum_notes
+from ..music.sequence import NoteSequence, TrackInfo
 from .base import StreamConverter
 from .streams import DRUM_CLASS_NAMES, DRUM_MAPPINGS, DrumStream
 
-__all__ = ["DrumConverter", "DRUM_CLASS_NAMES", "DRUM_MAPPINGS", "drum_notes"]
-
-
-def drum_notes(seq: NoteSequence) -> np.ndarray:
-    """All notes of the sequence's drum tracks, ``(n, 5)``."""
-    drum_idx = [i for i, t in enumerate(seq.tracks) if t.is_drum]
-    return seq.notes[np.isin(seq.notes[:, TRACK], drum_idx)]
+__all__ = ["DrumConverter", "DRUM_CLASS_NAMES", "DRUM_MAPPINGS"]
 
 
 class DrumConverter(StreamConverter):

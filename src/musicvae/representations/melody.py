@@ -21,8 +21,6 @@ from .streams import MelodyStream
 
 MEL_PROGRAMS = tuple(range(0, 32))  # piano, chromatic percussion, organ, guitar
 BASS_PROGRAMS = tuple(range(32, 40))
-MELODY_130 = (0, 127)
-MELODY_90 = (21, 108)
 
 
 class MelodyConverter(StreamConverter):

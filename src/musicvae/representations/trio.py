@@ -17,10 +17,10 @@ from typing import Iterator
 
 import numpy as np
 
+from ..music.attributes import drum_notes
 from ..music.monophonic import Keep
 from ..music.sequence import NoteSequence, TrackInfo
 from .base import StreamConverter
-from .drums import drum_notes
 from .melody import BASS_PROGRAMS, MEL_PROGRAMS
 from .streams import DrumStream, MelodyStream
 

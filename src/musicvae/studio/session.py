@@ -118,13 +118,7 @@ class Studio:
         name = name or ("mel_2bar" if "mel_2bar" in self.sources else next(iter(self.sources), None))
         if name not in self.sources:
             raise StudioError(f"unknown model {name!r}; choose from {', '.join(self.sources)}")
-        with self._lock:
-            if name not in self._models:
-                try:
-                    self._models[name] = TrainedModel.load(self.sources[name])
-                except InputError as exc:
-                    raise StudioError(str(exc)) from None
-            return self._models[name]
+        return self._loaded(self._models, name, TrainedModel.load, self.sources[name])
 
     def composer(self, name: str | None = None) -> ComposerModel:
         name = name or (BUNDLED_COMPOSER if BUNDLED_COMPOSER in self.composer_sources
@@ -133,13 +127,14 @@ class Studio:
             raise StudioError("no composer: Continue needs an MCVAE composer (give one with --model COMPOSER_DIR)")
         if name not in self.composer_sources:
             raise StudioError(f"unknown composer {name!r}; choose from {', '.join(self.composer_sources)}")
+        return self._loaded(self._composers, name, ComposerModel.load, self.composer_sources[name])
+
+    def _loaded(self, cache: dict, name: str, load, source: str):
+        """``cache[name]``, loaded from ``source`` on first use (kept afterwards)."""
         with self._lock:
-            if name not in self._composers:
-                try:
-                    self._composers[name] = ComposerModel.load(self.composer_sources[name])
-                except InputError as exc:
-                    raise StudioError(str(exc)) from None
-            return self._composers[name]
+            if name not in cache:
+                cache[name] = self._run(load, source)
+            return cache[name]
 
     def models(self) -> dict:
         out = []
@@ -177,10 +172,6 @@ class Studio:
 
     def midi(self, clip_id: str) -> bytes:
         return midi_bytes(self.clip(clip_id).seq)
-
-    def wav(self, clip_id: str) -> bytes:
-        """The clip's whole WAV (rendered once, then cached on the clip)."""
-        return b"".join(self.wav_stream(clip_id)[1])
 
     def wav_stream(self, clip_id: str) -> tuple[int, Iterator[bytes]]:
         """``(size in bytes, chunks)`` of the clip's WAV, streamed as it renders (see :mod:`.audio`)."""
@@ -248,7 +239,7 @@ class Studio:
             except InputError as exc:
                 raise StudioError(str(exc)) from None
 
-    def _emit(self, seqs: list[NoteSequence], m: TrainedModel, what: str) -> list[dict]:
+    def _emit(self, seqs: list[NoteSequence], m: TrainedModel | ComposerModel, what: str) -> list[dict]:
         n = next(self._counter)
         return [self.add(s, f"{what} #{n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
                 for i, s in enumerate(seqs)]
@@ -346,5 +337,4 @@ class Studio:
         comp = self.composer(req.get("composer"))
         seqs = self._run(comp.continue_sequence, clip.seq, bars=bars, prime_bars=min(prime_bars, bars - 1),
                          temperature=t, mixture_temperature=mt, seed=seed, key=key)
-        n = next(self._counter)
-        return {"clips": [self.add(seqs, f"continued #{n}", comp.name).to_json()]}
+        return {"clips": self._emit([seqs], comp, "continued")}
