@@ -45,7 +45,7 @@ class PreparedDataset:
         self.split = split
         self.kind = self.manifest["kind"]
         shards = [load_npz(self.root / rel) for rel in self.manifest["shards"].get(split, [])]
-        self.arrays = _concat(shards)
+        self.arrays = concat(shards) if shards else {"source": np.zeros(0, np.int32)}
 
     def __len__(self) -> int:
         return len(self.arrays.get("source", []))
@@ -106,10 +106,6 @@ def window_rule_notice(root: str | os.PathLike, expected: str) -> str | None:
     if expected == "mix" and rule != "mix":
         return f"{root}: windows prepared with the {rule!r} rule; this preset expects the 'mix' rule"
     return None
-
-
-def _concat(shards: list[dict]) -> dict:
-    return concat(shards) if shards else {"source": np.zeros(0, np.int32)}
 
 
 def transpose_room(tokens: np.ndarray, pitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

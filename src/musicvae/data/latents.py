@@ -1,9 +1,8 @@
 """The MCVAE latent dataset: songs as bars -> a trained bar VAE -> one code (mu) per bar, per song.
 
 Place in the flow: a prepared ``bars`` folder (``musicvae prepare SRC --kind bars --bars 16``,
-whose records are whole songs in bar order, split train/eval by source file) or any MIDI
-folder / bundled corpus read song by song -> ``training.composer.encode_songs`` (a trained
-bar VAE encodes them) -> :class:`LatentSet`
+whose records are whole songs in bar order, split train/eval by source file)
+-> ``training.composer.encode_songs`` (a trained bar VAE encodes them) -> :class:`LatentSet`
 -> :func:`save_latents` / :func:`load_latents` -> ``training.composer``.
 Also :func:`seed_bars`: the bars a ``compose`` seed starts from, with the clear errors.
 
@@ -23,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -70,38 +69,6 @@ def songs_from_prepared(root: str | os.PathLike, split: str = "train") -> list[t
         return []
     off, bars, src = arr["offsets"], arr["data"], arr["source"]
     return [(int(src[i]), bars[off[i] : off[i + 1]]) for i in range(len(off) - 1)]
-
-
-def songs_from_source(
-    spec: str | os.PathLike,
-    *,
-    min_bars: int = MIN_BARS,
-    max_rest_bars: int = 1,
-    converter: BarConverter | None = None,
-    on_reject: Callable[[str, str], None] | None = None,
-) -> list[tuple[int, np.ndarray]]:
-    """Read a MIDI file, folder, glob or bundled corpus item by item -> ``(item, bars)`` per song.
-
-    No dedup and no train/eval split (``prepare --kind bars`` does both); unreadable files are
-    passed to ``on_reject(name, reason)`` and skipped.
-    """
-    from ..music.quantize import load_sequences
-    from .corpora import load_corpus
-    from .sources import resolve_source
-
-    source = resolve_source(spec)
-    conv = converter or BarConverter()
-    out: list[tuple[int, np.ndarray]] = []
-    for i in range(source.size):
-        try:
-            seqs = [load_corpus(source.corpus)[i]] if source.corpus else load_sequences(source.path_of(i))
-        except MidiError as exc:
-            if on_reject:
-                on_reject(source.name_of(i), exc.reason)
-            continue
-        for seq in seqs:
-            out.extend((i, bars) for bars in conv.songs(seq, min_bars=min_bars, max_rest_bars=max_rest_bars))
-    return out
 
 
 # --------------------------------------------------------------------------- the set

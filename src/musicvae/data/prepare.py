@@ -271,24 +271,20 @@ def _run_pool(source, cfg, chunks, pending, work, workers, finished) -> None:
         todo = []
         for c in broken:
             if len(chunks[c]) == 1:
-                _write_crashed_chunk(work, c, chunks[c][0])
+                _write_empty_chunk(work, c, [(chunks[c][0], "the MIDI parser crashed on this file")])
                 finished(c)
             else:
                 for index in chunks[c]:
                     chunks.append([index])
                     todo.append(len(chunks) - 1)
                 chunks[c] = []  # replaced by single-file chunks
-                _process_empty_chunk(work, c)
+                _write_empty_chunk(work, c, [])
 
 
-def _write_crashed_chunk(work: Path, c: int, index: int) -> None:
+def _write_empty_chunk(work: Path, c: int, rejects: list) -> None:
+    """A chunk without records: a crashed file's (its reject) or one replaced by single-file chunks."""
     atomic_save_npz(work / f"chunk-{c:05d}.npz", item=np.zeros(0, np.int32))
-    atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": [(index, "the MIDI parser crashed on this file")], "per_item": []})
-
-
-def _process_empty_chunk(work: Path, c: int) -> None:
-    atomic_save_npz(work / f"chunk-{c:05d}.npz", item=np.zeros(0, np.int32))
-    atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": [], "per_item": []})
+    atomic_write_json(work / f"chunk-{c:05d}.json", {"ok": 0, "rejects": rejects, "per_item": []})
 
 
 def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fingerprint: str,
@@ -325,28 +321,23 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
     train, evals, found = unique.splits(MAX_LABELS_PER_WINDOW)
     n_found = found["found"]
 
-    counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
-    if n_found:
-        n_train, n_eval, ev_unique = len(train["item"]), len(evals["item"]), found["eval_unique"]
-        counts.update(
-            windows_found=n_found,
-            windows_train=n_train,
-            windows_eval=n_eval,
-            windows_total=n_train + n_eval,
-            duplicates_removed=n_found - n_train - ev_unique,
-            eval_dropped_seen_in_train=ev_unique - n_eval,
-            sources_train=len(with_windows) - len(eval_items),  # eval_items: a subset of with_windows
-            sources_eval=len(eval_items),
-        )
-    else:
-        train = evals = {}
-        counts.update(windows_found=0, windows_train=0, windows_eval=0, windows_total=0, duplicates_removed=0,
-                      eval_dropped_seen_in_train=0, sources_train=0, sources_eval=0)
-    if counts["windows_total"] == 0:
+    if not n_found:  # a record found is kept in train or eval: no windows_total of 0 otherwise
         shutil.rmtree(work, ignore_errors=True)
         reasons = sorted({r for _, r in rejects})[:3]
         hint = f" (rejected files: {'; '.join(reasons)})" if reasons else ""
         raise PrepareError(f"{source.spec}: {records.nothing_found(cfg, summaries, f'in {source.size} item(s){hint}')}")
+    n_train, n_eval, ev_unique = len(train["item"]), len(evals["item"]), found["eval_unique"]
+    counts = {"files": source.size, "files_ok": ok, "files_rejected": len(rejects), "files_without_windows": ok - len(with_windows)}
+    counts.update(
+        windows_found=n_found,
+        windows_train=n_train,
+        windows_eval=n_eval,
+        windows_total=n_train + n_eval,
+        duplicates_removed=n_found - n_train - ev_unique,
+        eval_dropped_seen_in_train=ev_unique - n_eval,
+        sources_train=len(with_windows) - len(eval_items),  # eval_items: a subset of with_windows
+        sources_eval=len(eval_items),
+    )
     converter = get_converter(kind, **cfg.options)
     extra_doc = records.finish(cfg, converter, summaries, names, with_windows, train, evals)  # before the shards
 

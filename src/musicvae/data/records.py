@@ -326,11 +326,6 @@ def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
     return np.sort(idx).astype(np.int64)
 
 
-def take(keys: list[bytes] | np.ndarray, idx: np.ndarray) -> list[bytes] | np.ndarray:
-    """Dedup keys at ``idx`` (array rows or a list of byte strings)."""
-    return keys[idx] if isinstance(keys, np.ndarray) else [keys[i] for i in idx]
-
-
 def write_split(kind: Records, records: dict, out_dir: Path, split: str) -> list[str]:
     n = len(records["item"]) if records else 0
     names = []

@@ -66,10 +66,6 @@ def bundled_models(marker: str = "model.json") -> dict[str, Path]:
     return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / marker).is_file()} if BUNDLED_DIR.is_dir() else {}
 
 
-def _config(raw: Any, where: Path) -> Config:
-    return check_config(raw, where)
-
-
 def _read(path: Path, record: Any = None) -> bytes:
     """A model file's bytes, checked against its recorded size and sha256 when there is a record."""
     try:
@@ -78,11 +74,17 @@ def _read(path: Path, record: Any = None) -> bytes:
         raise InputError(str(exc)) from None
 
 
-def _weights(model: torch.nn.Module, data: bytes, path: Path) -> None:
+def _built(config: Config, vocab: tuple[int, ...], path: Path, record: Any) -> torch.nn.Module:
+    """The model of ``config`` filled with the weights in ``path``, their shapes checked against the
+    config (on the meta device) before the real model is built."""
+    weights = _read(path, record)
+    check_fits(config, vocab, header_shapes(weights, path), path)
+    model = build_model(config, vocab)
     try:
-        load_weights_bytes(model, data, path)
+        load_weights_bytes(model, weights, path)
     except StoredFileError as exc:
         raise InputError(str(exc)) from None
+    return model
 
 
 def _from_export(path: Path) -> ModelFiles:
@@ -102,15 +104,11 @@ def _from_export(path: Path) -> ModelFiles:
         raise InputError(f"{where}: 'info' must be a JSON object and 'name' a string")
     # everything is checked before the model is built: config values, vocabulary, representation,
     # the weights' checksum and their shapes against the config (model_check)
-    config = _config(meta.get("config"), where)
+    config = check_config(meta.get("config"), where)
     rep = meta.get("representation") or {}
     vocab = check_vocab(rep.get("vocab_sizes") if isinstance(rep, dict) else None, where)
     check_representation(rep, vocab, where)
-    weights = _read(path / "model.safetensors", files.get("model.safetensors"))
-    check_fits(config, vocab, header_shapes(weights, path / "model.safetensors"), path / "model.safetensors")
-    model = build_model(config, vocab)
-    _weights(model, weights, path / "model.safetensors")
-    model.float()
+    model = _built(config, vocab, path / "model.safetensors", files.get("model.safetensors")).float()
     attributes = {}
     attr_path = path / "attributes.safetensors"
     if attr_path.is_file() or "attributes.safetensors" in files:
@@ -148,17 +146,14 @@ def _from_checkpoint(path: Path) -> ModelFiles:
     except StoredFileError as exc:
         raise InputError(str(exc)) from None
     where = step_dir / "trainer.json"
-    config = _config(trainer.get("config"), where)
+    config = check_config(trainer.get("config"), where)
     rep = trainer.get("representation") or {}
     vocab = trainer.get("vocab_sizes") or (rep.get("vocab_sizes") if isinstance(rep, dict) else None)
     if not vocab:
         raise InputError(f"{where}: no vocabulary recorded with the checkpoint")
     vocab = check_vocab(vocab, where)
     files = trainer.get("files") if isinstance(trainer.get("files"), dict) else {}
-    weights = _read(step_dir / MODEL_FILE, files.get(MODEL_FILE))
-    check_fits(config, vocab, header_shapes(weights, step_dir / MODEL_FILE), step_dir / MODEL_FILE)
-    model = build_model(config, vocab)
-    _weights(model, weights, step_dir / MODEL_FILE)
+    model = _built(config, vocab, step_dir / MODEL_FILE, files.get(MODEL_FILE))
     name = path.name if path.name not in ("best", "checkpoints") and not path.name.startswith("step-") else str(path)
     info = {"step": trainer.get("step"), "metrics": trainer.get("metrics", {}), "checkpoint": str(step_dir)}
     if isinstance(trainer.get("notes"), dict):  # VRASH family: collections and decoding defaults (kept by export)

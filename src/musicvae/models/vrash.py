@@ -50,7 +50,7 @@ from ..representations.notes import NUM_INSTRUMENT_GROUPS, REST_OCTAVE, REST_PIT
 from .distributions import LN2, draw, free_bits_kl, kl_per_dim
 from .interface import MusicModel
 from .modules.highway import RecurrentHighway
-from .modules.note_encoder import NoteEncoder, reverse_within  # noqa: F401 (re-exported)
+from .modules.note_encoder import NoteEncoder
 
 FACTORS = ("pitch_class", "octave", "duration")
 NOTE_VOCAB = (13, 12, 16)  # NoteEventConverter().vocab_sizes

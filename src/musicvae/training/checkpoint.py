@@ -42,7 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from musicvae.utils.io import atomic_write_bytes, atomic_write_json
+from musicvae.utils.io import atomic_write_json
 
 from musicvae.utils.run_dirs import (  # noqa: F401 (re-exported)
     BEST_DIR,
@@ -66,8 +66,8 @@ from musicvae.utils.run_dirs import (  # noqa: F401 (re-exported)
     resolve_checkpoint,
 )
 
-from musicvae.utils.stored import (fail, file_record, fsync_dir, load_state_into_model, read_json, read_safetensors,
-                                   safetensors_bytes, weights_bytes)
+from musicvae.utils.stored import (fail, fsync_dir, load_state_into_model, read_json, read_safetensors,
+                                   safetensors_bytes, weights_bytes, write_file)
 
 from .state_io import CheckpointError, capture_rng_state, decode_state, encode_state, plain_metrics, restore_rng_state
 
@@ -200,9 +200,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    except OSError:
+    except OSError:  # PermissionError included: it exists
         return True
     return True
 
@@ -375,8 +373,7 @@ def save_checkpoint(
         files: dict[str, Any] = {}
 
         def put(fname: str, data: bytes) -> None:
-            atomic_write_bytes(tmp / fname, data)
-            files[fname] = file_record(data)
+            files[fname] = write_file(tmp / fname, data)
 
         put(MODEL_FILE, weights_bytes(model, weights_dtype))
         if optimizer is not None:

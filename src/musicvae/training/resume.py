@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import FORMERLY, migrate
+from ..utils.run_dirs import read_trainer
 from .checkpoint import CheckpointError, read_config, resume_candidates
 
 # train.* keys that make a different run (others, e.g. steps or eval cadence, may change on resume; so may
@@ -67,7 +68,8 @@ def load_resumable(run_dir: Path, config: dict, data_id: str | None, force: bool
         except CheckpointError as exc:
             errors.append(str(exc))
             continue
-        diff = config_diff(saved, config, _saved_data(step_dir), data_id) if saved else []
+        saved_data = read_trainer(step_dir).get("data_id")  # read intact just above
+        diff = config_diff(saved, config, saved_data if isinstance(saved_data, str) else None, data_id) if saved else []
         if diff and not force:
             raise ResumeRefused(f"{step_dir}: was trained with another model or data config ({'; '.join(diff)}); "
                                 f"start a new run dir, or pass --force to resume anyway")
@@ -81,14 +83,3 @@ def load_resumable(run_dir: Path, config: dict, data_id: str | None, force: bool
             notice = f"{problem or errors[0]}; resuming from {step_dir.name}, the newest intact checkpoint"
         return state, step_dir, notice
     raise ResumeRefused(f"cannot resume: {errors[0]}")
-
-
-def _saved_data(step_dir: Path) -> str | None:
-    import json
-
-    try:
-        doc = json.loads((step_dir / "trainer.json").read_text())
-    except (OSError, ValueError):
-        return None
-    value = doc.get("data_id") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) else None

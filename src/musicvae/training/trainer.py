@@ -224,8 +224,6 @@ class Trainer:
     def log(self, record: dict) -> None:
         if not self.dist.is_main:
             return
-        if getattr(self, "metrics_log", None) is None:  # a fresh run: the log starts empty (training.runlog)
-            self.log_start()
         self.metrics_log.append(record)
         if self.tb is not None:
             for k, v in record.items():
@@ -233,12 +231,6 @@ class Trainer:
                     self.tb.add_scalar(k, v, record["step"])
         if self.on_log:
             self.on_log(record)
-
-    def _run_id(self) -> str:
-        """The id every metrics line and checkpoint of this run carries (``training.runlog``)."""
-        if getattr(self, "metrics_log", None) is None:
-            self.log_start()
-        return self.metrics_log.run_id
 
     def log_start(self) -> None:
         self.metrics_log = MetricsLog(self.run_dir)
@@ -252,7 +244,7 @@ class Trainer:
             return
         save_checkpoint(
             self.run_dir, self.step, self.model, self.optimizer, config=self.config.to_dict(), metrics=metrics,
-            extra={"best_eval": self.best_eval, "run_id": self._run_id(), "data_id": data_identity(self.family.manifest),
+            extra={"best_eval": self.best_eval, "run_id": self.run_id, "data_id": data_identity(self.family.manifest),
                    **self.family.checkpoint_extra()},
             keep_last=self.config.train.keep_last, best_metric="eval_loss" if "eval_loss" in metrics else None,
             higher_is_better=False,

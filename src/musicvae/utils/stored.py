@@ -104,13 +104,16 @@ def read_bytes(path: Path, record: Mapping[str, Any] | str | None = None, verify
     return data
 
 
-def read_safetensors(path: Path, record: Mapping[str, Any] | str | None = None, verify: bool = True,
-                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    data = read_bytes(path, record, verify)
+def _parse_safetensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     try:
-        tensors = st_load_bytes(data)
+        return st_load_bytes(data)
     except Exception as exc:  # SafetensorError, ValueError, ...
         raise fail(path, "corrupt safetensors file", exc) from exc
+
+
+def read_safetensors(path: Path, record: Mapping[str, Any] | str | None = None, verify: bool = True,
+                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    tensors = _parse_safetensors(read_bytes(path, record, verify), path)
     if str(device) != "cpu":
         try:
             tensors = {k: v.to(device) for k, v in tensors.items()}
@@ -187,12 +190,6 @@ def load_state_into_model(model: torch.nn.Module, state: dict[str, torch.Tensor]
         raise fail(path, "weights do not fit the model", exc) from exc
 
 
-
-
 def load_weights_bytes(model: torch.nn.Module, data: bytes, path: Path, strict: bool = True) -> None:
     """Fill ``model`` from safetensors bytes read from ``path`` (named in every error)."""
-    try:
-        state = st_load_bytes(data)
-    except Exception as exc:  # SafetensorError, ValueError, ...
-        raise fail(path, "corrupt safetensors file", exc) from exc
-    load_state_into_model(model, state, path, strict=strict)
+    load_state_into_model(model, _parse_safetensors(data, path), path, strict=strict)
