@@ -48,7 +48,7 @@ import numpy as np
 
 from ..music.sequence import NoteSequence
 from .corpora import corpus_parts, load_corpus
-from .records import duplicate_groups
+from .records import duplicate_groups, label_matrix, lowest_labels
 from .sources import Source
 
 LABEL_SEPARATORS = re.compile(r"[;|]")
@@ -198,23 +198,12 @@ def window_labels(keys: list[bytes] | np.ndarray, items: np.ndarray, item_ids: l
     (the lowest), so a pattern found in many files does not blow the array up.
     """
     group = duplicate_groups(keys)  # (n,)
-    width = max(1, max((len(v) for v in item_ids), default=1))
-    per_item = np.full((len(item_ids), width), -1, np.int64)
-    for i, ids in enumerate(item_ids):
-        per_item[i, : len(ids)] = ids
-    lab = per_item[items]  # (n, width)
-    g, lid = np.repeat(group, width), lab.ravel()
+    lab = label_matrix(item_ids)[items]  # (n, width)
+    g, lid = np.repeat(group, lab.shape[1]), lab.ravel()
     keep = lid >= 0
     n_groups = int(group.max()) + 1 if len(group) else 0
     pairs = np.unique(np.stack([g[keep], lid[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
-    counts = np.bincount(pairs[:, 0], minlength=n_groups)  # labels per group
-    m = int(min(max(int(counts.max()) if len(counts) else 1, 1), MAX_LABELS_PER_WINDOW))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rank = np.arange(len(pairs)) - starts[pairs[:, 0]]  # position of each label within its group
-    ok = rank < m
-    out = np.full((n_groups, m), -1, np.int16)
-    out[pairs[ok, 0], rank[ok]] = pairs[ok, 1]
-    return out[group]  # (n, M)
+    return lowest_labels(pairs, n_groups, MAX_LABELS_PER_WINDOW)[group]  # (n, M)
 
 
 def label_counts(labels: np.ndarray, names: list[str]) -> tuple[dict[str, int], int]:
