@@ -58,6 +58,9 @@ MAX_LABELS_PER_WINDOW = 16
 _ESSEN_REGIONS = {"han": "chinese", "irl": "irish", "lot": "lorraine", "lux": "luxembourg"}
 _ESSEN_GERMAN = {"altdeu", "ballad", "boehme", "dva", "erk", "fink", "kinder", "variant", "zuccal"}
 _GAMES = {"planetblupi-music-midi": "planetblupi", "openttd-openmsx": "openttd"}
+# music21 collections of one region
+_ONE_LABEL = {"oneills1850": "irish/oneills", "airdsAirs": "scottish/aird",
+              "nottingham-dataset": "english/nottingham", "ryansMammoth": "american/ryans"}
 
 
 class LabelError(ValueError):
@@ -73,17 +76,9 @@ def folk_labels(seq: NoteSequence) -> list[str]:
         if base in _ESSEN_REGIONS:
             return [f"{_ESSEN_REGIONS[base]}/essen"]
         return ["german/essen"] if base in _ESSEN_GERMAN else []
-    if collection == "oneills1850":
-        return ["irish/oneills"]
-    if collection == "airdsAirs":
-        return ["scottish/aird"]
     if collection == "miscFolk":
         return ["american/fife"] if "fife" in stem else ["english/northumbrian"] if "northumbrian" in stem else []
-    if collection == "nottingham-dataset":
-        return ["english/nottingham"]
-    if collection == "ryansMammoth":
-        return ["american/ryans"]
-    return []
+    return [_ONE_LABEL[collection]] if collection in _ONE_LABEL else []
 
 
 def corpus_labels(corpus: str, seq: NoteSequence) -> list[str]:
@@ -156,17 +151,8 @@ def _keys(name: str) -> list[str]:
 
 def match_labels(names: list[str], mapping: dict[str, list[str]]) -> tuple[list[list[str]], list[str]]:
     """Labels of each source item (``names`` as the manifest lists them) and the mapping keys that matched none."""
-    used: set[str] = set()
-    out: list[list[str]] = []
-    for name in names:
-        labels: list[str] = []
-        for key in _keys(name):
-            if key in mapping:
-                labels = mapping[key]
-                used.add(key)
-                break
-        out.append(list(labels))
-    return out, sorted(set(mapping) - used)
+    found = [next((key for key in _keys(name) if key in mapping), None) for name in names]
+    return [list(mapping.get(key, [])) for key in found], sorted(set(mapping) - set(found))
 
 
 def source_labels(source: Source, labels_file: str | os.PathLike | None = None) -> tuple[list[list[str]], dict]:
