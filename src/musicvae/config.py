@@ -202,10 +202,6 @@ def migrate(d: dict) -> dict:
     return out
 
 
-def _fields(cls) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
 class ConfigError(ValueError):
     """A bad preset name or override (one-line message)."""
 
@@ -215,7 +211,7 @@ SECTIONS = tuple(CLASSES)
 
 
 def _section(cls, values: dict, name: str):
-    unknown = set(values) - _fields(cls)
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ConfigError(f"unknown {name} key(s): {', '.join(sorted(unknown))}")
     return cls(**values)

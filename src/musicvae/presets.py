@@ -49,63 +49,53 @@ Declaration = dict[str, dict]  # {"data": {...}, "model": {...}, "train": {...}}
 # first step; written out below), free bits 0, no scheduled sampling, no dropout. Only the 2-bar melody
 # models anneal beta (0.99999) and are transposed (-5..+5, inclusive); 2-bar models use inverse-sigmoid
 # scheduled sampling (rate 1000); the 16-bar and trio models have no augmenter.
+# Settings that several presets share, named once: 2-bar data, model sizes, schedules.
+_MEL_2BAR = dict(kind="melody", bars=2, transpose_low=-5, transpose_high=5)
+_DRUMS_2BAR = dict(kind="drums", bars=2, augment=False)
+_SMALL = dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=256)
+_BIG = dict(encoder_hidden=2048, encoder_layers=1, decoder_hidden=2048, decoder_layers=3, z_size=512)
+_ENCODER_16 = dict(encoder_hidden=2048, encoder_layers=2, z_size=512)  # the 16-bar models' encoder
+_FLAT_16 = dict(_ENCODER_16, decoder_hidden=2048, decoder_layers=3)
+_HIERDEC_16 = dict(_ENCODER_16, decoder="hierarchical", conductor_hidden=1024, conductor_layers=2,
+                   decoder_hidden=1024, decoder_layers=2, segments=16)
+_SAMPLED = dict(sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)
+_KL_16 = dict(max_beta=0.2, free_bits=256, beta_rate=0.0)
 MUSICVAE: dict[str, Declaration] = {
     "cat-mel_2bar_small": dict(
-        data=dict(kind="melody", bars=2, transpose_low=-5, transpose_high=5),
-        model=dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=256),
-        train=dict(batch_size=512, max_beta=0.2, free_bits=0, beta_rate=0.99999,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+        data=_MEL_2BAR, model=_SMALL,
+        train=dict(batch_size=512, max_beta=0.2, free_bits=0, beta_rate=0.99999, **_SAMPLED)),
     "cat-mel_2bar_big": dict(
-        data=dict(kind="melody", bars=2, transpose_low=-5, transpose_high=5),
-        model=dict(encoder_hidden=2048, encoder_layers=1, decoder_hidden=2048, decoder_layers=3, z_size=512),
-        train=dict(batch_size=512, max_beta=0.5, free_bits=0, beta_rate=0.99999,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+        data=_MEL_2BAR, model=_BIG,
+        train=dict(batch_size=512, max_beta=0.5, free_bits=0, beta_rate=0.99999, **_SAMPLED)),
     "cat-drums_2bar_small": dict(
-        data=dict(kind="drums", bars=2, augment=False),
-        model=dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=256),
-        train=dict(batch_size=512, max_beta=0.2, free_bits=48, beta_rate=0.0,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+        data=_DRUMS_2BAR, model=_SMALL,
+        train=dict(batch_size=512, max_beta=0.2, free_bits=48, beta_rate=0.0, **_SAMPLED)),
     "cat-drums_2bar_big": dict(
-        data=dict(kind="drums", bars=2, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=1, decoder_hidden=2048, decoder_layers=3, z_size=512),
-        train=dict(batch_size=512, max_beta=0.2, free_bits=48, beta_rate=0.0,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
-    "flat-mel_16bar": dict(
-        data=dict(kind="melody", bars=16, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=2, z_size=512, decoder_hidden=2048, decoder_layers=3),
-        train=dict(batch_size=512, max_beta=0.2, free_bits=256, beta_rate=0.0)),
-    "hierdec-mel_16bar": dict(
-        data=dict(kind="melody", bars=16, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=2, z_size=512, decoder="hierarchical", conductor_hidden=1024,
-                   conductor_layers=2, decoder_hidden=1024, decoder_layers=2, segments=16),
-        train=dict(batch_size=512, max_beta=0.2, free_bits=256, beta_rate=0.0)),
+        data=_DRUMS_2BAR, model=_BIG,
+        train=dict(batch_size=512, max_beta=0.2, free_bits=48, beta_rate=0.0, **_SAMPLED)),
+    "flat-mel_16bar": dict(data=dict(kind="melody", bars=16, augment=False), model=_FLAT_16,
+                           train=dict(batch_size=512, **_KL_16)),
+    "hierdec-mel_16bar": dict(data=dict(kind="melody", bars=16, augment=False), model=_HIERDEC_16,
+                              train=dict(batch_size=512, **_KL_16)),
     # workshop paper (Roberts et al., NIPS 2017 workshop): 32 bars as 16 two-bar segments, beta 1,
     # 256 free bits, inverse-sigmoid scheduled sampling (rate 1000), a 1-layer encoder, sigma = exp(2 pre);
     # widths as the 16-bar model (the paper does not give them), batch 256 (ours: 512 windows of 512
     # steps do not fit one accelerator of that time either)
     "hierdec-mel_32bar": dict(
         data=dict(kind="melody", bars=32, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=1, z_size=512, decoder="hierarchical", conductor_hidden=1024,
-                   conductor_layers=2, decoder_hidden=1024, decoder_layers=2, segments=16, sigma_activation="exp"),
-        train=dict(batch_size=256, max_beta=1.0, free_bits=256, beta_rate=0.0,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+        model=dict(_HIERDEC_16, encoder_layers=1, sigma_activation="exp"),
+        train=dict(batch_size=256, max_beta=1.0, free_bits=256, beta_rate=0.0, **_SAMPLED)),
     # magenta's flat-trio_16bar leaves max_beta and free_bits at the library defaults (1.0 and 0);
     # the paper's flat baseline differs from the hierarchical model only in the decoder, so we use
     # hierdec-trio_16bar's 0.2 and 256 (README, "Where we differ from the papers")
-    "flat-trio_16bar": dict(
-        data=dict(kind="trio", bars=16, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=2, z_size=512, decoder_hidden=2048, decoder_layers=3),
-        train=dict(batch_size=256, max_beta=0.2, free_bits=256, beta_rate=0.0)),
-    "hierdec-trio_16bar": dict(
-        data=dict(kind="trio", bars=16, augment=False),
-        model=dict(encoder_hidden=2048, encoder_layers=2, z_size=512, decoder="hierarchical", conductor_hidden=1024,
-                   conductor_layers=2, decoder_hidden=1024, decoder_layers=2, segments=16, split_streams=True),
-        train=dict(batch_size=256, max_beta=0.2, free_bits=256, beta_rate=0.0)),
+    "flat-trio_16bar": dict(data=dict(kind="trio", bars=16, augment=False), model=_FLAT_16,
+                            train=dict(batch_size=256, **_KL_16)),
+    "hierdec-trio_16bar": dict(data=dict(kind="trio", bars=16, augment=False),
+                               model=dict(_HIERDEC_16, split_streams=True),
+                               train=dict(batch_size=256, **_KL_16)),
     # the workshop paper's decoder-only baseline, sized as cat-mel_2bar_big's decoder
-    "lm-mel_2bar": dict(
-        data=dict(kind="melody", bars=2, transpose_low=-5, transpose_high=5),
-        model=dict(family="lm", decoder_hidden=2048, decoder_layers=3),
-        train=dict(batch_size=512, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+    "lm-mel_2bar": dict(data=_MEL_2BAR, model=dict(family="lm", decoder_hidden=2048, decoder_layers=3),
+                        train=dict(batch_size=512, **_SAMPLED)),
 }
 
 # ---- MusAE as the paper: a stochastic encoder (z = mu + sigma * eps while training, sigma = exp(2 pre)),
@@ -241,18 +231,18 @@ def derive(full: Declaration, size: str) -> Declaration:
 # never saw. 16 free bits (2 for the tiny z of 16) leave room for a bar's rhythm and contour and let the KL
 # term pull the rest towards the prior; beta reaches ~0.18 of its 0.2 within 5k steps. The composer's
 # z_size is 0: its code size is the bar VAE's (read from --vae), not a setting of the composer.
+_BAR_KL = dict(max_beta=0.2, beta_rate=0.9995, free_bits=16.0, **_SAMPLED)  # the bar VAE's (see above)
+_COMPOSER = dict(data=dict(kind="bars", bars=16), model=dict(family="mcvae", z_size=0, dropout=0.0))
 MCVAE: dict[str, Declaration] = {
     "mcvae-bar": dict(
         data=dict(kind="melody", bars=1),
         model=dict(encoder_hidden=512, encoder_layers=1, decoder_hidden=512, decoder_layers=2, z_size=64),
-        train=dict(batch_size=512, steps=50_000, max_beta=0.2, beta_rate=0.9995, free_bits=16.0,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)),
+        train=dict(batch_size=512, steps=50_000, **_BAR_KL)),
     "mcvae-bar_cpu": dict(
         data=dict(kind="melody", bars=1),
         model=dict(encoder_hidden=256, encoder_layers=1, decoder_hidden=256, decoder_layers=2, z_size=64),
-        train=dict(batch_size=128, steps=10_000, max_beta=0.2, beta_rate=0.9995, free_bits=16.0,
-                   sampling_schedule="inverse_sigmoid", sampling_rate=1000.0, log_every=100, eval_every=1000,
-                   eval_batches=8, checkpoint_every=2000)),
+        train=dict(batch_size=128, steps=10_000, **_BAR_KL, log_every=100, eval_every=1000, eval_batches=8,
+                   checkpoint_every=2000)),
     "mcvae-bar_tiny": dict(
         data=dict(kind="melody", bars=1),
         model=dict(encoder_hidden=32, encoder_layers=1, decoder_hidden=32, decoder_layers=1, z_size=16,
@@ -260,18 +250,15 @@ MCVAE: dict[str, Declaration] = {
         train=dict(batch_size=32, steps=200, learning_rate=3e-3, log_every=10, eval_every=50, eval_batches=1,
                    checkpoint_every=100, max_beta=0.05, beta_rate=0.99, free_bits=2.0)),
     "mcvae-composer": dict(
-        data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        _COMPOSER,
         train=dict(batch_size=64, steps=20_000, learning_rate=1e-3, grad_clip=1.0, log_every=50, eval_every=250, seed=0),
         mcvae=dict(composer_hidden=512, composer_layers=2, mixture_components=10, crop_bars=0)),
     "mcvae-composer_cpu": dict(
-        data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        _COMPOSER,
         train=dict(batch_size=32, steps=4000, learning_rate=1e-3, grad_clip=1.0, log_every=100, eval_every=500, seed=0),
         mcvae=dict(composer_hidden=256, composer_layers=2, mixture_components=10, crop_bars=64)),
     "mcvae-composer_tiny": dict(
-        data=dict(kind="bars", bars=16),
-        model=dict(family="mcvae", z_size=0, dropout=0.0),
+        _COMPOSER,
         train=dict(batch_size=8, steps=60, learning_rate=3e-3, grad_clip=1.0, log_every=10, eval_every=20, seed=0),
         mcvae=dict(composer_hidden=32, composer_layers=1, mixture_components=3, crop_bars=0)),
 }

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..music.sequence import NoteSequence
 from .corpora import corpus_parts, load_corpus
-from .records import duplicate_groups
+from .records import duplicate_groups, label_matrix, lowest_labels
 from .sources import Source
 
 LABEL_SEPARATORS = re.compile(r"[;|]")
@@ -58,6 +58,9 @@ MAX_LABELS_PER_WINDOW = 16
 _ESSEN_REGIONS = {"han": "chinese", "irl": "irish", "lot": "lorraine", "lux": "luxembourg"}
 _ESSEN_GERMAN = {"altdeu", "ballad", "boehme", "dva", "erk", "fink", "kinder", "variant", "zuccal"}
 _GAMES = {"planetblupi-music-midi": "planetblupi", "openttd-openmsx": "openttd"}
+# music21 collections of one region
+_ONE_LABEL = {"oneills1850": "irish/oneills", "airdsAirs": "scottish/aird",
+              "nottingham-dataset": "english/nottingham", "ryansMammoth": "american/ryans"}
 
 
 class LabelError(ValueError):
@@ -73,17 +76,9 @@ def folk_labels(seq: NoteSequence) -> list[str]:
         if base in _ESSEN_REGIONS:
             return [f"{_ESSEN_REGIONS[base]}/essen"]
         return ["german/essen"] if base in _ESSEN_GERMAN else []
-    if collection == "oneills1850":
-        return ["irish/oneills"]
-    if collection == "airdsAirs":
-        return ["scottish/aird"]
     if collection == "miscFolk":
         return ["american/fife"] if "fife" in stem else ["english/northumbrian"] if "northumbrian" in stem else []
-    if collection == "nottingham-dataset":
-        return ["english/nottingham"]
-    if collection == "ryansMammoth":
-        return ["american/ryans"]
-    return []
+    return [_ONE_LABEL[collection]] if collection in _ONE_LABEL else []
 
 
 def corpus_labels(corpus: str, seq: NoteSequence) -> list[str]:
@@ -156,17 +151,8 @@ def _keys(name: str) -> list[str]:
 
 def match_labels(names: list[str], mapping: dict[str, list[str]]) -> tuple[list[list[str]], list[str]]:
     """Labels of each source item (``names`` as the manifest lists them) and the mapping keys that matched none."""
-    used: set[str] = set()
-    out: list[list[str]] = []
-    for name in names:
-        labels: list[str] = []
-        for key in _keys(name):
-            if key in mapping:
-                labels = mapping[key]
-                used.add(key)
-                break
-        out.append(list(labels))
-    return out, sorted(set(mapping) - used)
+    found = [next((key for key in _keys(name) if key in mapping), None) for name in names]
+    return [list(mapping.get(key, [])) for key in found], sorted(set(mapping) - set(found))
 
 
 def source_labels(source: Source, labels_file: str | os.PathLike | None = None) -> tuple[list[list[str]], dict]:
@@ -198,23 +184,12 @@ def window_labels(keys: list[bytes] | np.ndarray, items: np.ndarray, item_ids: l
     (the lowest), so a pattern found in many files does not blow the array up.
     """
     group = duplicate_groups(keys)  # (n,)
-    width = max(1, max((len(v) for v in item_ids), default=1))
-    per_item = np.full((len(item_ids), width), -1, np.int64)
-    for i, ids in enumerate(item_ids):
-        per_item[i, : len(ids)] = ids
-    lab = per_item[items]  # (n, width)
-    g, lid = np.repeat(group, width), lab.ravel()
+    lab = label_matrix(item_ids)[items]  # (n, width)
+    g, lid = np.repeat(group, lab.shape[1]), lab.ravel()
     keep = lid >= 0
     n_groups = int(group.max()) + 1 if len(group) else 0
     pairs = np.unique(np.stack([g[keep], lid[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
-    counts = np.bincount(pairs[:, 0], minlength=n_groups)  # labels per group
-    m = int(min(max(int(counts.max()) if len(counts) else 1, 1), MAX_LABELS_PER_WINDOW))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rank = np.arange(len(pairs)) - starts[pairs[:, 0]]  # position of each label within its group
-    ok = rank < m
-    out = np.full((n_groups, m), -1, np.int16)
-    out[pairs[ok, 0], rank[ok]] = pairs[ok, 1]
-    return out[group]  # (n, M)
+    return lowest_labels(pairs, n_groups, MAX_LABELS_PER_WINDOW)[group]  # (n, M)
 
 
 def label_counts(labels: np.ndarray, names: list[str]) -> tuple[dict[str, int], int]:

@@ -98,9 +98,7 @@ _STATE: dict = {}
 
 
 def _init_worker(source: Source, cfg: PrepareConfig) -> None:
-    _STATE["source"] = source
-    _STATE["cfg"] = cfg
-    _STATE["converter"] = get_converter(cfg.kind, **cfg.options)
+    _STATE.update(source=source, cfg=cfg, converter=get_converter(cfg.kind, **cfg.options))
 
 
 def _read_item(source: Source, index: int):

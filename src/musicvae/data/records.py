@@ -18,6 +18,7 @@ Ragged records are stored as ``data`` plus ``offsets``; every record also has it
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -237,13 +238,9 @@ class TrackRecords(RaggedRecords):
         per_split = {sp: {collections[int(k)]: int(v) for k, v in zip(*np.unique(recs["collection"], return_counts=True))}
                      for sp, recs in (("train", train), ("eval", evals)) if len(recs["item"])}
         rejects = sorted((r for s in summaries for r in s.get("track_rejects", [])), key=lambda r: (r[0], r[1], r[2]))
-        by_reason: dict[str, int] = {}
-        for r in rejects:
-            by_reason[r[3]] = by_reason.get(r[3], 0) + 1
-        counts = np.zeros(self.ENTROPY_BINS, np.int64)
-        for s in summaries:
-            if s.get("entropy_counts"):
-                counts += np.asarray(s["entropy_counts"], np.int64)
+        by_reason = Counter(r[3] for r in rejects)
+        counts = sum((np.asarray(s["entropy_counts"], np.int64) for s in summaries if s.get("entropy_counts")),
+                     np.zeros(self.ENTROPY_BINS, np.int64))
         listed = [{"file": names[i], **({"part": part} if part else {}), "track": t, "reason": why,
                    "notes": st["notes"], "distinct_durations": st["distinct_durations"],
                    "pitch_entropy": round(st["pitch_entropy"], 3)}
@@ -390,10 +387,7 @@ class UniqueRecords:
         self.pending: list[np.ndarray] = []
         self.found = 0
         if self.item_ids is not None:
-            width = max(1, max(len(v) for v in self.item_ids))
-            self.per_item = np.full((len(self.item_ids), width), -1, np.int64)
-            for i, lab in enumerate(self.item_ids):
-                self.per_item[i, : len(lab)] = lab
+            self.per_item = label_matrix(self.item_ids)
 
     def add(self, arrays: dict) -> None:
         if not len(arrays.get("item", [])):
@@ -468,15 +462,27 @@ class UniqueRecords:
 
     def _labels(self, max_labels: int) -> np.ndarray:
         """``(n_unique, M)`` int16 label ids (``-1`` padding), the lowest ``max_labels`` of each."""
-        n = len(self.ids)
         self._flush()
         pairs = np.stack([self.pairs >> 16, self.pairs & 0xFFFF], axis=1)  # sorted by (gid, label id)
-        counts = np.bincount(pairs[:, 0], minlength=n) if len(pairs) else np.zeros(n, np.int64)
-        m = int(min(max(int(counts.max()) if len(counts) else 1, 1), max_labels))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        rank = np.arange(len(pairs)) - starts[pairs[:, 0]] if len(pairs) else np.zeros(0, np.int64)
-        ok = rank < m
-        out = np.full((n, m), -1, np.int16)
-        if len(pairs):
-            out[pairs[ok, 0], rank[ok]] = pairs[ok, 1]
-        return out
+        return lowest_labels(pairs, len(self.ids), max_labels)
+
+
+def label_matrix(item_ids: list[list[int]]) -> np.ndarray:
+    """``(n_items, width)`` int64: each item's label ids, ``-1`` padding."""
+    out = np.full((len(item_ids), max(1, max((len(v) for v in item_ids), default=1))), -1, np.int64)
+    for i, ids in enumerate(item_ids):
+        out[i, : len(ids)] = ids
+    return out
+
+
+def lowest_labels(pairs: np.ndarray, n_groups: int, max_labels: int) -> np.ndarray:
+    """``(n_groups, M)`` int16 label ids (``-1`` padding) from the distinct ``(group, label id)`` rows
+    ``pairs``, sorted: the lowest ``max_labels`` of each group (M: the most any group has, at least 1)."""
+    counts = np.bincount(pairs[:, 0], minlength=n_groups)  # labels per group
+    m = int(min(max(int(counts.max()) if len(counts) else 1, 1), max_labels))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rank = np.arange(len(pairs)) - starts[pairs[:, 0]]  # position of each label within its group
+    ok = rank < m
+    out = np.full((n_groups, m), -1, np.int16)
+    out[pairs[ok, 0], rank[ok]] = pairs[ok, 1]
+    return out

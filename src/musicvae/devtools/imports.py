@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import ast
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 PACKAGE = "musicvae"
 STAGES = ("music", "representations", "data", "models", "training", "generation", "evaluation", "cli")
@@ -42,8 +41,7 @@ WITH_STAGE = {"studio": "cli", "devtools": "cli", "__main__": "cli"}
 LEAVES = {"render": "music"}  # leaf -> the stage it hangs on; only the last stage imports a leaf
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     """One import of a ``musicvae`` module by another."""
 
     target: str
@@ -92,12 +90,9 @@ def scan(src: Path) -> dict[str, list[Edge]]:
         for node, at_import in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            else:
-                if node.level:
-                    base = here.split(".")[: len(here.split(".")) - (node.level - 1)]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
+            else:  # relative: the package ``level - 1`` above this one
+                base = here.split(".")[: len(here.split(".")) - (node.level - 1)] if node.level else []
+                source = ".".join(base + ([node.module] if node.module else []))
                 subs = [f"{source}.{a.name}" for a in node.names if f"{source}.{a.name}" in files]
                 targets = subs + ([source] if len(subs) < len(node.names) else [])
             for target in targets:

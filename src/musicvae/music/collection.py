@@ -27,8 +27,7 @@ def save_collection(seqs: Iterable[NoteSequence], path: str | os.PathLike, **inf
     """Write sequences to ``path`` (.npz, compressed, atomic). ``info`` is stored as-is in the header."""
     seqs = list(seqs)
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
-    for i, s in enumerate(seqs):
-        offsets[i + 1] = offsets[i] + len(s.notes)
+    offsets[1:] = np.cumsum([len(s.notes) for s in seqs])
     notes = np.concatenate([s.notes for s in seqs]) if seqs else np.zeros((0, 5), np.int32)
     doc = {
         "format": "musicvae-collection",
@@ -66,20 +65,18 @@ def load_collection(path: str | os.PathLike) -> list[NoteSequence]:
     if doc.get("format") != "musicvae-collection":
         raise ValueError(f"{path}: not a musicvae note collection")
     notes, offsets = arrays["notes"], arrays["offsets"]
-    out = []
-    for i, item in enumerate(doc["items"]):
-        out.append(
-            NoteSequence(
-                notes[offsets[i] : offsets[i + 1]],
-                [TrackInfo(int(p), bool(d), str(n)) for p, d, n in item["tracks"]],
-                int(item["total_steps"]),
-                steps_per_bar=int(item["steps_per_bar"]),
-                steps_per_quarter=int(item["steps_per_quarter"]),
-                qpm=float(item["qpm"]),
-                time_signature=tuple(item["time_signature"]),
-                source=item["source"],
-                label=item.get("label", ""),
-                meta=item.get("meta", {}),
-            )
+    return [
+        NoteSequence(
+            notes[offsets[i] : offsets[i + 1]],
+            [TrackInfo(int(p), bool(d), str(n)) for p, d, n in item["tracks"]],
+            int(item["total_steps"]),
+            steps_per_bar=int(item["steps_per_bar"]),
+            steps_per_quarter=int(item["steps_per_quarter"]),
+            qpm=float(item["qpm"]),
+            time_signature=tuple(item["time_signature"]),
+            source=item["source"],
+            label=item.get("label", ""),
+            meta=item.get("meta", {}),
         )
-    return out
+        for i, item in enumerate(doc["items"])
+    ]

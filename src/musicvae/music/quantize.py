@@ -72,20 +72,15 @@ def time_signature_stretches(score: Score, ticks_per_step: float, end_step: int)
     if not events or events[0][0] > 0:
         events.insert(0, (0, 4, 4))  # the MIDI default
     # keep the last signature given at each step, then drop repeats of the one in force
-    by_step: dict[int, tuple[int, int]] = {}
-    for tick, num, den in events:
-        by_step[int(_round_steps(np.array([tick]), ticks_per_step)[0])] = (num, den)
+    steps = _round_steps(np.array([tick for tick, _, _ in events]), ticks_per_step).tolist()
+    by_step = {step: (num, den) for step, (_, num, den) in zip(steps, events)}
     changes: list[tuple[int, int, int]] = []
     for step in sorted(by_step):
         num, den = by_step[step]
         if not changes or changes[-1][1:] != (num, den):
             changes.append((step, num, den))
-    out = []
-    for i, (step, num, den) in enumerate(changes):
-        stop = changes[i + 1][0] if i + 1 < len(changes) else end_step
-        if stop > step:
-            out.append((step, stop, num, den))
-    return out
+    stops = [step for step, _, _ in changes[1:]] + [end_step]
+    return [(step, stop, num, den) for (step, num, den), stop in zip(changes, stops) if stop > step]
 
 
 def _tempo_at(score: Score, tick: int) -> float:
@@ -128,9 +123,7 @@ def quantize_score(
 
     stretches = time_signature_stretches(score, ticks_per_step, last_step)
     seqs: list[NoteSequence] = []
-    seen_sigs = []
     for k, (lo, hi, num, den) in enumerate(stretches):
-        seen_sigs.append(f"{num}/{den}")
         if (num, den) not in time_signatures:
             continue
         is_last = k == len(stretches) - 1
@@ -163,8 +156,8 @@ def quantize_score(
             )
         )
     if not seqs:
-        sigs = ", ".join(dict.fromkeys(seen_sigs)) or "none"
-        if any((int(s.split("/")[0]), int(s.split("/")[1])) in time_signatures for s in seen_sigs):
+        sigs = ", ".join(dict.fromkeys(f"{num}/{den}" for _, _, num, den in stretches)) or "none"
+        if any((num, den) in time_signatures for _, _, num, den in stretches):
             raise NoUsableMusic(source, f"no 4/4 stretch of at least {min_bars} bar(s) with notes (time signatures: {sigs})")
         raise NoUsableMusic(source, f"no 4/4 section (time signatures: {sigs})")
     return seqs

@@ -90,11 +90,8 @@ class NoteSequence:
         **kwargs,
     ) -> "NoteSequence":
         """Multi-track sequence from ``[(TrackInfo, [(pitch, start, end[, vel]), ...]), ...]``."""
-        rows = []
-        for idx, (_, notes) in enumerate(parts):
-            for t in notes:
-                vel = t[3] if len(t) > 3 else DEFAULT_VELOCITY
-                rows.append((t[1], t[2], t[0], vel, idx))
+        rows = [(t[1], t[2], t[0], t[3] if len(t) > 3 else DEFAULT_VELOCITY, idx)
+                for idx, (_, notes) in enumerate(parts) for t in notes]
         arr = np.array(rows, dtype=np.int32).reshape(-1, 5)
         spb = kwargs.get("steps_per_bar", 16)
         if total_steps is None:

@@ -72,19 +72,12 @@ class BarConverter:
             breaks = np.zeros(n, dtype=bool)
             for i in np.flatnonzero(run > max_rest_bars):
                 breaks[i - run[i] + 1 : i + 1] = True
-            start = None
-            for i in range(n + 1):
-                inside = i < n and not breaks[i]
-                if inside and start is None:
-                    start = i
-                elif not inside and start is not None:
-                    piece = bars[start:i]
-                    # trim silent bars at both ends; a piece must hold notes
-                    keep = np.flatnonzero(~bar_silent[start:i])
-                    if len(keep):
-                        piece = piece[keep[0] : keep[-1] + 1]
-                        piece = self.canonicalize(piece)
-                        if len(piece) >= min_bars and (piece >= FIRST_NOTE_ON).any():
-                            out.append(piece)
-                    start = None
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], ~breaks, [0]]).astype(np.int8)))
+            for start, stop in zip(edges[::2], edges[1::2]):  # each maximal stretch without a break
+                # trim silent bars at both ends; a piece must hold notes
+                keep = np.flatnonzero(~bar_silent[start:stop])
+                if len(keep):
+                    piece = self.canonicalize(bars[start:stop][keep[0] : keep[-1] + 1])
+                    if len(piece) >= min_bars and (piece >= FIRST_NOTE_ON).any():
+                        out.append(piece)
         return out

@@ -93,10 +93,8 @@ class GridConverter(ABC):
         """``(T, K)`` tokens -> ``(T, depth)`` float32 concatenated one-hot (for inspection and tests)."""
         grid = self.as_grid(tokens)
         out = np.zeros((len(grid), self.depth), dtype=np.float32)
-        offset = 0
-        for k, size in enumerate(self.vocab_sizes):
-            out[np.arange(len(grid)), offset + grid[:, k]] = 1.0
-            offset += size
+        offsets = np.cumsum((0,) + tuple(self.vocab_sizes[:-1]))  # where each stream's one-hot starts
+        out[np.arange(len(grid))[:, None], offsets + grid] = 1.0
         return out
 
     def config(self) -> dict:
@@ -144,7 +142,6 @@ class StreamConverter(GridConverter):
 
     def decode(self, tokens: np.ndarray, qpm: float = 120.0) -> NoteSequence:
         grid = self.as_grid(tokens)
-        parts = []
-        for k, (stream, info) in enumerate(zip(self.streams, self.decode_tracks)):
-            parts.append((info, [tuple(int(v) for v in row) for row in stream.decode(grid[:, k])]))
+        parts = [(info, [tuple(int(v) for v in row) for row in stream.decode(grid[:, k])])
+                 for k, (stream, info) in enumerate(zip(self.streams, self.decode_tracks))]
         return NoteSequence.from_tracks(parts, total_steps=len(grid), qpm=qpm)

@@ -47,14 +47,8 @@ class MelodyConverter(StreamConverter):
         return not info.is_drum and (self.programs is None or info.program in self.programs)
 
     def candidates(self, seq: NoteSequence) -> list[np.ndarray]:
-        out = []
-        for idx, info in enumerate(seq.tracks):
-            if not self.eligible(info):
-                continue
-            notes = seq.track_notes(idx)
-            if len(notes):
-                out.append(self.stream.encode(notes, seq.total_steps)[:, None])
-        return out
+        return [self.stream.encode(notes, seq.total_steps)[:, None] for idx, info in enumerate(seq.tracks)
+                if self.eligible(info) and len(notes := seq.track_notes(idx))]
 
     def config(self) -> dict:
         s = self.stream

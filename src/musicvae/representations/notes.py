@@ -64,6 +64,7 @@ checks that ``prepare`` applies and records, per track, in the manifest.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -238,12 +239,7 @@ class NoteEventConverter:
 
     def _usable(self, md: int) -> list[tuple[int, int]]:
         """``(steps, bucket)`` of buckets that are a whole number of steps, ascending."""
-        out = []
-        for k, r in enumerate(self.duration_ratios):
-            x = r * md
-            if x.denominator == 1:
-                out.append((int(x), k))
-        return out
+        return [(int(r * md), k) for k, r in enumerate(self.duration_ratios) if (r * md).denominator == 1]
 
     def _note_bucket(self, d: int, md: int, usable: list[tuple[int, int]]) -> int:
         exact = Fraction(d, md)
@@ -297,13 +293,9 @@ class NoteEventConverter:
         for start, d, pitch in zip(line[:, START], durations, line[:, PITCH]):
             if start > cursor:
                 rest(int(start - cursor))
-            centred = int(pitch) + shift
-            while centred < 0:
-                centred += 12
-            while centred >= 12 * NUM_OCTAVES:
-                centred -= 12
+            centred = int(pitch) + shift  # outside octaves 0-10: folded in by whole octaves
             k = self._note_bucket(int(d), md, usable)
-            events.append((centred % 12, centred // 12, k))
+            events.append((centred % 12, min(max(centred // 12, 0), NUM_OCTAVES - 1), k))
             cursor += self.bucket_steps(k, md)
         if seq.total_steps > cursor:
             rest(seq.total_steps - cursor)
@@ -313,11 +305,7 @@ class NoteEventConverter:
 
     def encode(self, seq: NoteSequence) -> list[tuple[np.ndarray, TrackMeta]]:
         """:meth:`encode_track` for every non-empty track, in track order."""
-        return [
-            self.encode_track(seq, i)
-            for i in range(len(seq.tracks))
-            if len(seq.track_notes(i))
-        ]
+        return [self.encode_track(seq, i) for i in range(len(seq.tracks)) if len(seq.track_notes(i))]
 
     # --------------------------------------------------------------- decode
     def _check_structure(self, events: np.ndarray) -> np.ndarray:
@@ -325,11 +313,8 @@ class NoteEventConverter:
         if ev.ndim != 2 or ev.shape[1] != 3 or not np.issubdtype(ev.dtype, np.integer):
             raise ValueError(f"events must be an (n, 3) integer array, got {ev.shape} {ev.dtype}")
         ev = ev.astype(np.int64)
-        if len(ev):
-            lo = ev.min(axis=0)
-            hi = ev.max(axis=0)
-            if lo.min() < 0 or (hi >= np.array(self.vocab_sizes)).any():
-                raise ValueError(f"event values outside the vocabulary {self.vocab_sizes}")
+        if len(ev) and (ev.min() < 0 or (ev.max(axis=0) >= np.array(self.vocab_sizes)).any()):
+            raise ValueError(f"event values outside the vocabulary {self.vocab_sizes}")
         return ev
 
     def decode(
@@ -415,21 +400,12 @@ class NoteEventConverter:
             return False
         md = meta.median_duration
         usable = self._usable(md)
-        usable_buckets = {k for _, k in usable}
-        if not set(ev[:, 2].tolist()) <= usable_buckets:
+        if not set(ev[:, 2].tolist()) <= {k for _, k in usable}:
             return False
         # each maximal rest run must be the greedy split of its length
-        i = 0
-        while i < len(ev):
-            if not is_rest[i]:
-                i += 1
-                continue
-            j = i
-            while j < len(ev) and is_rest[j]:
-                j += 1
-            run = ev[i:j, 2].tolist()
+        for rest, events in itertools.groupby(zip(is_rest.tolist(), ev[:, 2].tolist()), key=lambda e: e[0]):
+            run = [k for _, k in events]
             total = sum(self.bucket_steps(k, md) for k in run)
-            if [k for _, k in self._rest_buckets(total, usable)] != run:
+            if rest and [k for _, k in self._rest_buckets(total, usable)] != run:
                 return False
-            i = j
         return True

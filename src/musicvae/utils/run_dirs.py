@@ -43,16 +43,11 @@ def _checkpoints_dir(path: Path) -> Path:
 
 
 def _step_dirs(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    found = []
     try:
         entries = list(ckpt_dir.iterdir())
     except OSError:
         return []
-    for entry in entries:
-        m = _STEP_DIR_RE.match(entry.name)
-        if m and entry.is_dir():
-            found.append((int(m.group(1)), entry))
-    return sorted(found)
+    return sorted((int(m.group(1)), e) for e in entries if (m := _STEP_DIR_RE.match(e.name)) and e.is_dir())
 
 
 def _read_pointer(path: Path) -> str | None:
