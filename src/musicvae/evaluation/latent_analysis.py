@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from ..generation.model import TrainedModel
-from ..utils.io import atomic_write_bytes, atomic_write_json
 from ..music.attributes import ATTRIBUTES, measure_many, relative_change
-from .report import _f, _figure, _png, _table, jsonable
+from .report import _f, _figure, _heat_map, _png, _table, write_files
 from .studies import ProgressFn, _decode, _finite, _Ticks
 
 UNLABELLED = "(unlabelled)"
@@ -126,25 +125,12 @@ def code_study(model: TrainedModel, tokens: np.ndarray, label_sets: np.ndarray |
 # ------------------------------------------------------------------ report
 def plot_components(res: dict) -> bytes:
     """Fig. 3: heat map, rows = petals (with their labels), columns = attributes, % change vs. all petals."""
-    from matplotlib.colors import TwoSlopeNorm
-
-    m = np.array([[np.nan if v is None else v for v in row] for row in res["relative_percent"]], dtype=np.float64)
     cols, rows = res["attributes"], res["components"]
     names = {int(k): v for k, v in res["component_labels"].items()}
     fig = _figure(1.5 + 0.85 * len(cols), 1.0 + 0.28 * len(rows))
-    ax = fig.add_subplot(1, 1, 1)
-    finite = np.abs(m[np.isfinite(m)])
-    lim = float(max(np.percentile(finite, 95) if len(finite) else 1.0, 1e-6))
-    image = ax.imshow(np.ma.masked_invalid(np.clip(m, -lim, lim)), cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim),
-                      aspect="auto")
-    ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels(cols, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{k} {', '.join(names.get(k, []))}".strip() for k in rows], fontsize=7)
-    ax.set_xlabel("attribute")
-    ax.set_ylabel("component (labels)")
-    ax.set_title("Attribute change per prior component vs. all components (%)", fontsize=10)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    _heat_map(fig, res["relative_percent"], cols, [f"{k} {', '.join(names.get(k, []))}".strip() for k in rows],
+              ("attribute", "component (labels)", "Attribute change per prior component vs. all components (%)"), 7,
+              aspect="auto")
     return _png(fig)
 
 
@@ -204,13 +190,8 @@ def render_markdown(results: dict, meta: dict) -> str:
 
 def write_latent_report(out: str | os.PathLike, results: dict, meta: dict) -> list[Path]:
     """``report.md``, ``report.json`` (without the scatter's points) and the two plots."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if "skipped" not in results["components"]:
-        written.append(atomic_write_bytes(out / "components.png", plot_components(results["components"])))
-    written.append(atomic_write_bytes(out / "pca.png", plot_pca(results["codes"])))
+    comp = results["components"]
+    images = {"components.png": None if "skipped" in comp else plot_components(comp),
+              "pca.png": plot_pca(results["codes"])}
     codes = {k: v for k, v in results["codes"].items() if k not in ARRAY_KEYS}
-    written.append(atomic_write_json(out / "report.json", jsonable({"meta": meta, **results, "codes": codes})))
-    written.append(atomic_write_bytes(out / "report.md", render_markdown(results, meta).encode("utf-8")))
-    return written
+    return write_files(out, images, {"meta": meta, **results, "codes": codes}, render_markdown(results, meta))
