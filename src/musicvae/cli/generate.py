@@ -23,15 +23,6 @@ from .common import (KeyOpt, ModelOpt, OutOpt, PngOpt, QpmOpt, SeedOpt, Temperat
                      compute_attributes, console, fail, report, user_errors, write_outputs)
 
 
-def _key(m, key: Optional[str]) -> dict:
-    """``key=`` for a decoding call (nothing when not asked for, so note models keep working without it)."""
-    if key is None:
-        return {}
-    if not hasattr(m, "keyed"):
-        fail(f"--key: {m.name} is a note-event model; the key constraint works with MusicVAE-style models")
-    return {"key": key}
-
-
 def _load(name: Optional[str], notes: bool = False):
     """The model to use; ``notes``: the command also takes VRASH-family models (``generation.notes.NoteModel``)."""
     from ..generation import DEFAULT_MODEL, InputError, TrainedModel, load_model_files
@@ -61,8 +52,11 @@ class Decoding:
     png: PngOpt = False
 
     def of(self, m) -> dict:
-        """The keywords of ``m``'s decoding calls."""
-        return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **_key(m, self.key)}
+        """The keywords of ``m``'s decoding calls (``key`` only when asked for: note models take none)."""
+        if self.key is not None and not hasattr(m, "keyed"):
+            fail(f"--key: {m.name} is a note-event model; the key constraint works with MusicVAE-style models")
+        key = {"key": self.key} if self.key is not None else {}
+        return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **key}
 
     def pick(self, model, path: Path):
         """The ``--window``-th window of a file, saying which one was used when there are several."""
