@@ -26,7 +26,7 @@ import torch
 
 from ..generation.model import TrainedModel
 from ..music.attributes import ATTRIBUTES, measure_many, relative_change
-from .report import _f, _figure, _heat_map, _png, _table, write_files
+from .report import _f, _figure, _heat_map, _png, _scatter_by_label, _table, write_files
 from .studies import ProgressFn, _decode, _finite, _Ticks
 
 UNLABELLED = "(unlabelled)"
@@ -138,17 +138,11 @@ def plot_pca(res: dict) -> bytes:
     """Fig. 5: held-out codes on their first two principal components, one colour per label."""
     fig = _figure(6.5, 5)
     ax = fig.add_subplot(1, 1, 1)
-    pts, labels = np.asarray(res["points"]), res["labels"] or ["all"] * len(res["points"])
-    for name in sorted(set(labels), key=lambda s: (s == UNLABELLED, s)):
-        sel = np.array([lab == name for lab in labels])
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=6, alpha=0.6, label=f"{name} ({int(sel.sum())})",
-                   color="lightgrey" if name == UNLABELLED else None)
     r = res["explained_variance_ratio"] + [0.0, 0.0]
     ax.set_xlabel(f"PC 1 ({100 * r[0]:.0f} % of variance)")
     ax.set_ylabel(f"PC 2 ({100 * r[1]:.0f} % of variance)")
     ax.set_title("Held-out codes (PCA), coloured by label", fontsize=10)
-    ax.legend(fontsize=7, markerscale=2, loc="best")
-    ax.grid(alpha=0.3)
+    _scatter_by_label(ax, res["points"], res["labels"], UNLABELLED, 6, 0.6)
     return _png(fig)
 
 

@@ -101,6 +101,18 @@ def _heat_map(fig, values: list[list[float | None]], cols: list[str], rows: list
     return ax, m, shown, lim
 
 
+def _scatter_by_label(ax, points, labels: list[str], unknown: str, size: float, alpha: float) -> None:
+    """2-D points, one colour per label (``unknown`` in grey, listed last), counts in the legend."""
+    pts = np.asarray(points)
+    labels = labels or ["all"] * len(pts)
+    for name in sorted(set(labels), key=lambda s: (s == unknown, s)):
+        sel = np.array([lab == name for lab in labels])
+        ax.scatter(pts[sel, 0], pts[sel, 1], s=size, alpha=alpha, label=f"{name or '(root)'} ({int(sel.sum())})",
+                   color="lightgrey" if name == unknown else None)
+    ax.legend(fontsize=7, markerscale=2, loc="best")
+    ax.grid(alpha=0.3)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     try:
