@@ -238,20 +238,10 @@ def train(
         _fit(trainer, config, out)
 
 
-def find_latest_quiet(run_dir: Path):
-    """The newest intact-looking checkpoint of a run, or None (never raises)."""
-    from ..training.checkpoint import resume_candidates
-
-    try:
-        candidates, _ = resume_candidates(run_dir)
-    except OSError:
-        return None
-    return candidates[0] if candidates else None
-
-
 def _fit(trainer, config, out: Path) -> None:
     from rich.progress import TextColumn, TimeRemainingColumn
 
+    from ..training.checkpoint import resume_candidates
     from ..training.state_io import CheckpointError
     from ..training.trainer import TrainError
 
@@ -273,7 +263,10 @@ def _fit(trainer, config, out: Path) -> None:
         except (CheckpointError, TrainError, OSError) as exc:  # e.g. a full disk while saving or logging
             bar.stop()
             msg = f"{exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-            last = find_latest_quiet(out)
+            try:  # the newest intact-looking checkpoint
+                last = next(iter(resume_candidates(out)[0]), None)
+            except OSError:
+                last = None
             fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
                                if last else "no checkpoint was saved"))
     if main_rank:
