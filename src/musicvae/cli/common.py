@@ -79,7 +79,7 @@ QpmOpt = Annotated[float, typer.Option("--qpm", min=20.0, max=400.0,
 
 
 def progress_bar(name: str, *columns, **kwargs):
-    """A rich progress bar on stderr: ``NAME what``, the bar, done/total, the time so far, then ``columns``."""
+    """A rich progress bar on stderr: ``NAME what``, the bar, done/total, time so far, then ``columns``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn(f"[bold]{name}[/] {{task.description}}"), BarColumn(), MofNCompleteColumn(),

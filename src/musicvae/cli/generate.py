@@ -54,7 +54,8 @@ class Decoding:
     def of(self, m) -> dict:
         """The keywords of ``m``'s decoding calls (``key`` only when asked for: note models take none)."""
         if self.key is not None and not hasattr(m, "keyed"):
-            fail(f"--key: {m.name} is a note-event model; the key constraint works with MusicVAE-style models")
+            fail(f"--key: {m.name} is a note-event model; "
+                 f"the key constraint works with MusicVAE-style models")
         key = {"key": self.key} if self.key is not None else {}
         return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **key}
 
@@ -64,8 +65,8 @@ class Decoding:
 
         wins = model.windows(path)
         if self.window > len(wins):
-            raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {self.window} is past "
-                             f"the end")
+            raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {self.window} "
+                             f"is past the end")
         chosen = wins[self.window - 1]
         if len(wins) > 1:
             console.print(f"[dim]{printable(path.name)}: using {chosen.describe(with_source=False)}, window "
@@ -77,11 +78,13 @@ class Decoding:
 
 
 def _command(out: str, window: bool = True):
-    """``app.command()`` for a function whose parameter ``opts: Decoding`` stands for the shared options: the
-    command takes them one by one in its place (``--out`` defaulting to ``out``; ``--window`` if ``window``)."""
+    """``app.command()`` for a function whose parameter ``opts: Decoding`` stands for the shared options:
+    the command takes them one by one in its place (``--out`` defaulting to ``out``; ``--window`` if
+    ``window``)."""
+    hints = get_type_hints(Decoding, include_extras=True)
     shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hint,
                                 default=Path(out) if name == "out" else getattr(Decoding, name))
-              for name, hint in get_type_hints(Decoding, include_extras=True).items() if window or name != "window"]
+              for name, hint in hints.items() if window or name != "window"]
 
     def register(fn):
         sig = inspect.signature(fn, eval_str=True)
@@ -157,7 +160,8 @@ def interpolate(
         method = method or m.model.interpolation  # the family's own default (MusAE: lerp)
         seqs = m.interpolate(opts.pick(m, a), opts.pick(m, b), steps, method, **opts.of(m))
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
-        report(opts.write(seqs, f"{a.stem}-to-{b.stem}", titles=titles, strip=True), f"{steps}-step {method} interpolation")
+        written = opts.write(seqs, f"{a.stem}-to-{b.stem}", titles=titles, strip=True)
+        report(written, f"{steps}-step {method} interpolation")
 
 
 @_command(out="attribute")

@@ -128,8 +128,9 @@ def plot_components(res: dict) -> bytes:
     cols, rows = res["attributes"], res["components"]
     names = {int(k): v for k, v in res["component_labels"].items()}
     fig = _figure(1.5 + 0.85 * len(cols), 1.0 + 0.28 * len(rows))
-    _heat_map(fig, res["relative_percent"], cols, [f"{k} {', '.join(names.get(k, []))}".strip() for k in rows],
-              ("attribute", "component (labels)", "Attribute change per prior component vs. all components (%)"), 7,
+    rows = [f"{k} {', '.join(names.get(k, []))}".strip() for k in rows]
+    title = "Attribute change per prior component vs. all components (%)"
+    _heat_map(fig, res["relative_percent"], cols, rows, ("attribute", "component (labels)", title), 7,
               aspect="auto")
     return _png(fig)
 

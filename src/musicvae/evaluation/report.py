@@ -78,8 +78,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _heat_map(fig, values: list[list[float | None]], cols: list[str], rows: list[str], labels: tuple[str, str, str],
-              row_fontsize: float, **imshow):
+def _heat_map(fig, values: list[list[float | None]], cols: list[str], rows: list[str],
+              labels: tuple[str, str, str], row_fontsize: float, **imshow):
     """Percent changes as a red-blue heat map, clipped at the 95th percentile of their magnitude; ``labels``:
     x, y and title. Returns the axes, the values (NaN for None), the clipped values and the clip."""
     from matplotlib.colors import TwoSlopeNorm
@@ -107,8 +107,8 @@ def _scatter_by_label(ax, points, labels: list[str], unknown: str, size: float, 
     labels = labels or ["all"] * len(pts)
     for name in sorted(set(labels), key=lambda s: (s == unknown, s)):
         sel = np.array([lab == name for lab in labels])
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=size, alpha=alpha, label=f"{name or '(root)'} ({int(sel.sum())})",
-                   color="lightgrey" if name == unknown else None)
+        ax.scatter(*pts[sel].T, s=size, alpha=alpha, color="lightgrey" if name == unknown else None,
+                   label=f"{name or '(root)'} ({int(sel.sum())})")
     ax.legend(fontsize=7, markerscale=2, loc="best")
     ax.grid(alpha=0.3)
 
@@ -165,8 +165,9 @@ def plot_attributes(res: dict, key: str = "plus_percent") -> bytes:
     """Fig. 4: square heat map, rows = vector added, columns = attribute measured, percent change."""
     rows, cols = res["vectors"], res["attributes"]
     fig = _figure(1.2 + 0.85 * len(cols), 1.2 + 0.75 * len(rows))
-    ax, m, shown, lim = _heat_map(fig, res[key], cols, [f"+ {r}" if key == "plus_percent" else f"− {r}" for r in rows],
-                                  ("attribute measured", "vector applied", "Mean relative change of attributes (%)"), 8)
+    labels = [f"+ {r}" if key == "plus_percent" else f"− {r}" for r in rows]
+    texts = ("attribute measured", "vector applied", "Mean relative change of attributes (%)")
+    ax, m, shown, lim = _heat_map(fig, res[key], cols, labels, texts, 8)
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = m[i, j]
@@ -329,7 +330,8 @@ def render_markdown(results: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def write_files(out: str | os.PathLike, images: dict[str, bytes | None], report: dict, markdown: str) -> list[Path]:
+def write_files(out: str | os.PathLike, images: dict[str, bytes | None], report: dict,
+                markdown: str) -> list[Path]:
     """``out/NAME`` of each image (those not None), ``report.json`` (:func:`jsonable`) and ``report.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def create_app(studio: Studio | None = None) -> Starlette:
     studio = studio or Studio()
 
     def guarded(handler):
-        """``handler`` with every error as ``{"error": "one line"}``: the server keeps running whatever comes."""
+        """``handler`` with every error as ``{"error": "one line"}``: the server survives any request."""
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
@@ -75,7 +75,8 @@ def create_app(studio: Studio | None = None) -> Starlette:
                 return _error(str(exc), status)
             except Exception as exc:  # never let a request take the server down
                 log.exception("studio request failed: %s %s", request.method, request.url.path)
-                return _error(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})", 500)
+                first = str(exc).splitlines()[0][:200] if str(exc) else ""
+                return _error(f"internal error ({type(exc).__name__}: {first})", 500)
         return endpoint
 
     def tool(fn):

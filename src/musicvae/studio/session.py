@@ -244,8 +244,9 @@ class Studio:
         return [self.add(s, f"{what} #{n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
                 for i, s in enumerate(seqs)]
 
-    def _common(self, req: dict, latent: str | None = None) -> tuple[TrainedModel, float, int | None, str | None]:
-        """The request's model, temperature, seed and key; ``latent``: what the tool does, which needs a VAE."""
+    def _common(self, req: dict, latent: str | None = None
+                ) -> tuple[TrainedModel, float, int | None, str | None]:
+        """The request's model, temperature, seed and key; ``latent``: the tool, which needs a VAE."""
         m = self.model(req.get("model"))
         temperature = _num(req.get("temperature"), "temperature", 0.0, 5.0, m.default_temperature)
         seed = _int(req.get("seed"), "seed", 0, 2**31 - 1)
