@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from .common import MODEL_HELP, app, check_data, console, err_console, user_errors
+from .common import MODEL_HELP, app, check_data, console, progress_bar, user_errors
 
 SUPPORTED = ("analyze reads MusAE models (musicvae train --preset musae-...) and note-level VAE/VRASH models "
              "(--preset vae-notes*, vrash-notes*)")
@@ -37,8 +37,6 @@ def analyze(
     """Latent analysis. MusAE: attributes per prior component (heat map), PCA of codes by label, nearest-component
     accuracy. Note VAE/VRASH: t-SNE (or PCA) map of held-out tracks by collection, nearest-centroid accuracy."""
     import numpy as np
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..evaluation import latent_analysis as la
     from ..evaluation.studies import select_windows
@@ -63,8 +61,7 @@ def analyze(
                 "date": datetime.now().astimezone().isoformat(timespec="seconds"), "kind": m.kind, "bars": m.bars,
                 "z_size": m.z_size, "prior": m.config.musae.prior, "data_labels": ds.label_names,
                 "model_labels": m.label_components}
-        with Progress(TextColumn("[bold]analyze[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err_console) as bar:
+        with progress_bar("analyze") as bar:
             task = bar.add_task("components", total=None)
             components = la.component_study(m, per_component, seed, temperature,
                                             progress=lambda done, todo: bar.update(task, completed=done, total=todo))

@@ -78,6 +78,14 @@ QpmOpt = Annotated[float, typer.Option("--qpm", min=20.0, max=400.0,
                                        help="Tempo of the output in quarter notes per minute.")]
 
 
+def progress_bar(name: str, *columns, **kwargs):
+    """A rich progress bar on stderr: ``NAME what``, the bar, done/total, time so far, then ``columns``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(f"[bold]{name}[/] {{task.description}}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), *columns, console=err_console, **kwargs)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn every error a user can cause into one line."""

@@ -17,7 +17,7 @@ from typing import Optional
 
 import typer
 
-from .common import MODEL_HELP, app, check_data, console, err_console, fail, load_split, user_errors
+from .common import MODEL_HELP, app, check_data, console, fail, load_split, progress_bar, user_errors
 
 ATTRIBUTE_LIMIT = 2048  # training windows used to compute attribute vectors a model lacks
 
@@ -54,8 +54,6 @@ def evaluate(
     """Score a model as in the MusicVAE paper: reconstruction, interpolation, attribute vectors, samples."""
     import numpy as np
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..evaluation import studies as st
     from ..evaluation.report import write_report
     from ..generation import TrainedModel
@@ -78,8 +76,7 @@ def evaluate(
                 "decoder": m.config.model.decoder, "eval_windows": total}
         train = None
         results: dict = {}
-        with Progress(TextColumn("[bold]evaluate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err_console) as bar:
+        with progress_bar("evaluate") as bar:
             for name in chosen:
                 task = bar.add_task(name, total=None)
 

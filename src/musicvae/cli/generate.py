@@ -7,9 +7,12 @@ plus WAV (``--wav``) and piano-roll PNG (``--png``); errors are one line.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_type_hints
 
 import typer
 from rich.markup import escape
@@ -18,18 +21,6 @@ from rich.table import Table
 from ..utils.names import printable, safe_component
 from .common import (KeyOpt, ModelOpt, OutOpt, PngOpt, QpmOpt, SeedOpt, TemperatureOpt, WavOpt, WindowOpt, app,
                      compute_attributes, console, fail, report, user_errors, write_outputs)
-
-
-
-def _key(m, key: Optional[str]) -> dict:
-    """``key=`` for a decoding call (nothing when not asked for, so note models keep working without it)."""
-    if key is None:
-        return {}
-    if not hasattr(m, "keyed"):
-        fail(f"--key: {m.name} is a note-event model; the key constraint works with MusicVAE-style models")
-    return {"key": key}
-
-
 
 
 def _load(name: Optional[str], notes: bool = False):
@@ -46,33 +37,75 @@ def _load(name: Optional[str], notes: bool = False):
     return TrainedModel(files)
 
 
-def _pick(model, path: Path, window: int):
-    """The ``window``-th window of a file, saying which one was used when there are several."""
-    from ..generation import InputError
+@dataclass
+class Decoding:
+    """The options every music-making command shares, in this order (typer sees them one by one: see
+    :func:`_command`), and what they do: how to decode, which window of an input, what to write where."""
 
-    wins = model.windows(path)
-    if window > len(wins):
-        raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {window} is past the end")
-    chosen = wins[window - 1]
-    if len(wins) > 1:
-        console.print(f"[dim]{printable(path.name)}: using {chosen.describe(with_source=False)}, window {window} of {len(wins)} "
-                      f"(choose with --window)[/]", highlight=False)
-    return chosen
+    temperature: TemperatureOpt = None
+    seed: SeedOpt = None
+    window: WindowOpt = 1
+    key: KeyOpt = None
+    qpm: QpmOpt = 120.0
+    out: OutOpt = Path(".")
+    wav: WavOpt = False
+    png: PngOpt = False
+
+    def of(self, m) -> dict:
+        """The keywords of ``m``'s decoding calls (``key`` only when asked for: note models take none)."""
+        if self.key is not None and not hasattr(m, "keyed"):
+            fail(f"--key: {m.name} is a note-event model; "
+                 f"the key constraint works with MusicVAE-style models")
+        key = {"key": self.key} if self.key is not None else {}
+        return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **key}
+
+    def pick(self, model, path: Path):
+        """The ``--window``-th window of a file, saying which one was used when there are several."""
+        from ..generation import InputError
+
+        wins = model.windows(path)
+        if self.window > len(wins):
+            raise InputError(f"{path}: has {len(wins)} {model.bars}-bar window(s); --window {self.window} "
+                             f"is past the end")
+        chosen = wins[self.window - 1]
+        if len(wins) > 1:
+            console.print(f"[dim]{printable(path.name)}: using {chosen.describe(with_source=False)}, window "
+                          f"{self.window} of {len(wins)} (choose with --window)[/]", highlight=False)
+        return chosen
+
+    def write(self, seqs, stem: str, **kwargs) -> list[Path]:
+        return write_outputs(seqs, self.out, stem, wav=self.wav, png=self.png, **kwargs)
 
 
+def _command(out: str, window: bool = True):
+    """``app.command()`` for a function whose parameter ``opts: Decoding`` stands for the shared options:
+    the command takes them one by one in its place (``--out`` defaulting to ``out``; ``--window`` if
+    ``window``)."""
+    hints = get_type_hints(Decoding, include_extras=True)
+    shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hint,
+                                default=Path(out) if name == "out" else getattr(Decoding, name))
+              for name, hint in hints.items() if window or name != "window"]
+
+    def register(fn):
+        sig = inspect.signature(fn, eval_str=True)
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            opts = Decoding(**{p.name: kwargs.pop(p.name) for p in shared})
+            return fn(**kwargs, opts=opts)
+
+        command.__signature__ = sig.replace(parameters=[q for p in sig.parameters.values()
+                                                        for q in (shared if p.name == "opts" else [p])])
+        return app.command()(command)
+
+    return register
 
 
-@app.command()
+@_command(out="samples", window=False)
 def sample(
     model: ModelOpt = None,
     n: int = typer.Option(4, "--n", "-n", min=1, max=1024, help="How many pieces."),
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("samples"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
     label: Optional[str] = typer.Option(
         None, "--label", "-l", help="MusAE (mixture prior): sample this style label's petal, or a group's (e.g. irish); "
                                     "note models (VRASH family): sample tracks of this source collection."),
@@ -88,35 +121,28 @@ def sample(
         if prior is not None and not isinstance(m, TrainedModel):
             raise InputError(f"{m.name}: --prior applies to MusicVAE models, not note-level models")
         extra = {"prior": prior} if prior is not None else {}
-        seqs = m.sample(n, temperature, seed=seed, qpm=qpm, label=label, **_key(m, key), **extra)
+        seqs = m.sample(n, label=label, **opts.of(m), **extra)
         used = m.prior_name(prior) if isinstance(m, TrainedModel) and m.has_latent else None
         what = f"{n} sample(s) from {m.name}" + (f" (label {label})" if label else "") + (
             f" ({used} prior)" if used in ("fitted", "standard") else "")
-        report(write_outputs(seqs, out, "sample", wav=wav, png=png), what)
+        report(opts.write(seqs, "sample"), what)
 
 
-@app.command()
+@_command(out="reconstructions")
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="MIDI file(s) to encode and decode."),
     model: ModelOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    window: WindowOpt = 1,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("reconstructions"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
 ) -> None:
     """Encode each input and decode it again: what the model hears."""
     with user_errors():
         m = _load(model)
-        wins = [_pick(m, p, window) for p in inputs]
-        for path, seq in zip(inputs, m.reconstruct(wins, temperature, seed=seed, qpm=qpm, **_key(m, key))):
-            report(write_outputs([seq], out, f"{path.stem}-recon", wav=wav, png=png), f"reconstruction of {path.name}")
+        wins = [opts.pick(m, p) for p in inputs]
+        for path, seq in zip(inputs, m.reconstruct(wins, **opts.of(m))):
+            report(opts.write([seq], f"{path.stem}-recon"), f"reconstruction of {path.name}")
 
 
-@app.command()
+@_command(out="interpolation")
 def interpolate(
     a: Path = typer.Argument(..., help="Start MIDI file."),
     b: Path = typer.Argument(..., help="End MIDI file."),
@@ -124,14 +150,7 @@ def interpolate(
     steps: int = typer.Option(5, "--steps", min=2, max=64, help="Number of pieces, endpoints included."),
     method: Optional[str] = typer.Option(
         None, "--method", help="slerp or lerp (default: slerp for MusicVAE, lerp for MusAE, as their papers)."),
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    window: WindowOpt = 1,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("interpolation"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
 ) -> None:
     """Interpolate in latent space from A to B (the endpoints are A's and B's reconstructions)."""
     with user_errors():
@@ -139,85 +158,62 @@ def interpolate(
             fail(f"--method must be slerp or lerp, got {method!r}")
         m = _load(model)
         method = method or m.model.interpolation  # the family's own default (MusAE: lerp)
-        seqs = m.interpolate(_pick(m, a, window), _pick(m, b, window), steps, method, temperature, seed=seed, qpm=qpm,
-                              **_key(m, key))
+        seqs = m.interpolate(opts.pick(m, a), opts.pick(m, b), steps, method, **opts.of(m))
         titles = [f"α={i / (steps - 1):.2f}" for i in range(steps)]
-        written = write_outputs(seqs, out, f"{a.stem}-to-{b.stem}", wav=wav, png=png, titles=titles, strip=True)
+        written = opts.write(seqs, f"{a.stem}-to-{b.stem}", titles=titles, strip=True)
         report(written, f"{steps}-step {method} interpolation")
 
 
-@app.command()
+@_command(out="attribute")
 def attribute(
     input: Path = typer.Argument(..., help="MIDI file to edit."),
     name: str = typer.Option(..., "--attribute", "-a", help="Attribute vector, e.g. note_density (see `musicvae models`)."),
     amount: float = typer.Option(1.0, "--amount", help="How many attribute vectors to add (negative subtracts)."),
     model: ModelOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    window: WindowOpt = 1,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("attribute"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
 ) -> None:
     """Move a piece along an attribute vector (more or less note density, syncopation, ...)."""
     with user_errors():
         if not math.isfinite(amount):
             fail(f"--amount must be a finite number, not {amount}")
         m = _load(model)
-        win = _pick(m, input, window)
+        win = opts.pick(m, input)
         amounts = [0.0, amount]
-        seqs = [m.apply_attribute(win, name, a, temperature, seed=seed, qpm=qpm, **_key(m, key)) for a in amounts]
+        seqs = [m.apply_attribute(win, name, a, **opts.of(m)) for a in amounts]
         titles = [f"{name} {a:+g}" for a in amounts]
         # the name comes from the model's attributes.safetensors: never a path of its own
-        written = write_outputs(seqs, out, f"{input.stem}-{safe_component(name)}", wav=wav, png=png, titles=titles,
-                                strip=True)
+        written = opts.write(seqs, f"{input.stem}-{safe_component(name)}", titles=titles, strip=True)
         report(written, f"{name} {amount:+g} edit of {input.name} (file 1: unedited reconstruction)")
 
 
-@app.command()
+@_command(out="average")
 def average(
     inputs: list[Path] = typer.Argument(..., help="Two or more MIDI files."),
     model: ModelOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    window: WindowOpt = 1,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("average"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
 ) -> None:
     """Decode the mean latent code of several pieces (latent averaging)."""
     with user_errors():
         if len(inputs) < 2:
             fail("average needs at least two MIDI files")
         m = _load(model)
-        seq = m.average([_pick(m, p, window) for p in inputs], temperature, seed=seed, qpm=qpm, **_key(m, key))
-        report(write_outputs([seq], out, "average", wav=wav, png=png), f"average of {len(inputs)} pieces")
+        seq = m.average([opts.pick(m, p) for p in inputs], **opts.of(m))
+        report(opts.write([seq], "average"), f"average of {len(inputs)} pieces")
 
 
-@app.command()
+@_command(out="similar")
 def similar(
     input: Path = typer.Argument(..., help="MIDI file to vary."),
     n: int = typer.Option(4, "--n", "-n", min=1, max=256, help="How many variations."),
     similarity: float = typer.Option(0.8, "--similarity", min=0.0, max=1.0, help="1 = the same code, 0 = unrelated."),
     model: ModelOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    window: WindowOpt = 1,
-    key: KeyOpt = None,
-    qpm: QpmOpt = 120.0,
-    out: OutOpt = Path("similar"),
-    wav: WavOpt = False,
-    png: PngOpt = False,
+    opts: Decoding = None,
 ) -> None:
     """Variations on a piece: codes near its own."""
     with user_errors():
         m = _load(model)
-        seqs = m.similar(_pick(m, input, window), n, similarity, temperature, seed=seed, qpm=qpm, **_key(m, key))
-        report(write_outputs(seqs, out, f"{input.stem}-similar", wav=wav, png=png), f"{n} variations of {input.name}")
+        seqs = m.similar(opts.pick(m, input), n, similarity, **opts.of(m))
+        report(opts.write(seqs, f"{input.stem}-similar"), f"{n} variations of {input.name}")
 
 
 @app.command()

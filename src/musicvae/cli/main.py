@@ -15,7 +15,7 @@ from rich.table import Table
 
 # the command modules register their commands on ``app`` when imported
 from . import analyze, compose, evaluate, generate, magenta, prior, studio  # noqa: F401
-from .common import app, console, corpus_app, err_console, fail
+from .common import app, console, corpus_app, err_console, fail, progress_bar
 
 
 @corpus_app.command("list")
@@ -63,9 +63,8 @@ def prepare(
         None, "--min-entropy", help="notes: skip tracks whose pitch entropy is below this many bits (default 1.5; 0: keep all)."),
 ) -> None:
     """Turn MIDI into deduplicated training windows (notes: whole tracks), split train/eval by source file."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from rich.markup import escape
+    from rich.progress import TimeRemainingColumn
 
     from ..data.prepare import PrepareConfig, PrepareError, prepare as run_prepare
     from ..data.sources import SourceError
@@ -106,15 +105,7 @@ def prepare(
         options["min_pitch_entropy"] = min_entropy
     try:
         cfg = PrepareConfig(kind, bars, eval_fraction, max_rest_bars, 1, seed, options)
-        with Progress(
-            TextColumn("[bold]prepare[/] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=False,
-        ) as bar:
+        with progress_bar("prepare", TimeRemainingColumn()) as bar:
             task = bar.add_task(f"{escape(printable(source))} -> {kind} x {bars} bars", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -247,29 +238,18 @@ def train(
         _fit(trainer, config, out)
 
 
-def find_latest_quiet(run_dir: Path):
-    """The newest intact-looking checkpoint of a run, or None (never raises)."""
-    from ..training.checkpoint import resume_candidates
-
-    try:
-        candidates, _ = resume_candidates(run_dir)
-    except OSError:
-        return None
-    return candidates[0] if candidates else None
-
-
 def _fit(trainer, config, out: Path) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import TextColumn, TimeRemainingColumn
 
+    from ..training.checkpoint import resume_candidates
     from ..training.state_io import CheckpointError
     from ..training.trainer import TrainError
 
     main_rank = trainer.dist.is_main
     for notice in trainer.notices if main_rank else []:
         err_console.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
-    with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                  console=err_console, disable=not main_rank) as bar:
+    with progress_bar("train", TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                      disable=not main_rank) as bar:
         task = bar.add_task(config.preset, total=config.train.steps, completed=trainer.step, info="")
 
         def progress(step: int, rec: dict) -> None:
@@ -283,7 +263,10 @@ def _fit(trainer, config, out: Path) -> None:
         except (CheckpointError, TrainError, OSError) as exc:  # e.g. a full disk while saving or logging
             bar.stop()
             msg = f"{exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-            last = find_latest_quiet(out)
+            try:  # the newest intact-looking checkpoint
+                last = next(iter(resume_candidates(out)[0]), None)
+            except OSError:
+                last = None
             fail(f"{msg}; " + (f"the last complete checkpoint ({last.name}) is kept: --resume continues from it"
                                if last else "no checkpoint was saved"))
     if main_rank:

@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from ..generation.model import TrainedModel
-from ..utils.io import atomic_write_bytes, atomic_write_json
 from ..music.attributes import ATTRIBUTES, measure_many, relative_change
-from .report import _f, _figure, _png, _table, jsonable
+from .report import _f, _figure, _heat_map, _png, _scatter_by_label, _table, write_files
 from .studies import ProgressFn, _decode, _finite, _Ticks
 
 UNLABELLED = "(unlabelled)"
@@ -126,25 +125,13 @@ def code_study(model: TrainedModel, tokens: np.ndarray, label_sets: np.ndarray |
 # ------------------------------------------------------------------ report
 def plot_components(res: dict) -> bytes:
     """Fig. 3: heat map, rows = petals (with their labels), columns = attributes, % change vs. all petals."""
-    from matplotlib.colors import TwoSlopeNorm
-
-    m = np.array([[np.nan if v is None else v for v in row] for row in res["relative_percent"]], dtype=np.float64)
     cols, rows = res["attributes"], res["components"]
     names = {int(k): v for k, v in res["component_labels"].items()}
     fig = _figure(1.5 + 0.85 * len(cols), 1.0 + 0.28 * len(rows))
-    ax = fig.add_subplot(1, 1, 1)
-    finite = np.abs(m[np.isfinite(m)])
-    lim = float(max(np.percentile(finite, 95) if len(finite) else 1.0, 1e-6))
-    image = ax.imshow(np.ma.masked_invalid(np.clip(m, -lim, lim)), cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim),
-                      aspect="auto")
-    ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels(cols, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{k} {', '.join(names.get(k, []))}".strip() for k in rows], fontsize=7)
-    ax.set_xlabel("attribute")
-    ax.set_ylabel("component (labels)")
-    ax.set_title("Attribute change per prior component vs. all components (%)", fontsize=10)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    rows = [f"{k} {', '.join(names.get(k, []))}".strip() for k in rows]
+    title = "Attribute change per prior component vs. all components (%)"
+    _heat_map(fig, res["relative_percent"], cols, rows, ("attribute", "component (labels)", title), 7,
+              aspect="auto")
     return _png(fig)
 
 
@@ -152,17 +139,11 @@ def plot_pca(res: dict) -> bytes:
     """Fig. 5: held-out codes on their first two principal components, one colour per label."""
     fig = _figure(6.5, 5)
     ax = fig.add_subplot(1, 1, 1)
-    pts, labels = np.asarray(res["points"]), res["labels"] or ["all"] * len(res["points"])
-    for name in sorted(set(labels), key=lambda s: (s == UNLABELLED, s)):
-        sel = np.array([lab == name for lab in labels])
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=6, alpha=0.6, label=f"{name} ({int(sel.sum())})",
-                   color="lightgrey" if name == UNLABELLED else None)
     r = res["explained_variance_ratio"] + [0.0, 0.0]
     ax.set_xlabel(f"PC 1 ({100 * r[0]:.0f} % of variance)")
     ax.set_ylabel(f"PC 2 ({100 * r[1]:.0f} % of variance)")
     ax.set_title("Held-out codes (PCA), coloured by label", fontsize=10)
-    ax.legend(fontsize=7, markerscale=2, loc="best")
-    ax.grid(alpha=0.3)
+    _scatter_by_label(ax, res["points"], res["labels"], UNLABELLED, 6, 0.6)
     return _png(fig)
 
 
@@ -204,13 +185,8 @@ def render_markdown(results: dict, meta: dict) -> str:
 
 def write_latent_report(out: str | os.PathLike, results: dict, meta: dict) -> list[Path]:
     """``report.md``, ``report.json`` (without the scatter's points) and the two plots."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if "skipped" not in results["components"]:
-        written.append(atomic_write_bytes(out / "components.png", plot_components(results["components"])))
-    written.append(atomic_write_bytes(out / "pca.png", plot_pca(results["codes"])))
+    comp = results["components"]
+    images = {"components.png": None if "skipped" in comp else plot_components(comp),
+              "pca.png": plot_pca(results["codes"])}
     codes = {k: v for k, v in results["codes"].items() if k not in ARRAY_KEYS}
-    written.append(atomic_write_json(out / "report.json", jsonable({"meta": meta, **results, "codes": codes})))
-    written.append(atomic_write_bytes(out / "report.md", render_markdown(results, meta).encode("utf-8")))
-    return written
+    return write_files(out, images, {"meta": meta, **results, "codes": codes}, render_markdown(results, meta))

@@ -21,10 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..utils.io import atomic_write_bytes, atomic_write_json
 from .latent_analysis import pca_2d
 from .note_plots import UNKNOWN, latent_map, plot_latent_map
-from .report import _f, _table, jsonable
+from .report import _f, _table, write_files
 
 
 def nearest_centroid(codes: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -96,15 +95,9 @@ def render_note_markdown(res: dict, meta: dict) -> str:
 
 def write_note_report(out: str | os.PathLike, res: dict, meta: dict) -> list[Path]:
     """``report.md``, ``report.json`` (without the points), ``latent_map.png`` and ``pca.png``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     title = f"{meta['model']}: held-out codes ({{}}), by collection"
-    written = [atomic_write_bytes(out / "latent_map.png", plot_latent_map(res["points"], res["labels"],
-                                                                          res["projection"],
-                                                                          title.format(res["projection"]))),
-               atomic_write_bytes(out / "pca.png", plot_latent_map(res["pca_points"], res["labels"], "PCA",
-                                                                   title.format("PCA")))]
+    images = {"latent_map.png": plot_latent_map(res["points"], res["labels"], res["projection"],
+                                                title.format(res["projection"])),
+              "pca.png": plot_latent_map(res["pca_points"], res["labels"], "PCA", title.format("PCA"))}
     body = {k: v for k, v in res.items() if k not in ("points", "pca_points", "labels")}
-    written.append(atomic_write_json(out / "report.json", jsonable({"meta": meta, "codes": body})))
-    written.append(atomic_write_bytes(out / "report.md", render_note_markdown(res, meta).encode("utf-8")))
-    return written
+    return write_files(out, images, {"meta": meta, "codes": body}, render_note_markdown(res, meta))

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .report import _figure, _png
+from .report import _figure, _png, _scatter_by_label
 
 UNKNOWN = "<unknown>"
 
@@ -86,17 +86,10 @@ def plot_latent_map(points: np.ndarray, labels: Sequence[str], method: str, titl
     """Fig. 6: one dot per track, one colour per collection (unknown in grey)."""
     fig = _figure(6.8, 5.2)
     ax = fig.add_subplot(1, 1, 1)
-    pts = np.asarray(points)
-    labels = list(labels) or ["all"] * len(pts)
-    for name in sorted(set(labels), key=lambda s: (s == UNKNOWN, s)):
-        sel = np.array([lab == name for lab in labels])
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=8, alpha=0.7, label=f"{name or '(root)'} ({int(sel.sum())})",
-                   color="lightgrey" if name == UNKNOWN else None)
     ax.set_xlabel(f"{method} 1")
     ax.set_ylabel(f"{method} 2")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, markerscale=2, loc="best")
-    ax.grid(alpha=0.3)
+    _scatter_by_label(ax, points, list(labels), UNKNOWN, 8, 0.7)
     return _png(fig)
 
 

@@ -234,3 +234,14 @@ def compare(samples: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], l
     out["ood_rate"] = float(flags.mean()) if len(flags) else None
     out["ood_attributes"] = sorted(usable)
     return out
+
+
+def data_ood_rate(data: Mapping[str, np.ndarray], rng: np.random.Generator) -> float | None:
+    """The data's own out-of-distribution rate: a random half of its windows against the other half's range
+    (windows come in data order, so a plain split would compare different collections); None below 4."""
+    n = len(next(iter(data.values()), ()))
+    if n < 4:
+        return None
+    order = rng.permutation(n)
+    first, second = ({k: v[part] for k, v in data.items()} for part in (order[:n // 2], order[n // 2:]))
+    return compare(second, first)["ood_rate"]

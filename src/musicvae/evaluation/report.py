@@ -78,6 +78,41 @@ def _figure(width: float, height: float):
     return fig
 
 
+def _heat_map(fig, values: list[list[float | None]], cols: list[str], rows: list[str],
+              labels: tuple[str, str, str], row_fontsize: float, **imshow):
+    """Percent changes as a red-blue heat map, clipped at the 95th percentile of their magnitude; ``labels``:
+    x, y and title. Returns the axes, the values (NaN for None), the clipped values and the clip."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    m = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64)
+    ax = fig.add_subplot(1, 1, 1)
+    finite = np.abs(m[np.isfinite(m)])
+    lim = float(max(np.percentile(finite, 95) if len(finite) else 1.0, 1e-6))
+    shown = np.clip(m, -lim, lim)
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim), **imshow)
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=row_fontsize)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(labels[2], fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return ax, m, shown, lim
+
+
+def _scatter_by_label(ax, points, labels: list[str], unknown: str, size: float, alpha: float) -> None:
+    """2-D points, one colour per label (``unknown`` in grey, listed last), counts in the legend."""
+    pts = np.asarray(points)
+    labels = labels or ["all"] * len(pts)
+    for name in sorted(set(labels), key=lambda s: (s == unknown, s)):
+        sel = np.array([lab == name for lab in labels])
+        ax.scatter(*pts[sel].T, s=size, alpha=alpha, color="lightgrey" if name == unknown else None,
+                   label=f"{name or '(root)'} ({int(sel.sum())})")
+    ax.legend(fontsize=7, markerscale=2, loc="best")
+    ax.grid(alpha=0.3)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     try:
@@ -128,30 +163,17 @@ def plot_interpolation(res: dict) -> bytes:
 
 def plot_attributes(res: dict, key: str = "plus_percent") -> bytes:
     """Fig. 4: square heat map, rows = vector added, columns = attribute measured, percent change."""
-    from matplotlib.colors import TwoSlopeNorm
-
-    m = np.array([[np.nan if v is None else v for v in row] for row in res[key]], dtype=np.float64)
     rows, cols = res["vectors"], res["attributes"]
     fig = _figure(1.2 + 0.85 * len(cols), 1.2 + 0.75 * len(rows))
-    ax = fig.add_subplot(1, 1, 1)
-    finite = np.abs(m[np.isfinite(m)])
-    lim = float(max(np.percentile(finite, 95) if len(finite) else 1.0, 1e-6))
-    shown = np.clip(m, -lim, lim)
-    image = ax.imshow(np.ma.masked_invalid(shown), cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim))
+    labels = [f"+ {r}" if key == "plus_percent" else f"− {r}" for r in rows]
+    texts = ("attribute measured", "vector applied", "Mean relative change of attributes (%)")
+    ax, m, shown, lim = _heat_map(fig, res[key], cols, labels, texts, 8)
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = m[i, j]
             text = "n/a" if np.isnan(v) else ("∞" if np.isinf(v) else f"{v:.0f}")
             dark = np.isfinite(v) and abs(shown[i, j]) > 0.6 * lim
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels(cols, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"+ {r}" if key == "plus_percent" else f"− {r}" for r in rows], fontsize=8)
-    ax.set_xlabel("attribute measured")
-    ax.set_ylabel("vector applied")
-    ax.set_title("Mean relative change of attributes (%)", fontsize=10)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return _png(fig)
 
 
@@ -308,19 +330,21 @@ def render_markdown(results: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: str | os.PathLike, results: dict, meta: dict) -> list[Path]:
-    """Write ``report.md``, ``report.json`` and the plots into ``out``; returns the files written."""
+def write_files(out: str | os.PathLike, images: dict[str, bytes | None], report: dict,
+                markdown: str) -> list[Path]:
+    """``out/NAME`` of each image (those not None), ``report.json`` (:func:`jsonable`) and ``report.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    written = [atomic_write_bytes(out / name, png) for name, png in images.items() if png is not None]
+    written.append(atomic_write_json(out / "report.json", jsonable(report)))
+    written.append(atomic_write_bytes(out / "report.md", markdown.encode("utf-8")))
+    return written
+
+
+def write_report(out: str | os.PathLike, results: dict, meta: dict) -> list[Path]:
+    """Write ``report.md``, ``report.json`` and the plots into ``out``; returns the files written."""
     plots = {"reconstruction": plot_reconstruction, "interpolation": plot_interpolation,
              "attributes": plot_attributes, "samples": plot_samples}
-    for name, plot in plots.items():
-        res = results.get(name)
-        if res and "skipped" not in res:
-            png = plot(res)
-            if png is not None:
-                written.append(atomic_write_bytes(out / f"{name}.png", png))
-    written.append(atomic_write_json(out / "report.json", jsonable({"meta": meta, **results})))
-    written.append(atomic_write_bytes(out / "report.md", render_markdown(results, meta).encode("utf-8")))
-    return written
+    images = {f"{name}.png": plot(results[name]) for name, plot in plots.items()
+              if results.get(name) and "skipped" not in results[name]}
+    return write_files(out, images, {"meta": meta, **results}, render_markdown(results, meta))

@@ -334,14 +334,9 @@ def sample_realism(model: TrainedModel, drawn: np.ndarray, tokens: np.ndarray, l
                                    **realistic["attributes"].get(name, {})}
     out["ood_rate"] = realistic["ood_rate"]
     out["ood_range"], out["ood_attributes"] = realistic["range"], realistic["ood_attributes"]
-    # the data's own rate: one random half of the held-out windows against the other half's range
-    # (windows come in data order, so a plain split would compare different collections)
-    half = len(data_tokens) // 2
-    if half >= 2:
-        order = np.random.default_rng(seed).permutation(len(data_tokens))
-        first = {k: v[order[:half]] for k, v in data.items()}
-        second = {k: v[order[half:]] for k, v in data.items()}
-        out["ood_rate_data"] = realism.compare(second, first)["ood_rate"]
+    data_rate = realism.data_ood_rate(data, np.random.default_rng(seed))
+    if data_rate is not None:
+        out["ood_rate_data"] = data_rate
     if model.kind == "melody":
         out["melodic_outlier_rate"] = float(realism.melodic_outliers(sample_seqs).mean())
         out["melodic_outlier_rate_data"] = float(realism.melodic_outliers(data_seqs).mean())

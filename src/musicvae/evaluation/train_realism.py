@@ -40,13 +40,7 @@ class SampleRealismHook:
         if len(tokens) > max_data:
             tokens = tokens[np.sort(rng.choice(len(tokens), max_data, replace=False))]
         self.data = realism_attributes(self._sequences(tokens), converter.kind)
-        self.data_rate = None
-        half = len(tokens) // 2
-        if half >= 2:
-            order = rng.permutation(len(tokens))
-            first = {k: v[order[:half]] for k, v in self.data.items()}
-            second = {k: v[order[half:]] for k, v in self.data.items()}
-            self.data_rate = realism.compare(second, first)["ood_rate"]
+        self.data_rate = realism.data_ood_rate(self.data, rng)
         self.calls = 0
 
     def _sequences(self, tokens: np.ndarray) -> list:

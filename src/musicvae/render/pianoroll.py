@@ -95,10 +95,6 @@ def pitch_range(seqs: NoteSequence | Sequence[NoteSequence]) -> tuple[int, int] 
     return lo, hi
 
 
-def _drum_rows(seqs: Sequence[NoteSequence]) -> list[int]:
-    return sorted({int(p) for s in seqs for p in drum_notes(s)[:, PITCH]})
-
-
 @dataclass(frozen=True)
 class _Layout:
     steps: int
@@ -118,7 +114,7 @@ def _layout(seqs: Sequence[NoteSequence], pixels_per_step: float, pixels_per_pit
                           f"pixels_per_pitch={pixels_per_pitch!r}, min_width={min_width!r})")
     steps = max([1] + [int(s.total_steps) for s in seqs])
     prange = pitch_range(seqs)
-    drums = _drum_rows(seqs)
+    drums = sorted({int(p) for s in seqs for p in drum_notes(s)[:, PITCH]})
     pitch_px = (prange[1] - prange[0] + 1) * pixels_per_pitch if prange else 0
     drum_px = len(drums) * pixels_per_pitch
     band = pitch_px + drum_px + (BAND_GAP if pitch_px and drum_px else 0)
@@ -145,10 +141,6 @@ def piano_roll_size(
 
 
 # ------------------------------------------------------------------ drawing
-def _pitch_name(p: int) -> str:
-    return f"{_NOTE_NAMES[p % 12]}{p // 12 - 1}"
-
-
 def _track_label(seq: NoteSequence, idx: int) -> str:
     info = seq.tracks[idx]
     return info.name or ("drums" if info.is_drum else f"program {info.program}")
@@ -224,7 +216,7 @@ def _draw_roll(fig, seq: NoteSequence, lay: _Layout, top_px: int, height: int, s
             cs = [r for r in rows if r % 12 == 0]
             ax.hlines([c - 0.5 for c in cs], 0, lay.steps, colors="#b0b0b0", linewidths=0.5, zorder=1)
             ax.set_yticks(cs)
-            ax.set_yticklabels([_pitch_name(c) for c in cs])
+            ax.set_yticklabels([f"{_NOTE_NAMES[c % 12]}{c // 12 - 1}" for c in cs])  # C4 = 60
             if len(pitched):
                 ax.add_collection(_notes_collection(pitched, pitched[:, PITCH].astype(float), list(TRACK_COLORS)))
         else:

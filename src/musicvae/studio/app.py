@@ -65,61 +65,60 @@ def create_app(studio: Studio | None = None) -> Starlette:
     """The Starlette app over ``studio`` (a new :class:`Studio` of the bundled models by default)."""
     studio = studio or Studio()
 
-    async def guarded(request: Request, work) -> Response:
-        try:
-            return await work()
-        except StudioError as exc:
-            status = 413 if "too large" in str(exc) else 404 if str(exc).startswith("no clip") else 400
-            return _error(str(exc), status)
-        except Exception as exc:  # never let a request take the server down
-            log.exception("studio request failed: %s %s", request.method, request.url.path)
-            return _error(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})", 500)
-
-    def tool(fn):
+    def guarded(handler):
+        """``handler`` with every error as ``{"error": "one line"}``: the server survives any request."""
         async def endpoint(request: Request) -> Response:
-            async def work():
-                raw = await _body(request, MAX_JSON_BYTES)
-                try:
-                    req = json.loads(raw or b"{}")
-                except (ValueError, UnicodeDecodeError):
-                    raise StudioError("the request body must be JSON") from None
-                if not isinstance(req, dict):
-                    raise StudioError("the request body must be a JSON object")
-                return JSONResponse(await run_in_threadpool(fn, req))
-            return await guarded(request, work)
+            try:
+                return await handler(request)
+            except StudioError as exc:
+                status = 413 if "too large" in str(exc) else 404 if str(exc).startswith("no clip") else 400
+                return _error(str(exc), status)
+            except Exception as exc:  # never let a request take the server down
+                log.exception("studio request failed: %s %s", request.method, request.url.path)
+                first = str(exc).splitlines()[0][:200] if str(exc) else ""
+                return _error(f"internal error ({type(exc).__name__}: {first})", 500)
         return endpoint
 
+    def tool(fn):
+        @guarded
+        async def endpoint(request: Request) -> Response:
+            raw = await _body(request, MAX_JSON_BYTES)
+            try:
+                req = json.loads(raw or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                raise StudioError("the request body must be JSON") from None
+            if not isinstance(req, dict):
+                raise StudioError("the request body must be a JSON object")
+            return JSONResponse(await run_in_threadpool(fn, req))
+        return endpoint
+
+    @guarded
     async def models(request: Request) -> Response:
-        async def work():
-            return JSONResponse(await run_in_threadpool(studio.models))
-        return await guarded(request, work)
+        return JSONResponse(await run_in_threadpool(studio.models))
 
+    @guarded
     async def upload(request: Request) -> Response:
-        async def work():
-            data = await _body(request, MAX_UPLOAD_BYTES)
-            name = request.query_params.get("name") or request.headers.get("x-filename") or "upload.mid"
-            return JSONResponse({"clips": await run_in_threadpool(studio.upload, data, name)})
-        return await guarded(request, work)
+        data = await _body(request, MAX_UPLOAD_BYTES)
+        name = request.query_params.get("name") or request.headers.get("x-filename") or "upload.mid"
+        return JSONResponse({"clips": await run_in_threadpool(studio.upload, data, name)})
 
+    @guarded
     async def clip(request: Request) -> Response:
         ident, ext = request.path_params["ident"], request.path_params.get("ext", "")
-
-        async def work():
-            if not _CLIP_RE.match(ident):
-                raise StudioError(f"no clip {ident[:40]!r}")
-            if ext == "":
-                return JSONResponse(studio.clip(ident).to_json())
-            c = studio.clip(ident)
-            filename = re.sub(r"[^A-Za-z0-9_.-]+", "_", c.name).strip("_") or "clip"
-            if ext == "mid":
-                return Response(await run_in_threadpool(studio.midi, ident), media_type="audio/midi",
-                                headers={"Content-Disposition": f'attachment; filename="{filename}.mid"'})
-            if ext == "wav":  # streamed as it renders: the <audio> element starts after the first bars
-                size, chunks = studio.wav_stream(ident)
-                return StreamingResponse(iterate_in_threadpool(chunks), media_type="audio/wav",
-                                         headers={"Content-Length": str(size), "Cache-Control": "max-age=3600"})
-            raise StudioError(f"unknown clip format {ext[:10]!r} (json, mid or wav)")
-        return await guarded(request, work)
+        if not _CLIP_RE.match(ident):
+            raise StudioError(f"no clip {ident[:40]!r}")
+        if ext == "":
+            return JSONResponse(studio.clip(ident).to_json())
+        c = studio.clip(ident)
+        filename = re.sub(r"[^A-Za-z0-9_.-]+", "_", c.name).strip("_") or "clip"
+        if ext == "mid":
+            return Response(await run_in_threadpool(studio.midi, ident), media_type="audio/midi",
+                            headers={"Content-Disposition": f'attachment; filename="{filename}.mid"'})
+        if ext == "wav":  # streamed as it renders: the <audio> element starts after the first bars
+            size, chunks = studio.wav_stream(ident)
+            return StreamingResponse(iterate_in_threadpool(chunks), media_type="audio/wav",
+                                     headers={"Content-Length": str(size), "Cache-Control": "max-age=3600"})
+        raise StudioError(f"unknown clip format {ext[:10]!r} (json, mid or wav)")
 
     async def static(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")

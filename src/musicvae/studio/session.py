@@ -244,18 +244,18 @@ class Studio:
         return [self.add(s, f"{what} #{n}" + (f".{i + 1}" if len(seqs) > 1 else ""), m.name).to_json()
                 for i, s in enumerate(seqs)]
 
-    def _common(self, req: dict) -> tuple[TrainedModel, float, int | None, str | None]:
+    def _common(self, req: dict, latent: str | None = None
+                ) -> tuple[TrainedModel, float, int | None, str | None]:
+        """The request's model, temperature, seed and key; ``latent``: the tool, which needs a VAE."""
         m = self.model(req.get("model"))
         temperature = _num(req.get("temperature"), "temperature", 0.0, 5.0, m.default_temperature)
         seed = _int(req.get("seed"), "seed", 0, 2**31 - 1)
         key = req.get("key") or None
         if key is not None and not isinstance(key, str):
             raise StudioError(f"key must be a text such as 'D minor', got {key!r}")
+        if latent is not None and not m.has_latent:
+            raise StudioError(f"{m.name} is a language model: {latent} needs a VAE")
         return m, temperature, seed, key
-
-    def _need_latent(self, m: TrainedModel, what: str) -> None:
-        if not m.has_latent:
-            raise StudioError(f"{m.name} is a language model: {what} needs a VAE")
 
     def generate(self, req: dict) -> dict:
         m, t, seed, key = self._common(req)
@@ -268,8 +268,7 @@ class Studio:
         """Two clips and a position 0-1 along the path (slerp; lerp for MusAE), or four corners and (x, y)."""
         from ..generation import latent
 
-        m, t, seed, key = self._common(req)
-        self._need_latent(m, "interpolation")
+        m, t, seed, key = self._common(req, "interpolation")
         if "corners" in req:
             ids = req.get("corners")
             if not isinstance(ids, list) or len(ids) != 4:
@@ -293,8 +292,7 @@ class Studio:
         return {"clips": self._emit(seqs, m, what)}
 
     def similar(self, req: dict) -> dict:
-        m, t, seed, key = self._common(req)
-        self._need_latent(m, "variations")
+        m, t, seed, key = self._common(req, "variations")
         clip = self.clip(req.get("clip"))
         n = _int(req.get("n"), "n", 1, MAX_N, 4)
         sim = _num(req.get("similarity"), "similarity", 0.0, 1.0, 0.8)
@@ -307,8 +305,7 @@ class Studio:
         return {"clips": self._emit(seqs, m, f"similar {sim:.2f}")}
 
     def attribute(self, req: dict) -> dict:
-        m, t, seed, key = self._common(req)
-        self._need_latent(m, "attribute vectors")
+        m, t, seed, key = self._common(req, "attribute vectors")
         clip = self.clip(req.get("clip"))
         amounts = req.get("amounts") or {}
         if not isinstance(amounts, dict):
