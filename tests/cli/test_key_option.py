@@ -32,3 +32,23 @@ def test_bad_key_is_one_line(tiny_mel_run, tmp_path):
     assert "expected a tonic" in " ".join(result.output.split())
     result = runner.invoke(app, ["sample", "--model", "drums_2bar", "--key", "C", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "drums" in result.output
+
+
+def test_rhythm_temperature_option_reaches_the_decoder_and_is_refused_by_drums(tmp_path):
+    """``--rhythm-temperature`` on a melody model changes what is drawn (more notes than one low temperature
+    gives); a drum model refuses it in one line."""
+
+    def notes(out):
+        return sum(len(s.notes) for f in sorted(out.glob("*.mid")) for s in load_sequences(f))
+
+    counts = {}
+    for name, extra in (("plain", []), ("rhythm", ["--rhythm-temperature", "1.0"])):
+        out = tmp_path / name
+        result = runner.invoke(app, ["sample", "--model", "mel_2bar", "-n", "16", "-t", "0.1", "--seed", "2",
+                                     "--prior", "standard", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        counts[name] = notes(out)
+    assert counts["rhythm"] > counts["plain"], counts
+    result = runner.invoke(app, ["sample", "--model", "drums_2bar", "--rhythm-temperature", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "one-stream melody" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -82,19 +82,26 @@ def test_sweep_records_the_default_temperature_that_sampling_uses(tiny_mel_run, 
                               "--sweep", "1.0,0.7,0.3"])
     assert res.exit_code == 0, res.output
     assert "default temperature 0.7" in res.output
-    # rates at or below the data's own count as equal: then the 5-gram cost nearest 1 decides
+    # rates at or below the data's own count as equal: then the attributes nearest the data's decide,
+    # then the 5-gram cost nearest 1
     from musicvae.cli.prior import _sweep
+
+    distances = {0.3: 0.2, 0.5: 0.2, 1.0: 0.2}
 
     def flat(model, tokens, n, seed=0, temperature=0.5, **kw):
         res = real(model, tokens, n, seed, temperature, **kw)
         res["ood_rate"], res["ood_rate_data"] = 0.0, 0.01
         res["relative_5gram_cost"] = {0.3: 0.90, 0.5: 0.98, 1.0: 1.2}[temperature]
+        d = distances[temperature]
+        res["attributes"] = {"note_density": {"normalised_difference": -d}, "pitch_range": {"normalised_difference": d}}
         return res
 
     monkeypatch.setattr(st, "samples_study", flat)
     m0 = TrainedModel.load(out)
     ev = np.zeros((4, m0.steps, 1), np.int64)
     assert _sweep(m0, ev, 4, 0, None, [0.3, 0.5, 1.0])["temperature"] == 0.5
+    distances[1.0] = 0.1  # samples at T = 1 are nearest the data in their attributes: they win over the 5-gram cost
+    assert _sweep(m0, ev, 4, 0, None, [0.3, 0.5, 1.0])["temperature"] == 1.0
     monkeypatch.setattr(st, "samples_study", study)
     sampling = json.loads((out / "model.json").read_text())["sampling"]
     assert sampling["temperature"] == 0.7 and set(sampling["sweep"]) == {"0.3", "0.7", "1"}
@@ -114,3 +121,22 @@ def test_sweep_records_the_default_temperature_that_sampling_uses(tiny_mel_run, 
     (out / "model.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="sampling.temperature"):
         TrainedModel.load(out)
+
+
+def test_fit_prior_records_a_rhythm_temperature_that_sampling_uses(tiny_mel_run, tmp_path):
+    from musicvae.generation import TrainedModel
+
+    out = export_model(tiny_mel_run, tmp_path / "m")
+    data = str(tiny_mel_run.parent / "data")
+    res = runner.invoke(app, ["fit-prior", str(out), "--data", data, "--components", "1", "--n", "6",
+                              "--sweep", "0.5", "--rhythm-temperature", "0.9"])
+    assert res.exit_code == 0, res.output
+    sampling = json.loads((out / "model.json").read_text())["sampling"]
+    assert sampling["rhythm_temperature"] == 0.9 and sampling["temperature"] == 0.5
+    m = TrainedModel.load(out)
+    assert m.rhythm_temperature == 0.9
+    split = m.sample_tokens(8, seed=3)
+    m.rhythm_temperature = None
+    assert not (split == m.sample_tokens(8, seed=3)).all()  # the recorded rhythm temperature is used
+    res = runner.invoke(app, ["fit-prior", str(out), "--data", data, "--sweep", "0.5", "--rhythm-temperature", "0"])
+    assert res.exit_code != 0 and "Traceback" not in res.output

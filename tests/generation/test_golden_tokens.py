@@ -34,6 +34,7 @@ TEMPERATURES = (0.5, 1.0)
 
 def _grid_model(name: str) -> dict:
     model = TrainedModel.load(name)
+    rhythm, model.rhythm_temperature = model.rhythm_temperature, None  # the plain sampler first
     out = {}
     for t in TEMPERATURES:
         for prior in ("standard", "fitted") if model.fitted_prior is not None else ("standard",):
@@ -41,6 +42,10 @@ def _grid_model(name: str) -> dict:
             out[f"sample T={t} prior={prior}"] = tokens.tolist()
         # reconstruction runs the encoder too: codes of the first sample, decoded again
         out[f"reconstruct T={t}"] = model.decode_tokens(model.codes(tokens), t, seed=5).tolist()
+    if rhythm is not None:  # then the model's recorded rhythm temperature (mel_16bar)
+        model.rhythm_temperature = rhythm
+        for t in TEMPERATURES:
+            out[f"sample T={t} rhythm={rhythm}"] = model.sample_tokens(2, temperature=t, seed=11).tolist()
     return out
 
 

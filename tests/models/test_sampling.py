@@ -47,3 +47,29 @@ def test_softmax_draw_is_the_tempered_distribution_and_respects_the_mask():
 def test_tokens_from_logits_draws_per_stream():
     logits = torch.tensor([[[0.0, 30.0, 0.0, 0.0, 30.0]]]).expand(2, 3, 5)  # streams of 2 and 3 classes
     assert tokens_from_logits(logits, (2, 3), 1.0, torch.Generator().manual_seed(0)).tolist() == [[[1, 2]] * 3] * 2
+
+
+def test_split_temperature_draws_the_rhythm_and_the_pitch_at_their_own_temperatures():
+    """One Gumbel-max draw (noise at T = 1) of the split logits = the event (hold, off, or "a note starts")
+    from softmax(. / rhythm), then the pitch from softmax(note-on logits / note)."""
+    from musicvae.models.distributions import split_temperature
+
+    logits = torch.tensor([1.5, -0.5, 0.8, 0.0, -1.0, 0.4])  # hold, off, four note-ons
+    note_t, rhythm_t = 0.5, 1.3
+    start = torch.logsumexp(logits[2:], 0)
+    events = torch.softmax(torch.stack([logits[0], logits[1], start]) / rhythm_t, 0)
+    expected = torch.cat([events[:2], events[2] * torch.softmax(logits[2:] / note_t, 0)])
+    assert torch.allclose(torch.softmax(split_temperature(logits, note_t, rhythm_t), 0), expected, atol=1e-6)
+    n = 200_000
+    tokens = pick_tokens(split_temperature(logits, note_t, rhythm_t).expand(n, 6), (6,),
+                         gumbel_noise((n, 6), 1.0, torch.Generator().manual_seed(0)))[:, 0]
+    freq = torch.bincount(tokens, minlength=6).float() / n
+    assert torch.allclose(freq, expected, atol=0.005), (freq, expected)
+    # both at 1: the model's own distribution, unchanged
+    same = torch.softmax(split_temperature(logits, 1.0, 1.0), 0)
+    assert torch.allclose(same, torch.softmax(logits, 0), atol=1e-6)
+    # plain temperature < 1 thins out note-ons where the pitch is uncertain; the split keeps their share
+    plain = torch.softmax(logits / note_t, 0)
+    split = torch.softmax(split_temperature(logits, note_t, 1.0), 0)
+    assert plain[2:].sum() < torch.softmax(logits, 0)[2:].sum() - 0.05
+    assert torch.isclose(split[2:].sum(), torch.softmax(logits, 0)[2:].sum(), atol=1e-6)

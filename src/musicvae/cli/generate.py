@@ -19,8 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..utils.names import printable, safe_component
-from .common import (KeyOpt, ModelOpt, OutOpt, PngOpt, QpmOpt, SeedOpt, TemperatureOpt, WavOpt, WindowOpt, app,
-                     compute_attributes, console, fail, report, user_errors, write_outputs)
+from .common import (KeyOpt, ModelOpt, OutOpt, PngOpt, QpmOpt, RhythmOpt, SeedOpt, TemperatureOpt, WavOpt,
+                     WindowOpt, app, compute_attributes, console, fail, report, user_errors, write_outputs)
 
 
 def _load(name: Optional[str], notes: bool = False):
@@ -43,6 +43,7 @@ class Decoding:
     :func:`_command`), and what they do: how to decode, which window of an input, what to write where."""
 
     temperature: TemperatureOpt = None
+    rhythm_temperature: RhythmOpt = None
     seed: SeedOpt = None
     window: WindowOpt = 1
     key: KeyOpt = None
@@ -57,6 +58,10 @@ class Decoding:
             fail(f"--key: {m.name} is a note-event model; "
                  f"the key constraint works with MusicVAE-style models")
         key = {"key": self.key} if self.key is not None else {}
+        if self.rhythm_temperature is not None:
+            if not hasattr(m, "rhythm_temperature"):
+                fail(f"--rhythm-temperature: {m.name} is a note-event model; it works with MusicVAE-style melody models")
+            m.rhythm_temperature = self.rhythm_temperature
         return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **key}
 
     def pick(self, model, path: Path):

@@ -58,13 +58,21 @@ def _sweep(model, tokens, n: int, seed: int, lm, temps: list[float], done: dict[
     def excess(t: float) -> float:  # out-of-distribution rate above what held-out data gets against itself
         return max(rows[t]["ood_rate"] - rows[t]["ood_rate_data"], 0.0)
 
-    best = min(temps, key=lambda t: (excess(t), abs((rows[t]["relative_5gram_cost"] or 1.0) - 1.0)))
+    def distance(t: float) -> float:  # mean |difference of the means| over the attributes, in data std
+        nd = rows[t]["normalised_difference"]
+        return round(sum(abs(v) for v in nd.values()) / max(len(nd), 1), 3)
+
+    best = min(temps, key=lambda t: (excess(t), distance(t), abs((rows[t]["relative_5gram_cost"] or 1.0) - 1.0)))
     console.print(f"[green]default temperature[/] {best:g} (out of distribution no more than the data, or the least; "
-                  "then the 5-gram cost nearest the data's)", highlight=False)
-    return {"temperature": best, "chosen_by": "the lowest out-of-distribution rate of prior samples above the held-out "
-            "data's own (rates at or below it count as equal), then the 5-gram cost nearest the data's "
-            "(musicvae fit-prior --sweep)", "prior": model.prior_name(None),
-            "n": n, "sweep": {f"{t:g}": row for t, row in rows.items()}}
+                  "then the attributes nearest the data's)", highlight=False)
+    out = {"temperature": best, "chosen_by": "the lowest out-of-distribution rate of prior samples above the held-out "
+           "data's own (rates at or below it count as equal), then the smallest mean distance of the attributes' "
+           "means from the data's (in data standard deviations), then the 5-gram cost nearest the data's "
+           "(musicvae fit-prior --sweep)", "prior": model.prior_name(None),
+           "n": n, "sweep": {f"{t:g}": row for t, row in rows.items()}}
+    if model.rhythm_temperature is not None:
+        out["rhythm_temperature"] = model.rhythm_temperature
+    return out
 
 
 @app.command("fit-prior")
@@ -83,8 +91,12 @@ def fit_prior_cmd(
                                       help="Record the samples figures of N(0, I) (and an existing prior) only."),
     sweep: str = typer.Option("", "--sweep", help="Comma-separated temperatures, e.g. 0.5,0.7,0.85,1: measure the "
                               "model's prior samples at each and record as its default temperature the one whose "
-                              "out-of-distribution rate exceeds the held-out data's least (ties: the 5-gram cost "
-                              "nearest the data's)."),
+                              "out-of-distribution rate exceeds the held-out data's least (ties: the attributes "
+                              "nearest the data's, then the 5-gram cost nearest the data's)."),
+    rhythm_temperature: float = typer.Option(None, "--rhythm-temperature", min=0.01, max=10.0,
+                                             help="Melody models: draw the rhythm (hold, note-off, note-on) at this "
+                                             "temperature and only the pitches at the sampling temperature; measured "
+                                             "and, with --sweep, recorded as the model's."),
 ) -> None:
     """Fit a Gaussian mixture to the training codes (the aggregate posterior) so sampling avoids prior holes."""
     import numpy as np
@@ -100,6 +112,8 @@ def fit_prior_cmd(
         if not (model_dir / "model.json").is_file():
             raise InputError(f"{model_dir}: not an exported model dir (no model.json); run musicvae export first")
         model = TrainedModel.load(model_dir)
+        if rhythm_temperature is not None:
+            model.rhythm_temperature = rhythm_temperature
         if model.model.learned_prior or not model.has_latent:
             raise InputError(f"{model_dir}: fit-prior is for MusicVAE models with a Gaussian prior")
         ev = check_data(data, model)
@@ -118,6 +132,8 @@ def fit_prior_cmd(
             console.print(f"[green]fitted[/] a {components}-component Gaussian mixture (spread x{scale:g}) to {len(pick)} training codes "
                           f"-> {model_dir / PRIOR_FILE}", highlight=False)
             model = TrainedModel.load(model_dir)
+            if rhythm_temperature is not None:
+                model.rhythm_temperature = rhythm_temperature
         lm, _ = st.fit_lm(train.tokens, model.model.vocab_sizes, seed)
         tokens = np.asarray(ev.tokens[st.select_windows(len(ev), n, seed)], dtype=np.int64)
         figures, studied = {}, {}

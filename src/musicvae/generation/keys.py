@@ -1,4 +1,6 @@
-"""The key constraint: decode only notes of a scale (mask the logits of the other note-ons).
+"""Decode-time controls on a model's ``CoreDecoder`` s: the key constraint and the rhythm temperature.
+
+The key constraint: decode only notes of a scale (mask the logits of the other note-ons).
 
 Place in the flow: ``music.scales`` (a key's pitch classes) + a model's representation ->
 per-stream logit biases (0 or -inf per token) -> set on the model's ``CoreDecoder`` s
@@ -9,6 +11,10 @@ Only note-ons of melodic streams are masked: "no event" (hold / rest) and note-o
 allowed, drum streams are untouched. A representation with no melodic stream (drums) or a
 decoder without ``CoreDecoder`` s (MusAE's multitrack decoder, VRASH) refuses a key with one
 line rather than silently ignoring it.
+
+The rhythm temperature (:func:`split_rhythm`): a one-stream melody decoder draws hold / note-off /
+note-on at one temperature and the note-on's pitch at another
+(:func:`~musicvae.models.distributions.split_temperature`).
 """
 
 from __future__ import annotations
@@ -87,3 +93,31 @@ def constrained(model: torch.nn.Module, streams, key: str | Key | None, name: st
         finally:
             for core, _ in pairs:
                 core.token_bias = None
+
+
+@contextmanager
+def split_rhythm(model: torch.nn.Module, streams, temperature: float, rhythm_temperature: float | None,
+                 name: str = "model") -> Iterator[float]:
+    """Within the block, ``model``'s melody decoder draws the rhythm at ``rhythm_temperature`` and the pitches at
+    ``temperature``; yields the temperature to decode with (1: the split logits take temperature-1 noise).
+    Nothing changes (``temperature`` is yielded) when ``rhythm_temperature`` is None or ``temperature`` is 0
+    (argmax stays the plain argmax)."""
+    if rhythm_temperature is None or temperature <= 0:
+        yield temperature
+        return
+    if rhythm_temperature <= 0:
+        raise InputError(f"{name}: the rhythm temperature must be above 0, got {rhythm_temperature:g}")
+    melody = len(streams) == 1 and isinstance(streams[0], MelodyStream)
+    cores = [m for m in model.modules() if isinstance(m, CoreDecoder)
+             and m.vocab_sizes == (streams[0].vocab_size,)] if melody else []
+    if not cores:
+        raise InputError(f"{name}: a rhythm temperature works with one-stream melody models whose decoder samples "
+                         "step by step; this model has none")
+    with _LOCK:
+        try:
+            for core in cores:
+                core.split_temperatures = (float(temperature), float(rhythm_temperature))
+            yield 1.0
+        finally:
+            for core in cores:
+                core.split_temperatures = None

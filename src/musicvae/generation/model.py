@@ -30,7 +30,7 @@ from ..data.dataset import converter_from_config
 from ..music.sequence import NoteSequence
 from ..representations.base import GridConverter
 from . import latent
-from .keys import constrained, takes_key
+from .keys import constrained, split_rhythm, takes_key
 from .store import DEFAULT_TEMPERATURE, ModelFiles, load_model_files
 from .windows import InputError, Window, extract_windows
 
@@ -97,6 +97,10 @@ class TrainedModel(LoadedModel):
         self.input_converter: GridConverter = converter_from_config(opts)
         self.attributes: dict[str, np.ndarray] = dict(files.attributes)
         self.label_components: dict[str, int] = dict(files.labels.get("components", {}))
+        #: melody models: the temperature of the rhythm (hold / note-off / note-on), the sampling temperature
+        #: then choosing only the pitches (``keys.split_rhythm``); the model's recorded one (``model.json``
+        #: ``sampling.rhythm_temperature``) or None: one plain temperature for every token, as magenta
+        self.rhythm_temperature: float | None = files.sampling.get("rhythm_temperature")
 
     @property
     def kind(self) -> str:
@@ -129,6 +133,12 @@ class TrainedModel(LoadedModel):
         if not found:
             raise InputError(f"{self.name}: unknown label {label!r}; known labels: {', '.join(self.labels)}")
         return found
+
+    def split(self, temperature: float | None):
+        """Context manager around one decode at ``temperature`` (None: the default): yields the temperature
+        to decode with, the rhythm drawn at :attr:`rhythm_temperature` where the model has one."""
+        return split_rhythm(self.model, self.converter.streams, self.temperature_or_default(temperature),
+                            self.rhythm_temperature, self.name)
 
     def keyed(self, key: str | None):
         """Context manager: decodes inside it use only notes of ``key`` ("D minor", "C:major"; None: any).
@@ -240,9 +250,8 @@ class TrainedModel(LoadedModel):
         """Codes ``(B, Z)`` -> tokens ``(B, T, K)`` (temperature 0 = argmax; ``key``: notes of that scale only)."""
         self._need_latent("decoding")
         zt = torch.as_tensor(np.atleast_2d(np.asarray(z, dtype=np.float32)), device=self.device)
-        with self.keyed(key):
-            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), self.temperature_or_default(temperature),
-                                       self._generator(seed))
+        with self.keyed(key), self.split(temperature) as t:
+            tokens = self.model.decode(zt.to(next(self.model.parameters()).dtype), t, self._generator(seed))
         return tokens.cpu().numpy()
 
     def to_sequences(self, tokens: np.ndarray, qpm: float = 120.0, bars: int | None = None) -> list[NoteSequence]:
@@ -280,8 +289,8 @@ class TrainedModel(LoadedModel):
             raise InputError(f"{self.name}: a language model has no latent prior to choose")
         if label is not None:
             self.label_petals(label)  # raises: a VAE has no style labels
-        with self.keyed(key):
-            return self.model.sample(n, self.temperature_or_default(temperature), self._generator(seed)).cpu().numpy()
+        with self.keyed(key), self.split(temperature) as t:
+            return self.model.sample(n, t, self._generator(seed)).cpu().numpy()
 
     def sample(self, n: int = 1, temperature: float | None = None, seed: int | None = None, qpm: float = 120.0,
                label: str | None = None, key: str | None = None, prior: str | None = None) -> list[NoteSequence]:

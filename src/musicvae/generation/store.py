@@ -130,12 +130,17 @@ def _from_export(path: Path) -> ModelFiles:
 
 
 def _sampling(raw: Any, where: Path) -> dict[str, Any]:
-    """model.json's optional ``sampling`` section: the recommended ``temperature`` (``fit-prior --sweep``)."""
+    """model.json's optional ``sampling`` section: the recommended ``temperature`` (``fit-prior --sweep``) and
+    a melody model's optional ``rhythm_temperature`` (``fit-prior --rhythm-temperature``)."""
     if raw is None:
         return {}
     t = raw.get("temperature") if isinstance(raw, dict) else None
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= MAX_TEMPERATURE:
         raise InputError(f"{where}: 'sampling.temperature' must be a number from 0 to {MAX_TEMPERATURE:g}")
+    r = raw.get("rhythm_temperature")
+    if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 < r <= MAX_TEMPERATURE):
+        raise InputError(f"{where}: 'sampling.rhythm_temperature' must be a number above 0 and up to "
+                         f"{MAX_TEMPERATURE:g}")
     return dict(raw)
 
 

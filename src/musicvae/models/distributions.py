@@ -10,6 +10,8 @@ Tokens (``(..., sum V)`` logits over K streams' concatenated vocabularies -> ``(
   used where the logits of every step exist at once (MusAE) or are masked per step (VRASH).
 Both are ``softmax(logits / T)`` samples and argmax at ``T <= 0``; they consume random numbers
 differently, so each model keeps the one its saved samples were made with.
+:func:`split_temperature` reshapes a melody decoder's logits so that one Gumbel-max draw takes the
+rhythm (hold, note-off or a note-on) at one temperature and the pitch at another.
 
 KL (nats): ``KL(N(mu, sigma^2) || N(0, I))`` per dimension and summed, and magenta's free bits;
 the grid models' objectives built from them (:func:`reconstruction_loss`: cross-entropy summed
@@ -56,6 +58,24 @@ def pick_tokens(logits: torch.Tensor, vocab_sizes: tuple[int, ...], noise: torch
     if len(vocab_sizes) == 1:
         return logits.argmax(dim=-1, keepdim=True)
     return torch.stack([part.argmax(dim=-1) for part in logits.split(tuple(vocab_sizes), dim=-1)], dim=-1)
+
+
+def split_temperature(logits: torch.Tensor, note_temperature: float, rhythm_temperature: float,
+                      events: int = 2) -> torch.Tensor:
+    """``(..., E + P)`` logits (E event tokens, then P note-ons) -> logits whose Gumbel-max draw at
+    temperature 1 (``pick_tokens`` with T = 1 noise) samples in two stages: first *what happens*, one
+    of the E events or "a note starts" (all note-ons' mass, ``logsumexp``), from ``softmax(. / rhythm)``;
+    then, if a note starts, *which*, from ``softmax(note-on logits / note)``.
+
+    Why: plain temperature ``T < 1`` sharpens every step toward the likeliest token, which in a melody
+    is "hold", so samples thin out (mel_16bar at T 0.5: 0.8 std fewer notes than the data); drawing
+    the rhythm near T = 1 keeps the model's own note density while the pitch choice is sharpened.
+    ``note_temperature`` and ``rhythm_temperature`` must be > 0 (T = 0, argmax, uses plain logits).
+    """
+    ev, notes = logits[..., :events], logits[..., events:]
+    start = torch.logsumexp(notes, dim=-1, keepdim=True)  # (..., 1): log-mass of "a note starts"
+    return torch.cat([ev / rhythm_temperature, start / rhythm_temperature
+                      + torch.log_softmax(notes / note_temperature, dim=-1)], dim=-1)
 
 
 def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None,

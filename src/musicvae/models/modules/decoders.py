@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributions import gumbel_noise, pick_tokens  # noqa: F401 (re-exported)
+from ...representations.streams import FIRST_NOTE_ON
+from ..distributions import gumbel_noise, pick_tokens, split_temperature  # noqa: F401 (re-exported)
 from .encoder import one_hot
 from .lstm_step import FrozenLinear, LSTMStepper, gate_scale
 
@@ -35,6 +36,9 @@ class CoreDecoder(nn.Module):
     #: optional (D,) logit bias added while free-running (0 or -inf per token: the key constraint,
     #: set by ``generation.keys.constrained``); not a parameter, never saved, None = no constraint
     token_bias: torch.Tensor | None = None
+    #: optional (note temperature, rhythm temperature) of a one-stream melody decoder, drawn with
+    #: temperature-1 noise (:func:`split_temperature`; set by ``generation.keys.split_rhythm``), None = plain
+    split_temperatures: tuple[float, float] | None = None
 
     def __init__(
         self,
@@ -121,7 +125,7 @@ class CoreDecoder(nn.Module):
             x = self._inputs(inp.unsqueeze(1), c)  # (B, 1, D + C)
             out, state = self.lstm(x, state)
             logits = self.output(out[:, 0])  # (B, D)
-            sampled = pick_tokens(logits, self.vocab_sizes, None if noise is None else noise[t])  # (B, K)
+            sampled = self.pick(logits, None if noise is None else noise[t])  # (B, K)
             logits_all.append(logits)
             tokens_all.append(sampled)
             fed = sampled
@@ -129,6 +133,15 @@ class CoreDecoder(nn.Module):
                 fed = torch.where(feed_sample[:, t : t + 1], sampled, targets[:, t])
             inp = one_hot(fed.unsqueeze(1), self.vocab_sizes)[:, 0]
         return torch.stack(logits_all, dim=1), torch.stack(tokens_all, dim=1)
+
+    def pick(self, logits: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """One step's tokens (B, K) from its logits (B, D) and noise, with :attr:`split_temperatures` when set
+        (the key constraint's -inf biases go in before the split, so off-key notes take no share of the rhythm)."""
+        if self.split_temperatures is not None:
+            if self.token_bias is not None:
+                logits = logits + self.token_bias.to(logits.device, logits.dtype)
+            logits = split_temperature(logits, *self.split_temperatures, events=FIRST_NOTE_ON)
+        return pick_tokens(logits, self.vocab_sizes, noise)
 
     def biased(self, noise: torch.Tensor | None, steps: int, batch: int) -> torch.Tensor | None:
         """Gumbel ``noise`` (S, B, D) (or None: argmax) plus :attr:`token_bias`, the key constraint's hook:
@@ -233,7 +246,7 @@ class CoreDecoder(nn.Module):
         for t in range(steps):
             x = lstm.step(bias)  # (B, H)
             logits = output(x)  # (B, D)
-            sampled = pick_tokens(logits, self.vocab_sizes, noise_at[t])  # (B, K)
+            sampled = self.pick(logits, noise_at[t])  # (B, K)
             logits_all.append(logits)
             tokens_all.append(sampled)
             # one-hot input @ weights == the sum of one weight row per stream
