@@ -37,7 +37,7 @@ from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read
 from ..utils.names import safe_component
 from .model_check import check_config, check_fits, check_representation, check_vocab, header_shapes
 from .prior import PRIOR_FILE, FittedPrior
-from .windows import InputError
+from .windows import InputError, input_errors
 
 MODEL_FORMAT = "musicvae-model"
 MODEL_VERSION = 1
@@ -68,10 +68,8 @@ def bundled_models(marker: str = "model.json") -> dict[str, Path]:
 
 def _read(path: Path, record: Any = None) -> bytes:
     """A model file's bytes, checked against its recorded size and sha256 when there is a record."""
-    try:
+    with input_errors(StoredFileError):
         return read_bytes(path, record if isinstance(record, dict) else None, verify=True)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _built(config: Config, vocab: tuple[int, ...], path: Path, record: Any) -> torch.nn.Module:
@@ -80,19 +78,15 @@ def _built(config: Config, vocab: tuple[int, ...], path: Path, record: Any) -> t
     weights = _read(path, record)
     check_fits(config, vocab, header_shapes(weights, path), path)
     model = build_model(config, vocab)
-    try:
+    with input_errors(StoredFileError):
         load_weights_bytes(model, weights, path)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     return model
 
 
 def _from_export(path: Path) -> ModelFiles:
-    try:
-        meta = read_json(path / "model.json")
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     where = path / "model.json"
+    with input_errors(StoredFileError):
+        meta = read_json(where)
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise InputError(f"{where}: not a {MODEL_FORMAT} file")
     if meta.get("version") != MODEL_VERSION:
@@ -140,11 +134,9 @@ def _sampling(raw: Any, where: Path) -> dict[str, Any]:
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
-    try:
+    with input_errors(StoredFileError):
         step_dir = resolve_checkpoint(path)
         trainer = read_trainer(step_dir)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     where = step_dir / "trainer.json"
     config = check_config(trainer.get("config"), where)
     rep = trainer.get("representation") or {}
