@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -218,10 +219,8 @@ def _remove_stale_temps(ckpt_dir: Path) -> None:
         elif _POINTER_TEMP_RE.match(entry.name) and entry.is_file():
             # a pointer write killed mid-way (utils.io.atomic_write's temp file); only the run's one
             # writer (the --out lock) writes pointers, and it is here, not writing one
-            try:
+            with suppress(OSError):
                 entry.unlink()
-            except OSError:
-                pass
 
 
 def _mkdtemp(ckpt_dir: Path, kind: str, name: str) -> Path:
