@@ -167,24 +167,19 @@ def _shape(buf: bytes) -> tuple[int, ...]:
     return tuple(dims)
 
 
+_ENTRY_INTS = {1: "dtype", 3: "shard", 4: "offset", 5: "size", 6: "crc"}  # BundleEntryProto's integer fields
+
+
 def _entry(name: str, buf: bytes) -> Entry:
-    dtype, shape, shard, offset, size, crc, sliced = 0, (), 0, 0, 0, None, False
+    fields: dict = {"dtype": 0, "shape": (), "shard": 0, "offset": 0, "size": 0, "crc": None, "sliced": False}
     for number, wire, value in _fields(buf):
-        if number == 1:
-            dtype = int(value)
+        if number in _ENTRY_INTS:
+            fields[_ENTRY_INTS[number]] = int(value)
         elif number == 2:
-            shape = _shape(value)
-        elif number == 3:
-            shard = int(value)
-        elif number == 4:
-            offset = int(value)
-        elif number == 5:
-            size = int(value)
-        elif number == 6:
-            crc = int(value)
+            fields["shape"] = _shape(value)
         elif number == 7:
-            sliced = True
-    return Entry(name, dtype, shape, shard, offset, size, crc, sliced)
+            fields["sliced"] = True
+    return Entry(name, **fields)
 
 
 # --------------------------------------------------------------------------- the table (.index)
