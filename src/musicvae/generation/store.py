@@ -195,20 +195,18 @@ def export_model(
     files = load_model_files(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    checksums = {"model.safetensors": write_file(out / "model.safetensors", weights_bytes(files.model, dtype))}
-    if files.prior is not None:  # the checksums: flipped bits are refused on load
-        checksums[PRIOR_FILE] = write_file(out / PRIOR_FILE, files.prior.to_bytes())
-    elif (out / PRIOR_FILE).exists():
-        (out / PRIOR_FILE).unlink()  # a stale file from an earlier export
-    attrs = dict(files.attributes)
-    attrs.update(attributes or {})
-    if attrs:
-        blob = save_numpy({k: np.asarray(v, dtype=np.float32) for k, v in attrs.items()})
-        checksums["attributes.safetensors"] = write_file(out / "attributes.safetensors", blob)
-    elif (out / "attributes.safetensors").exists():
-        (out / "attributes.safetensors").unlink()  # a stale file from an earlier export
-    merged = dict(files.info)
-    merged.update(info or {})
+    attrs = {**files.attributes, **(attributes or {})}
+    blobs = {"model.safetensors": weights_bytes(files.model, dtype),
+             PRIOR_FILE: files.prior.to_bytes() if files.prior is not None else None,
+             "attributes.safetensors":
+                 save_numpy({k: np.asarray(v, np.float32) for k, v in attrs.items()}) if attrs else None}
+    checksums = {}  # flipped bits are refused on load
+    for fname, blob in blobs.items():
+        if blob is None:
+            (out / fname).unlink(missing_ok=True)  # a stale file from an earlier export
+        else:
+            checksums[fname] = write_file(out / fname, blob)
+    merged = {**files.info, **(info or {})}
     meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name or out.name,
             "config": files.config.to_dict(), "representation": files.representation,
             "weights_dtype": str(dtype).replace("torch.", ""), "info": json.loads(json.dumps(merged, default=str)),
