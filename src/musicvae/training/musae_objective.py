@@ -40,11 +40,6 @@ class OptimizerPair:
     def __init__(self, autoencoder: torch.optim.Optimizer, critic: torch.optim.Optimizer):
         self.autoencoder, self.critic = autoencoder, critic
 
-    @property
-    def param_groups(self) -> list[dict]:
-        """The autoencoder's groups (what the learning-rate schedule sets)."""
-        return self.autoencoder.param_groups
-
     def state_dict(self) -> dict[str, Any]:
         return {"autoencoder": self.autoencoder.state_dict(), "critic": self.critic.state_dict()}
 
