@@ -187,10 +187,7 @@ def load_checkpoint(
             raise fail(rng_path, "cannot restore RNG state", exc) from exc
         loaded["rng"] = True
 
-    result = dict(trainer)
-    result["path"] = str(step_dir)
-    result["loaded"] = loaded
-    return result
+    return {**trainer, "path": str(step_dir), "loaded": loaded}
 
 
 # --------------------------------------------------------------------------- save
@@ -279,10 +276,8 @@ def _is_better(value: float, previous: Any, higher_is_better: bool) -> bool:
 def _update_best(ckpt_dir: Path, final: Path, step: int, metric: str, value: float,
                  higher_is_better: bool) -> bool:
     best_json = ckpt_dir / BEST_FILE
-    previous: dict[str, Any] | None = None
-    if best_json.exists():
-        data = read_json(best_json)
-        previous = data if isinstance(data, dict) else None
+    data = read_json(best_json) if best_json.exists() else None
+    previous = data if isinstance(data, dict) else None
     improved = (
         previous is None
         or previous.get("metric") != metric
