@@ -172,8 +172,7 @@ class TrainedModel(LoadedModel):
         self._need_latent("encoding")
         x = torch.as_tensor(self.tokens(music), device=self.device)
         mu, sigma = self.model.encode(x)  # (B, Z) each; MusAE's deterministic code has sigma == 0
-        gen = self._generator(seed)
-        eps = torch.randn(mu.shape, generator=gen, device=self.device, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=self._generator(seed), device=self.device, dtype=mu.dtype)
         z = mu + sigma * eps
         return z.float().cpu().numpy(), mu.float().cpu().numpy(), sigma.float().cpu().numpy()
 
