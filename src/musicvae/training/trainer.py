@@ -205,8 +205,8 @@ class Trainer:
         self.metrics_log = MetricsLog(self.run_dir, getattr(self, "run_id", None))
         self.run_id = self.metrics_log.run_id
         if self.dist.is_main:
-            log = self.metrics_log
-            notice = log.start_fresh() if resume_step is None else log.resume(resume_step)
+            metrics = self.metrics_log
+            notice = metrics.start_fresh() if resume_step is None else metrics.resume(resume_step)
             if notice:
                 self.notices.append(notice)
 
