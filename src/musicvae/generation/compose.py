@@ -33,7 +33,7 @@ from ..utils.run_dirs import (BEST_DIR, CHECKPOINTS_DIR, MODEL_FILE, TRAINER_FIL
 from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read_json
 from .keys import constrained
 from .store import bundled_models, load_model_files
-from .windows import InputError
+from .windows import InputError, input_errors
 
 BUNDLED_COMPOSER = "mcvae_folk"
 
@@ -92,10 +92,8 @@ def _stored_bar_vae(doc: dict, where: Path) -> torch.nn.Module:
 
 def _fill(model: torch.nn.Module, path: Path, record) -> None:
     """Weights from ``path`` (checked against its sidecar's record) into ``model``."""
-    try:
+    with input_errors(StoredFileError):
         load_weights_bytes(model, read_bytes(path, record), path)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
 
 
 def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = None,
@@ -106,10 +104,8 @@ def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = Non
     meta_path = root / "composer.json"
     if not meta_path.is_file():
         return _run_mcvae(root, bar_vae, device)
-    try:
+    with input_errors(StoredFileError):
         doc = read_json(meta_path)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     if not isinstance(doc, dict) or doc.get("format") != COMPOSER_FORMAT or doc.get("version") != COMPOSER_VERSION:
         raise InputError(f"{meta_path}: not a {COMPOSER_FORMAT} v{COMPOSER_VERSION} file")
     _check_pair(doc, bar_vae, root)
@@ -126,11 +122,9 @@ def load_mcvae(path: str | os.PathLike, *, bar_vae: torch.nn.Module | None = Non
 
 def _run_mcvae(root: Path, bar_vae: torch.nn.Module | None, device) -> MCVAE:
     best = root / CHECKPOINTS_DIR / BEST_DIR
-    try:
+    with input_errors(StoredFileError):
         step_dir = best if (best / TRAINER_FILE).is_file() else resolve_checkpoint(root)
         doc = read_trainer(step_dir)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     if (doc.get("config") or {}).get("model", {}).get("family") != "mcvae":
         raise InputError(f"{root}: a training run, not a composer (compose reads the --out of "
                          f"`musicvae train --preset mcvae-composer_* --vae RUN_DIR`)")
@@ -183,13 +177,11 @@ class ComposerModel:
         """
         kept, codes = None, None
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        try:
+        with input_errors(SeedError, LatentDataError):
             if prime is not None:
                 kept = seed_bars(prime, max_bars=prime_bars, converter=self.converter)  # (P, 16)
                 codes = self.mc.encode_bars(torch.as_tensor(kept, dtype=torch.long)[None, :, :, None])  # (1, P, Z)
                 codes = codes.expand(n, -1, -1)
-        except (SeedError, LatentDataError) as exc:
-            raise InputError(str(exc)) from None
         with constrained(self.mc.bar_vae, self.converter.melody.streams, key, self.name):
             tokens = self.mc.compose(bars, codes, temperature=temperature, mixture_temperature=mixture_temperature,
                                      sigma_temperature=sigma_temperature, batch=n, generator=gen)  # (n, bars*16, 1)

@@ -29,7 +29,7 @@ import torch
 from ..models.modules.decoders import CoreDecoder
 from ..music.scales import Key, ScaleError, parse_key
 from ..representations.streams import FIRST_NOTE_ON, MelodyStream
-from .windows import InputError
+from .windows import InputError, input_errors
 
 _LOCK = threading.RLock()  # the bias lives on shared modules: one keyed decode at a time per process
 
@@ -38,10 +38,8 @@ def read_key(key: str | Key | None) -> Key | None:
     """``--key`` text -> :class:`Key` (None stays None); a bad name is an :class:`InputError`."""
     if key is None or (isinstance(key, str) and not key.strip()):
         return None
-    try:
+    with input_errors(ScaleError):
         return parse_key(key)
-    except ScaleError as exc:
-        raise InputError(str(exc)) from None
 
 
 def stream_biases(streams, key: Key) -> list[np.ndarray]:

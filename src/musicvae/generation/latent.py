@@ -60,9 +60,7 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp")
         raise ValueError(f"an interpolation needs at least 2 steps (its endpoints), got {steps}")
     if method not in ("slerp", "lerp"):
         raise ValueError(f"unknown interpolation method {method!r} (slerp or lerp)")
-    t = np.linspace(0.0, 1.0, steps)
-    out = (slerp if method == "slerp" else lerp)(a, b, t)
-    return out.astype(np.float32)
+    return (slerp if method == "slerp" else lerp)(a, b, np.linspace(0.0, 1.0, steps)).astype(np.float32)
 
 
 def attribute_vector(codes: np.ndarray, values: np.ndarray, quantile: float = 0.25) -> np.ndarray:

@@ -182,8 +182,7 @@ class TrainedModel(LoadedModel):
         self._need_latent("encoding")
         x = torch.as_tensor(self.tokens(music), device=self.device)
         mu, sigma = self.model.encode(x)  # (B, Z) each; MusAE's deterministic code has sigma == 0
-        gen = self._generator(seed)
-        eps = torch.randn(mu.shape, generator=gen, device=self.device, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=self._generator(seed), device=self.device, dtype=mu.dtype)
         z = mu + sigma * eps
         return z.float().cpu().numpy(), mu.float().cpu().numpy(), sigma.float().cpu().numpy()
 
@@ -260,12 +259,8 @@ class TrainedModel(LoadedModel):
             if not 1 <= bars <= self.bars:
                 raise InputError(f"length must be 1-{self.bars} bars for {self.name}, got {bars}")
             tokens = tokens[:, : bars * 16]
-        out = []
-        for t in tokens:
-            grid = self.converter.canonicalize(self.converter.as_grid(t))
-            seq = self.converter.decode(grid, qpm=qpm)
-            out.append(seq.copy(source=self.name))
-        return out
+        c = self.converter
+        return [c.decode(c.canonicalize(c.as_grid(t)), qpm=qpm).copy(source=self.name) for t in tokens]
 
     def decode(self, z: np.ndarray, temperature: float | None = None, length: int | None = None,
                seed: int | None = None, qpm: float = 120.0, key: str | None = None) -> list[NoteSequence]:

@@ -142,9 +142,8 @@ def check_fits(config: Config, vocab: tuple[int, ...], shapes: dict[str, tuple[i
     missing = sorted(set(own) - set(shapes))
     extra = sorted(set(shapes) - set(own))
     wrong = [f"{k} {shapes[k]} vs {own[k]}" for k in sorted(set(own) & set(shapes)) if shapes[k] != own[k]]
-    problems = ([f"shape mismatch {', '.join(wrong[:2])}"] if wrong else []) + \
-               ([f"missing {', '.join(missing[:2])}"] if missing else []) + \
-               ([f"unexpected {', '.join(extra[:2])}"] if extra else [])
+    problems = [f"{what} {', '.join(names[:2])}" for what, names in
+                (("shape mismatch", wrong), ("missing", missing), ("unexpected", extra)) if names]
     if problems:
         raise InputError(f"{where}: weights do not fit the stored config: {'; '.join(problems)}"[:400])
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import converter_from_config
-from ..models.vrash import NoteBatch, collate_notes
+from ..models.vrash import collate_notes
 from ..music.sequence import NoteSequence
 from ..representations.notes import DRUM_GROUP, TrackMeta
 from .model import LoadedModel
@@ -151,13 +151,11 @@ class NoteModel(LoadedModel):
         if not self.has_latent:
             raise InputError(f"{self.name}: a language model has no latent space; encoding needs a VAE")
         meta = self._cap(meta)
-        mus, sigmas = [], []
+        empty = np.zeros((0, self.z_size), np.float32)  # what no track gives
+        mus, sigmas = [empty], [empty]
         for lo in range(0, len(events), batch_size):
             items = [(np.asarray(e)[: self.max_notes], m) for e, m in zip(events[lo: lo + batch_size], meta[lo: lo + batch_size])]
-            batch: NoteBatch = collate_notes(items, self.max_notes).to(self.device)
-            mu, sigma = self.model.encode(batch)
+            mu, sigma = self.model.encode(collate_notes(items, self.max_notes).to(self.device))
             mus.append(mu.float().cpu().numpy())
             sigmas.append(sigma.float().cpu().numpy())
-        z = self.z_size
-        return (np.concatenate(mus) if mus else np.zeros((0, z), np.float32),
-                np.concatenate(sigmas) if sigmas else np.zeros((0, z), np.float32))
+        return np.concatenate(mus), np.concatenate(sigmas)

@@ -28,7 +28,7 @@ from safetensors.numpy import load as load_numpy_bytes, save as save_numpy
 
 from ..utils.io import atomic_write_bytes
 from ..utils.stored import StoredFileError, read_bytes
-from .windows import InputError
+from .windows import InputError, input_errors
 
 PRIOR_FILE = "prior.safetensors"
 PRIOR_FORMAT = "musicvae-prior-gmm-1"
@@ -79,10 +79,8 @@ class FittedPrior:
     def load(cls, path: str | os.PathLike, z_size: int | None = None) -> "FittedPrior":
         """Read ``prior.safetensors``; a bad file or one of another code size is one-line InputError."""
         path = Path(path)
-        try:
+        with input_errors(StoredFileError):
             data = read_bytes(path)
-        except StoredFileError as exc:
-            raise InputError(str(exc)) from None
         return cls.from_bytes(data, path, z_size)
 
     @classmethod

@@ -37,7 +37,7 @@ from ..utils.stored import StoredFileError, load_weights_bytes, read_bytes, read
 from ..utils.names import safe_component
 from .model_check import check_config, check_fits, check_representation, check_vocab, header_shapes
 from .prior import PRIOR_FILE, FittedPrior
-from .windows import InputError
+from .windows import InputError, input_errors
 
 MODEL_FORMAT = "musicvae-model"
 MODEL_VERSION = 1
@@ -68,10 +68,8 @@ def bundled_models(marker: str = "model.json") -> dict[str, Path]:
 
 def _read(path: Path, record: Any = None) -> bytes:
     """A model file's bytes, checked against its recorded size and sha256 when there is a record."""
-    try:
+    with input_errors(StoredFileError):
         return read_bytes(path, record if isinstance(record, dict) else None, verify=True)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _built(config: Config, vocab: tuple[int, ...], path: Path, record: Any) -> torch.nn.Module:
@@ -80,19 +78,15 @@ def _built(config: Config, vocab: tuple[int, ...], path: Path, record: Any) -> t
     weights = _read(path, record)
     check_fits(config, vocab, header_shapes(weights, path), path)
     model = build_model(config, vocab)
-    try:
+    with input_errors(StoredFileError):
         load_weights_bytes(model, weights, path)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     return model
 
 
 def _from_export(path: Path) -> ModelFiles:
-    try:
-        meta = read_json(path / "model.json")
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     where = path / "model.json"
+    with input_errors(StoredFileError):
+        meta = read_json(where)
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise InputError(f"{where}: not a {MODEL_FORMAT} file")
     if meta.get("version") != MODEL_VERSION:
@@ -145,11 +139,9 @@ def _sampling(raw: Any, where: Path) -> dict[str, Any]:
 
 
 def _from_checkpoint(path: Path) -> ModelFiles:
-    try:
+    with input_errors(StoredFileError):
         step_dir = resolve_checkpoint(path)
         trainer = read_trainer(step_dir)
-    except StoredFileError as exc:
-        raise InputError(str(exc)) from None
     where = step_dir / "trainer.json"
     config = check_config(trainer.get("config"), where)
     rep = trainer.get("representation") or {}
@@ -208,20 +200,18 @@ def export_model(
     files = load_model_files(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    checksums = {"model.safetensors": write_file(out / "model.safetensors", weights_bytes(files.model, dtype))}
-    if files.prior is not None:  # the checksums: flipped bits are refused on load
-        checksums[PRIOR_FILE] = write_file(out / PRIOR_FILE, files.prior.to_bytes())
-    elif (out / PRIOR_FILE).exists():
-        (out / PRIOR_FILE).unlink()  # a stale file from an earlier export
-    attrs = dict(files.attributes)
-    attrs.update(attributes or {})
-    if attrs:
-        blob = save_numpy({k: np.asarray(v, dtype=np.float32) for k, v in attrs.items()})
-        checksums["attributes.safetensors"] = write_file(out / "attributes.safetensors", blob)
-    elif (out / "attributes.safetensors").exists():
-        (out / "attributes.safetensors").unlink()  # a stale file from an earlier export
-    merged = dict(files.info)
-    merged.update(info or {})
+    attrs = {**files.attributes, **(attributes or {})}
+    blobs = {"model.safetensors": weights_bytes(files.model, dtype),
+             PRIOR_FILE: files.prior.to_bytes() if files.prior is not None else None,
+             "attributes.safetensors":
+                 save_numpy({k: np.asarray(v, np.float32) for k, v in attrs.items()}) if attrs else None}
+    checksums = {}  # flipped bits are refused on load
+    for fname, blob in blobs.items():
+        if blob is None:
+            (out / fname).unlink(missing_ok=True)  # a stale file from an earlier export
+        else:
+            checksums[fname] = write_file(out / fname, blob)
+    merged = {**files.info, **(info or {})}
     meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name or out.name,
             "config": files.config.to_dict(), "representation": files.representation,
             "weights_dtype": str(dtype).replace("torch.", ""), "info": json.loads(json.dumps(merged, default=str)),

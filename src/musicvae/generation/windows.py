@@ -13,8 +13,10 @@ needs one onset (a musician's own two bars may rest for more than a bar).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -27,6 +29,15 @@ from ..representations.base import GridConverter
 
 class InputError(ValueError):
     """Music the model cannot take (one line: the file and the reason)."""
+
+
+@contextmanager
+def input_errors(*kinds: type[Exception]) -> Iterator[None]:
+    """Inside the block, an error of one of ``kinds`` becomes an :class:`InputError` with its message."""
+    try:
+        yield
+    except kinds as exc:
+        raise InputError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,8 @@ def _sequences(source: str | os.PathLike | NoteSequence) -> tuple[list[NoteSeque
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a MIDI file")
-    try:
+    with input_errors(MidiError):
         return load_sequences(path), str(path)
-    except MidiError as exc:
-        raise InputError(str(exc)) from None
 
 
 def extract_windows(

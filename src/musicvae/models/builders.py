@@ -62,12 +62,6 @@ def build_prior(config: Config) -> nn.Module:
     raise ConfigError(f"unknown prior {m.prior!r} ({' or '.join(PRIORS)})")
 
 
-def critic_label_classes(config: Config) -> int:
-    """Petals the critic reads as a one-hot (0: unconditioned critic)."""
-    m = config.musae
-    return m.components if m.prior == "flower" and m.label_critic else 0
-
-
 def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
     """MusAE: bidirectional encoder, one LSTM per stream, prior and WGAN-GP critic on z."""
     m, a = config.model, config.musae
@@ -78,8 +72,8 @@ def build_musae(config: Config, vocab_sizes: tuple[int, ...]) -> MusAE:
                                 num_layers=m.decoder_layers, steps=config.steps_per_window,
                                 steps_per_bar=config.steps_per_window // config.data.bars,
                                 position_input=a.position_input, dropout=m.dropout)
-    critic = Critic(m.z_size, hidden=a.critic_hidden, layers=a.critic_layers,
-                    label_classes=critic_label_classes(config))
+    label_classes = a.components if a.prior == "flower" and a.label_critic else 0  # petals, read as a one-hot
+    critic = Critic(m.z_size, hidden=a.critic_hidden, layers=a.critic_layers, label_classes=label_classes)
     return MusAE(encoder, decoder, build_prior(config), critic, stochastic=a.stochastic_encoder)
 
 

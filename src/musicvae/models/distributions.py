@@ -201,8 +201,7 @@ def elbo_loss(
     if r_scale != 1.0:
         r_per_example, per_stream = r_per_example * r_scale, per_stream * r_scale
     if mu is None:
-        kl = torch.zeros_like(r_per_example)  # (B,)
-        kl_cost = torch.zeros_like(r_per_example)  # (B,)
+        kl = kl_cost = torch.zeros_like(r_per_example)  # (B,)
     else:
         if sigma is None:
             raise ValueError("sigma is required when mu is given")

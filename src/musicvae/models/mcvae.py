@@ -208,9 +208,8 @@ class MCVAE(MusicModel):
     def sample(self, n: int, temperature: float = 0.5, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None, bars: int = 16) -> torch.Tensor:
         """``n`` compositions of ``bars`` bars from a prior draw -> tokens (n, bars*16, K)."""
-        if labels is not None:
-            raise ValueError("MCVAE's prior has no style labels")
-        return self.compose(bars, None, temperature=temperature, batch=n, generator=generator)
+        seed = self.prior_sample(n, labels, generator)  # (n, 1, Z)
+        return self.compose(bars, seed, temperature=temperature, generator=generator)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor], **weights) -> dict[str, torch.Tensor]:
         """The composer's NLL of each next bar's code: ``batch`` = (codes (B, L, Z), lengths (B,))."""

@@ -253,10 +253,8 @@ class NoteSequenceModel(MusicModel):
         mu = sigma = z = None
         if self.latent:
             mu, sigma = self.encode(batch)
-            if use_mean:
-                z = mu
-            else:
-                z = mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu if use_mean else mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device,
+                                                             dtype=mu.dtype)
         logits = self.decoder_logits(z, batch.events, batch.meta, generator)
         return {"logits": logits, "mu": mu, "sigma": sigma, "z": z}
 
@@ -366,8 +364,7 @@ class NoteSequenceModel(MusicModel):
     def _sample(self, n, max_notes, temperature, generator, meta, z, min_notes) -> list[np.ndarray]:
         if max_notes < 1 or n < 1:
             raise ValueError("n and max_notes must be >= 1")
-        w = next(self.parameters())
-        dev = w.device
+        dev = next(self.parameters()).device
         meta = torch.zeros(n, 2, dtype=torch.long, device=dev) if meta is None else meta.to(dev).long().expand(n, 2)
         if self.latent and z is None:
             z = self.prior_sample(n, generator=generator)

@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -186,10 +187,7 @@ def load_checkpoint(
             raise fail(rng_path, "cannot restore RNG state", exc) from exc
         loaded["rng"] = True
 
-    result = dict(trainer)
-    result["path"] = str(step_dir)
-    result["loaded"] = loaded
-    return result
+    return {**trainer, "path": str(step_dir), "loaded": loaded}
 
 
 # --------------------------------------------------------------------------- save
@@ -218,10 +216,8 @@ def _remove_stale_temps(ckpt_dir: Path) -> None:
         elif _POINTER_TEMP_RE.match(entry.name) and entry.is_file():
             # a pointer write killed mid-way (utils.io.atomic_write's temp file); only the run's one
             # writer (the --out lock) writes pointers, and it is here, not writing one
-            try:
+            with suppress(OSError):
                 entry.unlink()
-            except OSError:
-                pass
 
 
 def _mkdtemp(ckpt_dir: Path, kind: str, name: str) -> Path:
@@ -280,10 +276,8 @@ def _is_better(value: float, previous: Any, higher_is_better: bool) -> bool:
 def _update_best(ckpt_dir: Path, final: Path, step: int, metric: str, value: float,
                  higher_is_better: bool) -> bool:
     best_json = ckpt_dir / BEST_FILE
-    previous: dict[str, Any] | None = None
-    if best_json.exists():
-        data = read_json(best_json)
-        previous = data if isinstance(data, dict) else None
+    data = read_json(best_json) if best_json.exists() else None
+    previous = data if isinstance(data, dict) else None
     improved = (
         previous is None
         or previous.get("metric") != metric

@@ -39,7 +39,7 @@ class Family:
     """
 
     unit = "seq"  # what the throughput counts (progress line)
-    scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA (grid families)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # a pass-through; fp16 on CUDA: enabled (grid)
     model: torch.nn.Module
     optimizer: Any
     batch_size: int
@@ -56,17 +56,11 @@ class Family:
     def optimise(self, loss: torch.Tensor, params) -> float:
         """One optimiser step on ``loss`` with gradients clipped to ``train.grad_clip``; returns their norm."""
         self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # the clip sees the true gradients
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         return float(norm)
 
     def train_step(self, step: int) -> dict[str, float]:

@@ -76,8 +76,8 @@ class GridFamily(Family):
             self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = self.make_optimizer()
         self.sampling = schedules.ScheduledSampling(tc.sampling_schedule, tc.sampling_rate, tc.sampling_mode)
-        use_scaler = tc.precision == "fp16" and trainer.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        fp16_cuda = tc.precision == "fp16" and trainer.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16_cuda)
 
     def setup(self, data_dir) -> None:
         """Checks and config changes before the model is built (the MusAE family's hook)."""
@@ -109,12 +109,8 @@ class GridFamily(Family):
         grad_norm = self.optimise(losses["loss"], self.model.parameters())
         with torch.no_grad():
             acc, _ = accuracy(out["logits"].float(), out.get("targets", tokens), self.vocab_sizes)
-        losses = {k: v.detach() for k, v in losses.items()}
-        return {
-            "loss": float(losses["loss"]), "r_loss": float(losses["r_loss"]), "kl": float(losses["kl"]),
-            "kl_bits": float(losses["kl_bits"]), "beta": beta, "lr": lr, "sampling_prob": prob,
-            "accuracy": float(acc), "grad_norm": float(grad_norm),
-        }
+        return {**{k: float(losses[k].detach()) for k in ("loss", "r_loss", "kl", "kl_bits")}, "beta": beta,
+                "lr": lr, "sampling_prob": prob, "accuracy": float(acc), "grad_norm": float(grad_norm)}
 
     @torch.no_grad()
     def evaluate(self) -> dict:

@@ -166,8 +166,6 @@ def reconstruction_metrics(model, batches, generator_for, segment_steps: int,
         n += b
         if on_batch is not None:
             on_batch(b)
-    res: dict = {k: v / max(n, 1) for k, v in totals.items()}
-    res["n"] = n
-    res["per_stream"] = {k: v / max(n, 1) for k, v in streams.items()}
-    res["per_segment"] = {k: v / max(n, 1) for k, v in segments.items()}
-    return res
+    return {**{k: v / max(n, 1) for k, v in totals.items()}, "n": n,
+            "per_stream": {k: v / max(n, 1) for k, v in streams.items()},
+            "per_segment": {k: v / max(n, 1) for k, v in segments.items()}}

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import Config
 from ..models.modules.priors import label_components
 from . import schedules
 from .adversarial import AdversarialStep, _score, adversarial_beta
@@ -41,11 +40,6 @@ class OptimizerPair:
     def __init__(self, autoencoder: torch.optim.Optimizer, critic: torch.optim.Optimizer):
         self.autoencoder, self.critic = autoencoder, critic
 
-    @property
-    def param_groups(self) -> list[dict]:
-        """The autoencoder's groups (what the learning-rate schedule sets)."""
-        return self.autoencoder.param_groups
-
     def state_dict(self) -> dict[str, Any]:
         return {"autoencoder": self.autoencoder.state_dict(), "critic": self.critic.state_dict()}
 
@@ -54,13 +48,6 @@ class OptimizerPair:
             raise ValueError("expected the states of both the autoencoder and the critic optimiser")
         self.autoencoder.load_state_dict(state["autoencoder"])
         self.critic.load_state_dict(state["critic"])
-
-
-def petal_table(label_names: list[str], config: Config) -> dict[str, int]:
-    """Label name -> flower petal (empty unless the prior is the flower and there are labels)."""
-    if config.musae.prior != "flower" or not label_names:
-        return {}
-    return label_components(label_names, config.musae.components)
 
 
 class MusAEFamily(GridFamily):
@@ -80,7 +67,7 @@ class MusAEFamily(GridFamily):
                 f"training with the Gaussian prior (prepare with --labels FILE for labels)")
 
     def make_optimizer(self) -> OptimizerPair:
-        model, config, tc, a = self.model, self.config, self.config.train, self.config.musae
+        model, tc, a = self.model, self.config.train, self.config.musae
         self.stream_names = tuple(self.train_set.converter.stream_names)
         optimizer = OptimizerPair(
             torch.optim.Adam(model.autoencoder_parameters(), lr=tc.learning_rate),
@@ -90,7 +77,9 @@ class MusAEFamily(GridFamily):
         self.step_fn = AdversarialStep(model, optimizer.autoencoder, optimizer.critic,
                                        critic_steps=a.critic_steps, gp_weight=a.gp_weight, grad_clip=tc.grad_clip,
                                        reconstruction_scale=scale)
-        self.petals = petal_table(self.label_names, config)
+        # label name -> flower petal (none unless the prior is the flower and there are labels)
+        flower = a.prior == "flower" and self.label_names
+        self.petals = label_components(self.label_names, a.components) if flower else {}
         # label id -> petal, with a trailing -1 so that id -1 (unlabelled) indexes to -1
         table = [self.petals[n] for n in self.label_names] if self.petals else []
         self._table = np.array(table + [-1], dtype=np.int64)

@@ -318,10 +318,8 @@ class NoteFamily(Family):
         """What a checkpoint needs besides the weights to sample and decode (JSON)."""
         rows = self.train_set.track_meta_rows  # (n, 5): program, is_drum, median_duration, octave_shift, group
         pairs = Counter((int(g), int(c)) for g, c in self.train_set.meta)
-        programs: dict[str, int] = {}
-        for g in sorted({int(r[4]) for r in rows}):
-            progs = Counter(int(r[0]) for r in rows if int(r[4]) == g)
-            programs[str(g)] = progs.most_common(1)[0][0]
+        programs = {str(g): Counter(int(r[0]) for r in rows if int(r[4]) == g).most_common(1)[0][0]
+                    for g in sorted({int(r[4]) for r in rows})}  # each family's most common program
         med = lambda col: int(np.sort(rows[:, col])[(len(rows) - 1) // 2])  # noqa: E731 (lower median)
         return {
             "model": NOTE_FAMILIES[self.config.model.family],
@@ -372,10 +370,8 @@ class NoteFamily(Family):
                "eval_kl_per_note": res["kl_per_note"], "eval_kl": res["kl_per_track"],
                "eval_kl_bits": res["kl_per_track"] / math.log(2), "tf_accuracy": res["accuracy"],
                "eval_tracks": res["sequences"], "eval_notes": res["positions"]}
-        for k, v in res.items():
-            if k.startswith(("ce_", "acc_")) and not k.endswith("_sum"):
-                out[f"eval_{k}"] = v
-        return out
+        return {**out, **{f"eval_{k}": v for k, v in res.items()
+                          if k.startswith(("ce_", "acc_")) and not k.endswith("_sum")}}  # per factor
 
     def checkpoint_extra(self) -> dict:
         return {"vocab_sizes": list(self.vocab_sizes), "representation": self.manifest["representation"],

@@ -18,15 +18,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
 from ..utils.io import atomic_write
 
 LOG_FILE = "metrics.jsonl"
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def read_records(path: str | os.PathLike) -> tuple[list[dict], int]:
@@ -56,16 +53,14 @@ class MetricsLog:
 
     def __init__(self, run_dir: str | os.PathLike, run_id: str | None = None):
         self.path = Path(run_dir) / LOG_FILE
-        self.run_id = run_id or new_run_id()
+        self.run_id = run_id or uuid.uuid4().hex[:12]
 
     def _drop_temps(self) -> None:
         """Remove a ``.metrics.jsonl.*.tmp`` left by a kill during a rewrite (only this run's one
         writer, holding the --out lock, rewrites the log)."""
         for tmp in self.path.parent.glob(f".{LOG_FILE}.*.tmp"):
-            try:
+            with suppress(OSError):
                 tmp.unlink()
-            except OSError:
-                pass
 
     def start_fresh(self) -> str | None:
         """A new run: lines left by an earlier run that saved no checkpoint are removed (returns a
@@ -108,10 +103,8 @@ class MetricsLog:
                 if written != len(line):
                     raise OSError(28, "No space left on device (short write)", str(self.path))
             except OSError:
-                try:
+                with suppress(OSError):
                     os.ftruncate(fd, size)
-                except OSError:
-                    pass
                 raise
         finally:
             os.close(fd)

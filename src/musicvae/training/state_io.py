@@ -46,15 +46,11 @@ def encode_state(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
         return {"__tensor__": key}
     if obj is None or isinstance(obj, (bool, str)):
         return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
     if isinstance(obj, np.bool_):
         return bool(obj)
-    if isinstance(obj, np.integer):
+    if isinstance(obj, (int, np.integer)):
         return int(obj)
-    if isinstance(obj, np.floating):
+    if isinstance(obj, (float, np.floating)):
         return float(obj)
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
@@ -96,9 +92,7 @@ def decode_state(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
 def plain_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in (metrics or {}).items():
-        if isinstance(v, torch.Tensor) and v.numel() == 1:
-            v = v.item()
-        elif isinstance(v, (np.generic,)):
+        if (isinstance(v, torch.Tensor) and v.numel() == 1) or isinstance(v, np.generic):
             v = v.item()
         out[str(k)] = v
     return out

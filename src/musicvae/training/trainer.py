@@ -163,7 +163,7 @@ class Trainer:
         elif self.dist.is_main and has_checkpoints(self.run_dir):
             raise TrainError(f"{self.run_dir}: already holds checkpoints; pass --resume to continue or choose a new --out")
         elif self.dist.is_main:
-            self.log_start()
+            self._open_log()
         self.tb = self._tensorboard() if self.dist.is_main else None
 
     # ------------------------------------------------------------------ setup
@@ -189,7 +189,7 @@ class Trainer:
         self.step = int(state["step"])
         self.best_eval = float(state.get("best_eval", math.inf))
         self.run_id = state.get("run_id") if isinstance(state.get("run_id"), str) else None
-        self._truncate_log(self.step)
+        self._open_log(resume_step=self.step)
 
     def _tensorboard(self):
         try:
@@ -198,13 +198,15 @@ class Trainer:
             return None
         return SummaryWriter(str(self.run_dir / "tensorboard"))
 
-    def _truncate_log(self, step: int) -> None:
-        """Keep this run's log lines up to the checkpoint we resume from (later ones are redone;
-        torn lines and another run's lines are dropped): ``training.runlog``."""
+    def _open_log(self, resume_step: int | None = None) -> None:
+        """This run's ``metrics.jsonl`` (``training.runlog``): a fresh run drops an earlier run's lines that
+        no checkpoint kept; a resumed one keeps its lines up to ``resume_step`` (later ones are redone;
+        torn lines and another run's lines are dropped)."""
         self.metrics_log = MetricsLog(self.run_dir, getattr(self, "run_id", None))
         self.run_id = self.metrics_log.run_id
         if self.dist.is_main:
-            notice = self.metrics_log.resume(step)
+            metrics = self.metrics_log
+            notice = metrics.start_fresh() if resume_step is None else metrics.resume(resume_step)
             if notice:
                 self.notices.append(notice)
 
@@ -231,13 +233,6 @@ class Trainer:
                     self.tb.add_scalar(k, v, record["step"])
         if self.on_log:
             self.on_log(record)
-
-    def log_start(self) -> None:
-        self.metrics_log = MetricsLog(self.run_dir)
-        self.run_id = self.metrics_log.run_id
-        notice = self.metrics_log.start_fresh()
-        if notice:
-            self.notices.append(notice)
 
     def save(self, metrics: dict) -> None:
         if not self.dist.is_main:

@@ -26,12 +26,12 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 from safetensors.numpy import save as save_numpy
-from safetensors.torch import save as save_torch
 
 from ...models.builders import build_model, count_parameters
 from ...utils.io import atomic_write_bytes, atomic_write_json
+from ...utils.stored import weights_bytes
 from ..store import MODEL_FORMAT, MODEL_VERSION
-from ..windows import InputError
+from ..windows import InputError, input_errors
 from . import mapping
 from .tf_bundle import CheckpointFormatError, read_checkpoint, read_index
 
@@ -178,10 +178,8 @@ def import_magenta(
     if key is None:
         raise InputError(f"{src}: cannot tell the magenta config from the file name; give --config "
                          f"(one of {', '.join(mapping.CONFIGS)})")
-    try:
+    with input_errors(mapping.MappingError):
         cfg = mapping.resolve(key)
-    except mapping.MappingError as exc:
-        raise InputError(str(exc)) from None
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise InputError(f"{out}: already exists and is not empty (choose another --out or pass --force)")
     with locate(src) as prefix:
@@ -208,9 +206,7 @@ def import_magenta(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.import-", dir=out.parent))
     try:
-        tensors = {k: v.detach().to(dtype).contiguous() if v.is_floating_point() else v
-                   for k, v in model.state_dict().items()}
-        atomic_write_bytes(tmp / "model.safetensors", save_torch(tensors, metadata={"format": "pt", "musicvae": "weights"}))
+        atomic_write_bytes(tmp / "model.safetensors", weights_bytes(model, dtype))
         meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": model_name, "config": config.to_dict(),
                 "representation": rep, "weights_dtype": str(dtype).replace("torch.", ""), "info": info}
         atomic_write_json(tmp / "model.json", meta)

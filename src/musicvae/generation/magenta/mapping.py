@@ -111,10 +111,7 @@ def guess_config(filename: str) -> str | None:
         if base.endswith(suffix):
             base = base[: -len(suffix)]
     base = base.split(".ckpt")[0]
-    for key in sorted(list(CONFIGS) + list(ALIASES), key=len, reverse=True):
-        if base == key:
-            return key
-    return None
+    return base if base in CONFIGS or base in ALIASES else None
 
 
 # --------------------------------------------------------------------------- names and shapes
@@ -167,14 +164,12 @@ def expected_variables(cfg: MagentaConfig, enc: int, dec: int, z: int) -> dict[s
 
 def infer_sizes(cfg: MagentaConfig, shapes: dict[str, tuple[int, ...]]) -> tuple[int, int, int]:
     """(encoder units, decoder units, z size) read off three anchor variables."""
-    anchors = {f"{encoder_cell(0, 'fw')}/bias": "encoder", "encoder/mu/bias": "z",
-               f"{_decoder_scope(cfg)}/output_projection/kernel": "decoder"}
+    anchors = (f"{encoder_cell(0, 'fw')}/bias", "encoder/mu/bias",
+               f"{_decoder_scope(cfg)}/output_projection/kernel")
     for name in anchors:
         if name not in shapes:
             raise MappingError(f"variable {name} missing: this is not a {cfg.name} checkpoint")
-    enc = shapes[f"{encoder_cell(0, 'fw')}/bias"]
-    z = shapes["encoder/mu/bias"]
-    dec = shapes[f"{_decoder_scope(cfg)}/output_projection/kernel"]
+    enc, z, dec = (shapes[name] for name in anchors)
     if len(enc) != 1 or enc[0] % 4 or len(z) != 1 or len(dec) != 2:
         raise MappingError(f"unexpected anchor shapes {enc}, {z}, {dec}: this is not a {cfg.name} checkpoint")
     return enc[0] // 4, dec[0], z[0]

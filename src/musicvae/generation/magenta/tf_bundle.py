@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import struct
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,24 +168,19 @@ def _shape(buf: bytes) -> tuple[int, ...]:
     return tuple(dims)
 
 
+_ENTRY_INTS = {1: "dtype", 3: "shard", 4: "offset", 5: "size", 6: "crc"}  # BundleEntryProto's integer fields
+
+
 def _entry(name: str, buf: bytes) -> Entry:
-    dtype, shape, shard, offset, size, crc, sliced = 0, (), 0, 0, 0, None, False
+    fields: dict = {"dtype": 0, "shape": (), "shard": 0, "offset": 0, "size": 0, "crc": None, "sliced": False}
     for number, wire, value in _fields(buf):
-        if number == 1:
-            dtype = int(value)
+        if number in _ENTRY_INTS:
+            fields[_ENTRY_INTS[number]] = int(value)
         elif number == 2:
-            shape = _shape(value)
-        elif number == 3:
-            shard = int(value)
-        elif number == 4:
-            offset = int(value)
-        elif number == 5:
-            size = int(value)
-        elif number == 6:
-            crc = int(value)
+            fields["shape"] = _shape(value)
         elif number == 7:
-            sliced = True
-    return Entry(name, dtype, shape, shard, offset, size, crc, sliced)
+            fields["sliced"] = True
+    return Entry(name, **fields)
 
 
 # --------------------------------------------------------------------------- the table (.index)
@@ -295,11 +291,9 @@ def read_checkpoint(prefix: str | os.PathLike, *, names: set[str] | None = None,
     sizes: dict[int, int] = {}
     files: dict[int, object] = {}
     out: dict[str, np.ndarray] = {}
-    try:
+    with ExitStack() as opened:  # the shard files, closed on the way out
         for e in entries:
-            if names is not None and e.name not in names:
-                continue
-            if e.dtype == DT_STRING or e.sliced:
+            if (names is not None and e.name not in names) or e.dtype == DT_STRING or e.sliced:
                 continue
             if e.dtype == DT_BFLOAT16:
                 raise CheckpointFormatError(f"{prefix}.index: {e.name} is bfloat16, which this reader does not convert")
@@ -310,7 +304,7 @@ def read_checkpoint(prefix: str | os.PathLike, *, names: set[str] | None = None,
             path = shard_path(prefix, e.shard, num_shards)
             if e.shard not in files:
                 try:
-                    files[e.shard] = open(path, "rb")  # noqa: SIM115 (closed below)
+                    files[e.shard] = opened.enter_context(open(path, "rb"))
                     sizes[e.shard] = os.fstat(files[e.shard].fileno()).st_size
                 except OSError as exc:
                     raise CheckpointFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
@@ -330,7 +324,4 @@ def read_checkpoint(prefix: str | os.PathLike, *, names: set[str] | None = None,
             if verify and e.crc is not None and can_check(e.size) and masked_crc32c(raw) != e.crc:
                 raise CheckpointFormatError(f"{path}: corrupt ({e.name}'s checksum does not match)")
             out[e.name] = np.frombuffer(raw, dtype=dtype).reshape(e.shape).astype(dtype.newbyteorder("="))
-    finally:
-        for f in files.values():
-            f.close()
     return out
