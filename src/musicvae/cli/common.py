@@ -69,7 +69,7 @@ TemperatureOpt = Annotated[Optional[float], typer.Option(
 RhythmOpt = Annotated[Optional[float], typer.Option(
     "--rhythm-temperature", min=0.01, max=10.0,
     help="Melody models: draw the rhythm (hold, note-off, new note) at this temperature and only the pitches at "
-         "--temperature; default: the model's own (mel_16bar: 1.0), else one temperature for everything.")]
+         "--temperature; default: the model's own (mel_16bar: 0.85), else one temperature for everything.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=-(2**63), max=2**63 - 1,
                                                  help="Random seed (same seed, same music).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
