@@ -17,7 +17,9 @@ With ``--split-eval-only`` nothing is left out of training: both folders keep th
 train split, and the base's eval split is divided by collection (``in/``: the other collections'
 windows, ``out/``: the named collections'), to measure a model trained on the base per collection.
 
-A collection is given as a prefix of the source names in the base's manifest (``sources[].name``).
+A collection is given as a prefix of the source names in the base's manifest (``sources[].name``); a window's
+``source`` is its input's item number (``sources[].item``; manifests written before it existed list every
+item, so the position stands in for it).
 Each manifest records what was left out and the command.
 """
 
@@ -69,12 +71,15 @@ def main() -> None:
     args = ap.parse_args()
     base, out = Path(args.base), Path(args.out)
     man = json.loads((base / "manifest.json").read_text())
-    names = [s["name"] for s in man.get("sources", [])]
-    left = np.array([any(n.startswith(p) for p in args.collections) for n in names], dtype=bool)
-    if not left.any():
+    sources = man.get("sources", [])
+    named = np.array([any(s["name"].startswith(p) for p in args.collections) for s in sources], dtype=bool)
+    if not named.any():
         raise SystemExit(f"error: {base}: no source name starts with {' or '.join(args.collections)}")
-    if left.all():
+    if named.all():
         raise SystemExit(f"error: {base}: every source is in the left-out collections; nothing to train on")
+    items = np.array([s.get("item", k) for k, s in enumerate(sources)], dtype=np.int64)
+    left = np.zeros(int(items.max()) + 1, dtype=bool)  # item number (a window's "source") -> left out
+    left[items] = named
     train, ev = _load(base, man, "train"), _load(base, man, "eval")
     command = "python scripts/models/leave_out.py " + " ".join(
         [args.base, *args.collections, "--out", args.out, *(["--split-eval-only"] if args.split_eval_only else [])])
@@ -91,12 +96,12 @@ def main() -> None:
     held = {k: np.concatenate([train[k][left[train["source"]]], ev[k][left[ev["source"]]]]) for k in KEYS}
     fresh = np.array([t.tobytes() not in seen for t in held["tokens"]], dtype=bool)
     held = _pick(held, fresh)
-    record["sources_left_out"] = int(left.sum())
+    record["sources_left_out"] = int(named.sum())
     _write(out / "in", man, in_train, in_eval, dict(record, eval="the other collections' held-out windows"))
     _write(out / "out", man, in_train, held, dict(record, eval="every window of the left-out collections",
                                                   dropped_seen_in_train=int((~fresh).sum())))
     print(f"{out}: {len(in_train['tokens'])} train windows; eval {len(in_eval['tokens'])} in-collection (in/), "
-          f"{len(held['tokens'])} from {int(left.sum())} left-out sources (out/)")
+          f"{len(held['tokens'])} from {int(named.sum())} left-out sources (out/)")
 
 
 if __name__ == "__main__":

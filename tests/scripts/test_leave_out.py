@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "models" / "leave_out
 
 def _sources(ds):
     man = json.loads((ds / "manifest.json").read_text())
-    names = [s["name"] for s in man["sources"]]
+    names = {s["item"]: s["name"] for s in man["sources"]}  # a window's source is its input's item number
     return {names[i] for i in WindowDataset(ds, "train", transpose=None, as_torch=False).data.arrays["source"]}, \
         {names[i] for i in WindowDataset(ds, "eval", transpose=None, as_torch=False).data.arrays["source"]}
 
@@ -28,6 +28,8 @@ def test_leave_out_splits_by_collection(tmp_path):
             base = 60 if coll == "essen" else 64
             write_song(tmp_path / "midi" / coll / f"t{i}.mid", [base + (i * 3 + j * (1 + i % 4)) % 12 for j in range(32)],
                        step=2 + i % 3)
+        # an input without a window first in each collection: item numbers and manifest positions differ
+        write_song(tmp_path / "midi" / coll / "a_short.mid", [60, 62], step=2)
     prepare(tmp_path / "midi", tmp_path / "all", PrepareConfig("melody", 2, eval_fraction=0.3))
     names = [s["name"] for s in json.loads((tmp_path / "all" / "manifest.json").read_text())["sources"]]
     prefix = next(n for n in names if "oneills" in n).split("oneills")[0] + "oneills"

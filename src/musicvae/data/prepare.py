@@ -346,7 +346,7 @@ def _merge(source: Source, cfg: PrepareConfig, chunks, work: Path, out: Path, fi
               "eval": write_split(records, evals, out, "eval") if evals and len(evals["item"]) else []}
     rep = converter.config() if hasattr(converter, "config") else {"kind": kind}
     sources = [
-        {"name": names[i], "windows": int(per_item[i]), "split": "eval" if i in eval_items else "train",
+        {"name": names[i], "item": int(i), "windows": int(per_item[i]), "split": "eval" if i in eval_items else "train",
          **({"labels": item_labels[i]} if label_names else {})}
         for i in with_windows
     ]
