@@ -135,6 +135,7 @@ def test_fit_prior_records_a_rhythm_temperature_that_sampling_uses(tiny_mel_run,
     assert sampling["rhythm_temperature"] == 0.9 and sampling["temperature"] == 0.5
     m = TrainedModel.load(out)
     assert m.rhythm_temperature == 0.9
+    assert "T=0.5, rhythm 0.9" in ood_cell(m.files.info, True, m.files.sampling)  # musicvae models shows it
     split = m.sample_tokens(8, seed=3)
     m.rhythm_temperature = None
     assert not (split == m.sample_tokens(8, seed=3)).all()  # the recorded rhythm temperature is used

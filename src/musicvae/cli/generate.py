@@ -294,7 +294,9 @@ def ood_cell(info: dict, has_prior: bool, sampling: dict | None = None) -> str:
             r = {"ood_rate": swept["ood_rate"], "temperature": sampling["temperature"]}
     if not isinstance(r, dict) or not isinstance(r.get("ood_rate"), (int, float)):
         return "-"
-    line = f"{100 * r['ood_rate']:.2f} % ({key} prior, T={r.get('temperature', 0.5):g})"
+    rhythm = (sampling or {}).get("rhythm_temperature") if "temperature" in (sampling or {}) else None
+    line = (f"{100 * r['ood_rate']:.2f} % ({key} prior, T={r.get('temperature', 0.5):g}"
+            + (f", rhythm {rhythm:g})" if rhythm is not None else ")"))
     other = figures.get("standard") if key == "fitted" else None
     if isinstance(other, dict) and isinstance(other.get("ood_rate"), (int, float)):
         line += f"\nN(0, I): {100 * other['ood_rate']:.2f} %"
