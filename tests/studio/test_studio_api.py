@@ -82,6 +82,29 @@ def test_a_request_without_temperature_takes_the_models_own(client):
         assert [c["notes"] for c in implicit] != [c["notes"] for c in other]
 
 
+def test_rhythm_temperature_per_request_and_the_models_own(client):
+    """A melody model's recorded rhythm temperature applies unless the request gives one (0: one temperature for
+    every token); the override lasts one request; a drum model refuses it in one line."""
+    from musicvae.generation import TrainedModel
+
+    names = {m["name"]: m for m in _ok(client.get("/api/models"))["models"]}
+    own = TrainedModel.load("mel_16bar").rhythm_temperature
+    assert own is not None and names["mel_16bar"]["rhythm"] == own and names["mel_16bar"]["takes_rhythm"]
+    assert names["mel_2bar"]["takes_rhythm"] and names["mel_2bar"]["rhythm"] is None
+    assert not names["drums_2bar"]["takes_rhythm"]
+
+    def notes(**extra):
+        body = {"model": "mel_16bar", "n": 3, "seed": 4, "temperature": 0.5, **extra}
+        return [c["notes"] for c in _ok(client.post("/api/generate", json=body))["clips"]]
+
+    default, off = notes(), notes(rhythm_temperature=0)
+    assert notes(rhythm_temperature=own) == default != off
+    assert sum(map(len, default)) > sum(map(len, off))  # one low temperature thins the melody out
+    assert notes() == default  # the override did not stick to the shared model
+    _bad(client.post("/api/generate", json={"model": "drums_2bar", "rhythm_temperature": 0.9}), 400, "one-stream melody")
+    _bad(client.post("/api/generate", json={"model": "mel_2bar", "rhythm_temperature": "x"}), 400, "rhythm_temperature")
+
+
 def test_generate_is_seeded_and_keyed(client):
     a = _ok(client.post("/api/generate", json={"model": "mel_2bar", "n": 3, "seed": 5, "temperature": 1.0}))["clips"]
     b = _ok(client.post("/api/generate", json={"model": "mel_2bar", "n": 3, "seed": 5, "temperature": 1.0}))["clips"]

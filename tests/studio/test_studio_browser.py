@@ -79,6 +79,9 @@ def _clip_count(page) -> int:
 def test_studio_in_chromium(page, tmp_path):
     # Generate: four clips, a piano roll, a playable non-silent clip
     blank = _roll(page)
+    # mel_2bar records no rhythm temperature: the control is offered, off (one temperature for every token)
+    assert page.is_visible("#rhythm-on") and not page.is_checked("#rhythm-on")
+    assert page.text_content("#rhythm-out") == "off" and page.is_disabled("#rhythm")
     page.fill("#seed", "7")
     page.click("#gen-go")
     page.wait_for_function("document.querySelectorAll('#clips .clip').length >= 4")
@@ -166,6 +169,10 @@ def test_studio_in_chromium(page, tmp_path):
     assert float(page.input_value("#temperature")) == pytest.approx(own)
     assert page.text_content("#temperature-out") == f"{own:.2f}"
     assert f"default: {own:.2f}" in page.get_attribute("#temperature", "title")
+    rhythm = TrainedModel.load("mel_16bar").rhythm_temperature  # and the rhythm control to its own
+    assert page.is_visible("#rhythm") and page.is_checked("#rhythm-on")
+    assert float(page.input_value("#rhythm")) == pytest.approx(rhythm)
+    assert page.text_content("#rhythm-out") == f"{rhythm:.2f}"
     n = _clip_count(page)
     page.fill("#gen-n", "2")
     page.click("#gen-go")

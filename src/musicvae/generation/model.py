@@ -30,7 +30,7 @@ from ..data.dataset import converter_from_config
 from ..music.sequence import NoteSequence
 from ..representations.base import GridConverter
 from . import latent
-from .keys import constrained, split_rhythm, takes_key
+from .keys import constrained, split_rhythm, takes_key, takes_rhythm
 from .store import DEFAULT_TEMPERATURE, ModelFiles, load_model_files
 from .windows import InputError, Window, extract_windows
 
@@ -133,6 +133,11 @@ class TrainedModel(LoadedModel):
         if not found:
             raise InputError(f"{self.name}: unknown label {label!r}; known labels: {', '.join(self.labels)}")
         return found
+
+    @property
+    def takes_rhythm(self) -> bool:
+        """Whether decoding takes a :attr:`rhythm_temperature` (one-stream melody models)."""
+        return takes_rhythm(self.model, self.converter.streams)
 
     def split(self, temperature: float | None):
         """Context manager around one decode at ``temperature`` (None: the default): yields the temperature

@@ -16,7 +16,8 @@ keeps running whatever a request holds):
 * ``POST /api/upload?name=FILE.mid`` with the MIDI bytes as the body;
 * ``GET  /api/clips/{id}`` (notes as JSON), ``/api/clips/{id}.mid``, ``/api/clips/{id}.wav``.
 
-Tools also take ``temperature``, ``seed`` and ``key`` (e.g. ``"D minor"``); each returns
+Tools also take ``temperature``, ``seed``, ``key`` (e.g. ``"D minor"``) and, for melody models,
+``rhythm_temperature`` (absent or null: the model's own; 0: one temperature for every token); each returns
 ``{"clips": [...]}`` with the new clips' notes and their MIDI/WAV addresses.
 """
 

@@ -146,7 +146,9 @@ class Studio:
                 continue
             out.append({"name": name, "kind": m.kind, "bars": m.bars, "family": m.family,
                         "attributes": sorted(m.attributes), "labels": m.labels, "key": m.takes_key,
-                        "latent": m.has_latent, "temperature": m.default_temperature})
+                        "latent": m.has_latent, "temperature": m.default_temperature,
+                        "rhythm": getattr(m, "rhythm_temperature", None),
+                        "takes_rhythm": getattr(m, "takes_rhythm", False)})
         return {"models": out, "composers": list(self.composer_sources), "modes": list(MODES),
                 "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "clip_bars": MAX_CLIP_BARS, "n": MAX_N}}
 
@@ -232,12 +234,20 @@ class Studio:
         return np.stack([c.codes[m.name] for c in clips])
 
     # ------------------------------------------------------------- tools
-    def _run(self, fn, *args, **kwargs):
+    def _run(self, fn, *args, rhythm: tuple[TrainedModel, float | None] | None = None, **kwargs):
+        """``fn(*args, **kwargs)`` under the model lock; ``rhythm``: (model, its rhythm temperature for this
+        call only), None: the model's own."""
         with self._lock:
+            saved = None if rhythm is None else rhythm[0].rhythm_temperature
             try:
+                if rhythm is not None:
+                    rhythm[0].rhythm_temperature = rhythm[1]
                 return fn(*args, **kwargs)
             except InputError as exc:
                 raise StudioError(str(exc)) from None
+            finally:
+                if rhythm is not None:
+                    rhythm[0].rhythm_temperature = saved
 
     def _emit(self, seqs: list[NoteSequence], m: TrainedModel | ComposerModel, what: str) -> list[dict]:
         n = next(self._counter)
@@ -245,9 +255,16 @@ class Studio:
                 for i, s in enumerate(seqs)]
 
     def _common(self, req: dict, latent: str | None = None
-                ) -> tuple[TrainedModel, float, int | None, str | None]:
-        """The request's model, temperature, seed and key; ``latent``: the tool, which needs a VAE."""
+                ) -> tuple[TrainedModel, float, int | None, str | None, tuple | None]:
+        """The request's model, temperature, seed, key and rhythm override for :meth:`_run` (``rhythm_temperature``
+        absent or null: the model's own, None here; 0: one temperature for every token); ``latent``: the tool,
+        which needs a VAE."""
         m = self.model(req.get("model"))
+        own = rhythm = getattr(m, "rhythm_temperature", None)  # note-event models have none
+        if req.get("rhythm_temperature") is not None:
+            rhythm = _num(req.get("rhythm_temperature"), "rhythm_temperature", 0.0, 5.0) or None
+            if rhythm is not None and not getattr(m, "takes_rhythm", False):
+                raise StudioError(f"{m.name}: a rhythm temperature works with one-stream melody models")
         temperature = _num(req.get("temperature"), "temperature", 0.0, 5.0, m.default_temperature)
         seed = _int(req.get("seed"), "seed", 0, 2**31 - 1)
         key = req.get("key") or None
@@ -255,20 +272,20 @@ class Studio:
             raise StudioError(f"key must be a text such as 'D minor', got {key!r}")
         if latent is not None and not m.has_latent:
             raise StudioError(f"{m.name} is a language model: {latent} needs a VAE")
-        return m, temperature, seed, key
+        return m, temperature, seed, key, (None if rhythm == own else (m, rhythm))
 
     def generate(self, req: dict) -> dict:
-        m, t, seed, key = self._common(req)
+        m, t, seed, key, rhythm = self._common(req)
         n = _int(req.get("n"), "n", 1, MAX_N, 4)
         label = req.get("label") or None
-        seqs = self._run(m.sample, n, t, seed=seed, label=label, key=key)
+        seqs = self._run(m.sample, n, t, seed=seed, label=label, key=key, rhythm=rhythm)
         return {"clips": self._emit(seqs, m, "sample")}
 
     def interpolate(self, req: dict) -> dict:
         """Two clips and a position 0-1 along the path (slerp; lerp for MusAE), or four corners and (x, y)."""
         from ..generation import latent
 
-        m, t, seed, key = self._common(req, "interpolation")
+        m, t, seed, key, rhythm = self._common(req, "interpolation")
         if "corners" in req:
             ids = req.get("corners")
             if not isinstance(ids, list) or len(ids) != 4:
@@ -288,11 +305,12 @@ class Studio:
                 za, zb = self._codes(m, [a, b])
                 code = (latent.slerp(za, zb, pos) if method == "slerp" else (1 - pos) * za + pos * zb)
             what = f"{method} {pos:.2f}"
-        seqs = self._run(m.decode, np.asarray(code, dtype=np.float32)[None], t, seed=seed, key=key)
+        seqs = self._run(m.decode, np.asarray(code, dtype=np.float32)[None], t, seed=seed, key=key,
+                         rhythm=rhythm)
         return {"clips": self._emit(seqs, m, what)}
 
     def similar(self, req: dict) -> dict:
-        m, t, seed, key = self._common(req, "variations")
+        m, t, seed, key, rhythm = self._common(req, "variations")
         clip = self.clip(req.get("clip"))
         n = _int(req.get("n"), "n", 1, MAX_N, 4)
         sim = _num(req.get("similarity"), "similarity", 0.0, 1.0, 0.8)
@@ -301,11 +319,11 @@ class Studio:
         with self._lock:
             z = self._codes(m, [clip])[0]
         codes = latent.neighbours(z, n, sim, np.random.default_rng(seed))
-        seqs = self._run(m.decode, codes, t, seed=seed, key=key)
+        seqs = self._run(m.decode, codes, t, seed=seed, key=key, rhythm=rhythm)
         return {"clips": self._emit(seqs, m, f"similar {sim:.2f}")}
 
     def attribute(self, req: dict) -> dict:
-        m, t, seed, key = self._common(req, "attribute vectors")
+        m, t, seed, key, rhythm = self._common(req, "attribute vectors")
         clip = self.clip(req.get("clip"))
         amounts = req.get("amounts") or {}
         if not isinstance(amounts, dict):
@@ -318,7 +336,7 @@ class Studio:
             z = self._codes(m, [clip])[0].copy()
         for name, amount in amounts.items():
             z = z + _num(amount, f"amount of {name}", -5.0, 5.0) * m.attributes[name]
-        seqs = self._run(m.decode, z[None], t, seed=seed, key=key)
+        seqs = self._run(m.decode, z[None], t, seed=seed, key=key, rhythm=rhythm)
         desc = ", ".join(f"{k} {float(v):+.1f}" for k, v in amounts.items() if float(v)) or "unchanged"
         return {"clips": self._emit(seqs, m, desc)}
 

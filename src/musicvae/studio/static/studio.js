@@ -56,6 +56,8 @@ function common() {
   return {
     model: $("model").value,
     temperature: parseFloat($("temperature").value),
+    // melody models: the rhythm's own temperature, or 0 = one temperature for every token
+    rhythm_temperature: $("rhythm-wrap").hidden ? null : ($("rhythm-on").checked ? parseFloat($("rhythm").value) : 0),
     seed: seed === "" ? null : parseInt(seed, 10),
     key: tonic === "" ? null : `${tonic} ${$("key-mode").value}`,
   };
@@ -306,6 +308,11 @@ function modelChanged() {
     $("temperature-out").textContent = m.temperature.toFixed(2);
     $("temperature").title = `${m.name}'s default: ${m.temperature.toFixed(2)} (its most data-like samples)`;
   }
+  $("rhythm-wrap").hidden = !m.takes_rhythm;  // the model's own rhythm temperature, if it records one
+  $("rhythm-on").checked = typeof m.rhythm === "number";
+  if (typeof m.rhythm === "number") $("rhythm").value = m.rhythm;
+  $("rhythm").disabled = !$("rhythm-on").checked;
+  $("rhythm-out").textContent = $("rhythm-on").checked ? parseFloat($("rhythm").value).toFixed(2) : "off";
   const labels = m.labels || [];
   $("gen-label-wrap").hidden = labels.length === 0;
   $("gen-label").innerHTML = '<option value="">any</option>';
@@ -338,6 +345,12 @@ async function init() {
   NOTE_NAMES.forEach((n) => $("key-tonic").add(new Option(n, n)));
   document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => selectTool(b.dataset.tool)));
   $("temperature").addEventListener("input", () => { $("temperature-out").textContent = parseFloat($("temperature").value).toFixed(2); });
+  const rhythmShown = () => {
+    $("rhythm").disabled = !$("rhythm-on").checked;
+    $("rhythm-out").textContent = $("rhythm-on").checked ? parseFloat($("rhythm").value).toFixed(2) : "off";
+  };
+  $("rhythm").addEventListener("input", rhythmShown);
+  $("rhythm-on").addEventListener("change", rhythmShown);
   $("sim-value").addEventListener("input", () => { $("sim-out").textContent = parseFloat($("sim-value").value).toFixed(2); });
   $("gen-go").addEventListener("click", generate);
   $("sim-go").addEventListener("click", similar);
