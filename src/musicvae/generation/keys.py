@@ -93,10 +93,16 @@ def constrained(model: torch.nn.Module, streams, key: str | Key | None, name: st
                 core.token_bias = None
 
 
+def _rhythm_cores(model: torch.nn.Module, streams) -> list[CoreDecoder]:
+    """The core decoders :func:`split_rhythm` acts on: those of a one-stream melody model (else none)."""
+    if len(streams) != 1 or not isinstance(streams[0], MelodyStream):
+        return []
+    return [m for m in model.modules() if isinstance(m, CoreDecoder) and m.vocab_sizes == (streams[0].vocab_size,)]
+
+
 def takes_rhythm(model: torch.nn.Module, streams) -> bool:
     """Whether :func:`split_rhythm` can act on ``model`` (one melody stream, decoded step by step)."""
-    return len(streams) == 1 and isinstance(streams[0], MelodyStream) and any(
-        isinstance(m, CoreDecoder) and m.vocab_sizes == (streams[0].vocab_size,) for m in model.modules())
+    return bool(_rhythm_cores(model, streams))
 
 
 @contextmanager
@@ -111,8 +117,7 @@ def split_rhythm(model: torch.nn.Module, streams, temperature: float, rhythm_tem
         return
     if rhythm_temperature <= 0:
         raise InputError(f"{name}: the rhythm temperature must be above 0, got {rhythm_temperature:g}")
-    cores = [m for m in model.modules() if isinstance(m, CoreDecoder)
-             and m.vocab_sizes == (streams[0].vocab_size,)] if takes_rhythm(model, streams) else []
+    cores = _rhythm_cores(model, streams)
     if not cores:
         raise InputError(f"{name}: a rhythm temperature works with one-stream melody models whose decoder samples "
                          "step by step; this model has none")
