@@ -53,14 +53,16 @@ class Decoding:
     png: PngOpt = False
 
     def of(self, m) -> dict:
-        """The keywords of ``m``'s decoding calls (``key`` only when asked for: note models take none)."""
+        """The keywords of ``m``'s decoding calls (``key`` only when asked for: note models take none); a
+        ``--rhythm-temperature`` is set on ``m`` itself (its decoding methods read ``m.rhythm_temperature``)."""
         if self.key is not None and not hasattr(m, "keyed"):
             fail(f"--key: {m.name} is a note-event model; "
                  f"the key constraint works with MusicVAE-style models")
         key = {"key": self.key} if self.key is not None else {}
         if self.rhythm_temperature is not None:
             if not hasattr(m, "rhythm_temperature"):
-                fail(f"--rhythm-temperature: {m.name} is a note-event model; it works with MusicVAE-style melody models")
+                fail(f"--rhythm-temperature: {m.name} is a note-event model; "
+                     f"it works with MusicVAE-style melody models")
             m.rhythm_temperature = self.rhythm_temperature
         return {"temperature": self.temperature, "seed": self.seed, "qpm": self.qpm, **key}
 

@@ -112,8 +112,6 @@ def fit_prior_cmd(
         if not (model_dir / "model.json").is_file():
             raise InputError(f"{model_dir}: not an exported model dir (no model.json); run musicvae export first")
         model = TrainedModel.load(model_dir)
-        if rhythm_temperature is not None:
-            model.rhythm_temperature = rhythm_temperature
         if model.model.learned_prior or not model.has_latent:
             raise InputError(f"{model_dir}: fit-prior is for MusicVAE models with a Gaussian prior")
         ev = check_data(data, model)
@@ -132,8 +130,8 @@ def fit_prior_cmd(
             console.print(f"[green]fitted[/] a {components}-component Gaussian mixture (spread x{scale:g}) to {len(pick)} training codes "
                           f"-> {model_dir / PRIOR_FILE}", highlight=False)
             model = TrainedModel.load(model_dir)
-            if rhythm_temperature is not None:
-                model.rhythm_temperature = rhythm_temperature
+        if rhythm_temperature is not None:  # what the samples below are drawn with (and --sweep records)
+            model.rhythm_temperature = rhythm_temperature
         lm, _ = st.fit_lm(train.tokens, model.model.vocab_sizes, seed)
         tokens = np.asarray(ev.tokens[st.select_windows(len(ev), n, seed)], dtype=np.int64)
         figures, studied = {}, {}
