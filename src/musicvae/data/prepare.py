@@ -49,6 +49,7 @@ from ..music.quantize import load_sequences
 from ..representations import KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
+from .batch import batchable, melody_chunk
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
 from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
@@ -109,8 +110,28 @@ def _read_item(source: Source, index: int):
 
 def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
-    rejects, ok, per_item = [], 0, []
     side: dict[str, list] = {}  # what the record class notes besides its records (tracks: rejects, entropies)
+    done = None
+    if batchable(cfg, converter):  # the whole chunk in a few array passes (data.batch)
+        try:
+            done = melody_chunk(source, cfg, converter, indices, lambda i: _read_item(source, i))
+        except Exception:  # never expected; the file-by-file loop below gives each bad file its own reason
+            done = None
+    if done is None:
+        done = _per_file(source, cfg, converter, indices, side)
+    acc, per_item, ok, rejects, item = done
+    arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
+    # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
+    atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
+    summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
+    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
+    return summary
+
+
+def _per_file(source: Source, cfg: PrepareConfig, converter, indices, side: dict) -> tuple:
+    """A chunk file by file (every kind; the reference the batched melody path is tested against):
+    ``(acc, per_item, ok, rejects, item)`` as :func:`~musicvae.data.batch.melody_chunk` returns them."""
+    rejects, ok, per_item = [], 0, []
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []
     for index in indices:
@@ -134,13 +155,7 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
                 items.append(np.full(count, index, dtype=np.int32))
             n_item += count
         per_item.append((index, n_item))
-    item = np.concatenate(items) if items else np.zeros(0, np.int32)
-    arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
-    # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
-    atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
-    summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
-    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
-    return summary
+    return acc, per_item, ok, rejects, (np.concatenate(items) if items else np.zeros(0, np.int32))
 
 
 # ------------------------------------------------------------------------ main

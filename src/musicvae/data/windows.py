@@ -85,3 +85,55 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     win = grid[(good * rules.steps_per_bar)[:, None] + np.arange(W)]  # (w, W, K), a copy
     converter.canonicalize_windows(win)  # a note-off whose note began before the cut becomes a hold
     return win, good
+
+
+def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowRules
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`grid_windows` of many one-stream lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is line
+    ``c``; ``stream``: its codec, e.g. ``MelodyStream``). Returns ``(windows (w, rules.steps, 1), line of
+    each, start bar of each)``, line after line, windows in start order: what :func:`grid_windows` gives
+    line by line (tests compare them).
+
+    No window is cut out to be checked. With ``f`` the first onset at or after a window's start
+    ``s``, the window has notes iff ``f < s + W``; it is silent from ``s`` to ``f`` (a note held over
+    the cut is silence), and from ``f`` on its silences are the line's own, which cannot reach back
+    past ``f``. So a window rests too long iff ``f - s > limit`` or a silent run of the whole line
+    longer than ``limit`` ends in ``[f, s + W)``: one prefix sum over the line answers that.
+    """
+    W, spb = rules.steps, rules.steps_per_bar
+    n_lines = len(offsets) - 1
+    n_bars = np.diff(offsets) // spb
+    n_win = np.maximum(0, (n_bars - rules.bars) // rules.stride_bars + 1)
+    n_win[n_bars < rules.bars] = 0
+    empty = (np.zeros((0, W, 1), tokens.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    total = int(n_win.sum())
+    if not total:
+        return empty
+    line = np.repeat(np.arange(n_lines), n_win)
+    first_win = np.cumsum(n_win) - n_win
+    bar = (np.arange(total) - first_win[line]) * rules.stride_bars
+    s = offsets[line] + bar * spb  # window starts in the concatenated lines
+
+    L = len(tokens)
+    idx = np.arange(L)
+    onset = np.asarray(stream.onsets(tokens), bool)
+    # sounding as MelodyStream.sounding, without resetting at line starts: before a line's first event
+    # the value is never read (only steps at or after an onset of the same window are)
+    last_event = np.maximum.accumulate(np.where(tokens != 0, idx, -1)) if stream.pitched else idx
+    sounding = (last_event >= 0) & onset[np.maximum(last_event, 0)] if stream.pitched else onset
+    last_sound = np.maximum.accumulate(np.where(sounding, idx, -1))
+    limit = rules.max_rest_bars * spb
+    bad = (idx - last_sound) > limit  # a silent run longer than the limit ends here
+    cum_bad = np.zeros(L + 1, np.int64)
+    np.cumsum(bad, out=cum_bad[1:])
+    nxt = np.minimum.accumulate(np.where(onset, idx, L)[::-1])[::-1]  # first onset at or after each step
+    f = nxt[s]
+    ok = f < s + W
+    f = np.minimum(f, s + W)
+    ok &= ~((f - s) > limit) & (cum_bad[s + W] - cum_bad[f] == 0)
+    if not ok.any():
+        return empty
+    s = s[ok]
+    win = tokens[s[:, None] + np.arange(W)]  # (w, W), a copy
+    stream.canonicalize_cut(win)  # a note-off whose note began before the cut becomes a hold
+    return win[:, :, None], line[ok], bar[ok]

@@ -1,0 +1,214 @@
+"""Many quantized sequences in one set of arrays: a chunk of files quantized together.
+
+Place in the flow: ``midi_io.read_midi`` (one Score per file) -> :class:`TableBuilder` ->
+:class:`SeqTable` -> batched encoders (``representations.batch``) -> ``data.batch`` (windows).
+
+``musicvae prepare`` spends most of its time in small numpy calls, ~150-200 per file when each
+file goes through :func:`~musicvae.music.quantize.quantize_score` alone. Here a chunk's files are
+read one by one (unavoidable) and everything after is done once for all their notes: rounding
+to steps, the "no notes" / "too long" / "no 4/4" checks and the sequence lengths.
+
+Only the common case is done in arrays: a file whose time signature never changes (none, or
+one in force from tick 0). Any other file (several signatures, negative times) is quantized by
+:func:`quantize_score` itself and joins the table as :class:`NoteSequence` objects, as corpus
+items do, so the result is always what :func:`quantize_score` gives (tests compare them).
+
+A table's notes are the sequences' notes in any order that keeps, within each (sequence, track,
+start, pitch), the order :func:`quantize_score` gives: what monophonic extraction depends on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .midi_io import MidiError
+from .quantize import ACCEPTED_TIME_SIGNATURES, MAX_STEPS, STEPS_PER_BAR, STEPS_PER_QUARTER, quantize_score, \
+    signature_changes
+from .sequence import END, PITCH, START, TRACK, NoteSequence
+
+
+@dataclass
+class SeqTable:
+    """Sequences ``S`` with their notes ``N`` and the tracks ``M`` they refer to."""
+
+    item: np.ndarray  # (S,) int64: the source item of each sequence
+    part: np.ndarray  # (S,) int64: its index among that item's sequences (a file's 4/4 stretches)
+    total_steps: np.ndarray  # (S,) int64
+    track_base: np.ndarray  # (S,) int64: where its tracks start in ``program`` / ``is_drum``
+    program: np.ndarray  # (M,) int64
+    is_drum: np.ndarray  # (M,) bool
+    seq: np.ndarray  # (N,) int64: the sequence of each note
+    track: np.ndarray  # (N,) int64: its track index within that sequence
+    start: np.ndarray  # (N,) int64 steps
+    end: np.ndarray  # (N,) int64 steps
+    pitch: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def order(self) -> np.ndarray:
+        """``(S,)`` rank of each sequence in (item, part) order: the order of per-file processing."""
+        rank = np.empty(len(self.item), np.int64)
+        rank[np.lexsort((self.part, self.item))] = np.arange(len(self.item))
+        return rank
+
+
+class TableBuilder:
+    """Collects a chunk's sequences: Scores quantized in arrays, or ready NoteSequences."""
+
+    def __init__(self):
+        self._blocks: list[dict] = []
+        self._items: list[int] = []  # one entry per pending Score
+        self._scores: list = []
+        self._sources: list[str] = []
+
+    def add_score(self, item: int, score, source: str) -> None:
+        """A parsed file (``read_midi``); quantized by :meth:`quantize_scores`."""
+        self._items.append(item)
+        self._scores.append(score)
+        self._sources.append(source)
+
+    def add_sequences(self, item: int, seqs: list[NoteSequence]) -> None:
+        """Quantized sequences of one item (parts 0, 1, ...): a corpus item, or a file quantized alone."""
+        if not seqs:
+            return
+        counts = [len(s.notes) for s in seqs]
+        notes = np.concatenate([s.notes for s in seqs]).astype(np.int64) if sum(counts) else np.zeros((0, 5), np.int64)
+        programs = [t.program for s in seqs for t in s.tracks]
+        sizes = [len(s.tracks) for s in seqs]
+        self._blocks.append({
+            "item": np.full(len(seqs), item, np.int64), "part": np.arange(len(seqs), dtype=np.int64),
+            "total_steps": np.array([s.total_steps for s in seqs], np.int64),
+            "track_base": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+            "program": np.array(programs, np.int64),
+            "is_drum": np.array([t.is_drum for s in seqs for t in s.tracks], bool),
+            "seq": np.repeat(np.arange(len(seqs), dtype=np.int64), counts),
+            "track": notes[:, TRACK], "start": notes[:, START], "end": notes[:, END], "pitch": notes[:, PITCH],
+        })
+
+    def quantize_scores(self) -> list[tuple[int, str]]:
+        """Quantize the pending Scores; returns ``(item, reason)`` of those :func:`quantize_score` refuses,
+        with its reason. Raises only what :func:`quantize_score` would raise otherwise (callers fall back)."""
+        rejects: list[tuple[int, str]] = []
+        items, scores, sources = self._items, self._scores, self._sources
+        self._items, self._scores, self._sources = [], [], []
+        files, tpqs, sigs = [], [], []
+        times, durs, pitches, sizes, counts = [], [], [], [], []
+        programs, drums, n_tracks = [], [], []
+        for item, score, source in zip(items, scores, sources):
+            tpq = score.ticks_per_quarter
+            sig = _only_signature(score.time_signatures, tpq)
+            if sig is None:  # several stretches (or odd times): the reference
+                self._quantize_alone(item, score, source, rejects)
+                continue
+            count, k = 0, 0
+            for t in score.tracks:
+                notes = t.notes.numpy()
+                n = len(notes["time"])
+                if not n:  # score_notes leaves empty tracks out of the numbering
+                    continue
+                times.append(notes["time"])
+                durs.append(notes["duration"])
+                pitches.append(notes["pitch"])
+                sizes.append(n)
+                programs.append(t.program)
+                drums.append(t.is_drum)
+                count += n
+                k += 1
+            files.append(item)
+            tpqs.append(tpq)
+            sigs.append(sig)
+            counts.append(count)
+            n_tracks.append(k)
+        if files:
+            self._quantize_block(files, tpqs, sigs, counts, n_tracks, programs, drums, times, durs, pitches, sizes,
+                                 rejects)
+        return rejects
+
+    def _quantize_alone(self, item: int, score, source: str, rejects: list) -> None:
+        try:
+            self.add_sequences(item, quantize_score(score, source))
+        except MidiError as exc:
+            rejects.append((item, exc.reason))
+
+    def _quantize_block(self, files, tpqs, sigs, counts, n_tracks, programs, drums, times, durs, pitches, sizes,
+                        rejects) -> None:
+        """Files of one signature each: round to steps, check, and add one sequence per usable file."""
+        F = len(files)
+        file_of = np.repeat(np.arange(F), counts)
+        if len(file_of):
+            tick = np.concatenate(times).astype(np.int64)
+            end_tick = tick + np.concatenate(durs).astype(np.int64)
+            pitch = np.concatenate(pitches).astype(np.int64)
+            track = np.arange(len(sizes)) - np.repeat(np.cumsum(n_tracks) - n_tracks, n_tracks)
+            track = np.repeat(track, sizes)  # each note's index among its file's non-empty tracks
+        else:
+            tick = end_tick = pitch = track = np.zeros(0, np.int64)
+        keep = tick >= 0  # negative ticks only come from int32 overflow of huge delta times
+        if not keep.all():
+            file_of, tick, end_tick, pitch, track = (a[keep] for a in (file_of, tick, end_tick, pitch, track))
+        tpq = np.asarray(tpqs, np.int64)[file_of]  # _round_steps for whole ticks per quarter
+        start = (2 * STEPS_PER_QUARTER * tick + tpq) // (2 * tpq)
+        end = np.maximum((2 * STEPS_PER_QUARTER * end_tick + tpq) // (2 * tpq), start + 1)
+        n_notes = np.bincount(file_of, minlength=F)
+        last = np.zeros(F, np.int64)
+        np.maximum.at(last, file_of, end)
+        usable = np.zeros(F, bool)
+        for f in range(F):  # one line per refused file, in the order quantize_score checks
+            if n_notes[f] == 0:
+                rejects.append((files[f], "no notes"))
+            elif last[f] > MAX_STEPS:
+                rejects.append((files[f], f"too long ({last[f]} steps > {MAX_STEPS}; absurd delta times?)"))
+            elif tuple(sigs[f]) not in ACCEPTED_TIME_SIGNATURES:
+                rejects.append((files[f], f"no 4/4 section (time signatures: {sigs[f][0]}/{sigs[f][1]})"))
+            else:
+                usable[f] = True
+        ok = np.flatnonzero(usable)
+        if not len(ok):
+            return
+        new_id = np.full(F, -1, np.int64)
+        new_id[ok] = np.arange(len(ok))
+        seq = new_id[file_of]
+        sel = seq >= 0
+        base = np.concatenate([[0], np.cumsum(n_tracks)[:-1]]).astype(np.int64)
+        self._blocks.append({
+            "item": np.asarray(files, np.int64)[ok], "part": np.zeros(len(ok), np.int64),
+            "total_steps": -(-last[ok] // STEPS_PER_BAR) * STEPS_PER_BAR,  # whole bars: the last stretch's rule
+            "track_base": base[ok], "program": np.asarray(programs, np.int64),
+            "is_drum": np.asarray(drums, bool), "seq": seq[sel], "track": track[sel], "start": start[sel],
+            "end": end[sel], "pitch": pitch[sel],
+        })
+
+    def build(self) -> SeqTable:
+        """Every sequence added so far as one table (pending Scores must be quantized first)."""
+        if self._scores:
+            raise RuntimeError("quantize_scores() before build()")
+        blocks = self._blocks
+        if not blocks:
+            z = np.zeros(0, np.int64)
+            return SeqTable(z, z, z, z, z, np.zeros(0, bool), z, z, z, z, z)
+        n_seq = np.cumsum([0] + [len(b["item"]) for b in blocks])
+        n_trk = np.cumsum([0] + [len(b["program"]) for b in blocks])
+        cat = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+        cat["track_base"] = np.concatenate([b["track_base"] + n_trk[i] for i, b in enumerate(blocks)])
+        cat["seq"] = np.concatenate([b["seq"] + n_seq[i] for i, b in enumerate(blocks)])
+        return SeqTable(**cat)
+
+
+def _only_signature(ts, tpq: int) -> tuple[int, int] | None:
+    """The one time signature in force over a whole file (none given: 4/4), or ``None`` when
+    :func:`signature_changes` would find more than one stretch start (or times it must see itself)."""
+    n = len(ts)
+    if n == 0:
+        return (4, 4)
+    if n == 1:
+        first = ts[0]
+        if first.time == 0:
+            return (first.numerator, first.denominator)
+    arr = ts.numpy()
+    if arr["time"].min() < 0:
+        return None
+    changes = signature_changes(arr, tpq / STEPS_PER_QUARTER)
+    return changes[0][1:] if len(changes) == 1 and changes[0][0] == 0 else None
