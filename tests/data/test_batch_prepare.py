@@ -103,7 +103,7 @@ def test_edge_cases_file_by_file_and_together(edge_dir):
 
 
 @pytest.mark.parametrize("bars,rest,stride,options", [
-    (1, 1.0, 1, {}), (2, 0.0, 1, {}), (2, 0.5, 2, {}), (4, 2.0, 1, {"keep": "lowest"}),
+    (1, 1.0, 1, {}), (2, 0.0, 1, {}), (2, 0.3, 1, {}), (3, 1.7, 2, {}), (2, 0.5, 2, {}), (4, 2.0, 1, {"keep": "lowest"}),
     (16, 1.0, 1, {}), (2, 1.0, 1, {"programs": None}), (2, 1.0, 1, {"min_pitch": 21, "max_pitch": 108}),
 ])
 def test_window_rules_and_converter_options(edge_dir, bars, rest, stride, options):

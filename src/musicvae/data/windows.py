@@ -87,50 +87,56 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     return win, good
 
 
+
 def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowRules
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`grid_windows` of many one-stream lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is line
-    ``c``; ``stream``: its codec, e.g. ``MelodyStream``). Returns ``(windows (w, rules.steps, 1), line of
-    each, start bar of each)``, line after line, windows in start order: what :func:`grid_windows` gives
-    line by line (tests compare them).
+    """:func:`grid_windows` of many melody lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is line
+    ``c``; ``stream``: their ``MelodyStream``). Returns ``(windows (w, rules.steps, 1), line of each, start
+    bar of each)``, line after line, windows in start order: what :func:`grid_windows` gives line by line
+    (``tests/data/test_batch_prepare.py`` compares them).
 
-    No window is cut out to be checked. With ``f`` the first onset at or after a window's start
-    ``s``, the window has notes iff ``f < s + W``; it is silent from ``s`` to ``f`` (a note held over
-    the cut is silence), and from ``f`` on its silences are the line's own, which cannot reach back
-    past ``f``. So a window rests too long iff ``f - s > limit`` or a silent run of the whole line
-    longer than ``limit`` ends in ``[f, s + W)``: one prefix sum over the line answers that.
+    No window is cut out to be checked, and nothing is computed per step but finding the events.
+    With ``f`` the first note-on at or after a window's start ``s``, the window has notes iff
+    ``f < s + W``; it is silent from ``s`` to ``f`` (a note held over the cut is silence), and from
+    ``f`` on its silences are the line's own: a silence starts at a note-off that follows a note-on
+    and lasts to the next note-on (or the line's end). The window rests too long iff ``f - s`` exceeds
+    the limit or a silence starting after ``f`` reaches past the limit before the window ends.
     """
     W, spb = rules.steps, rules.steps_per_bar
-    n_lines = len(offsets) - 1
     n_bars = np.diff(offsets) // spb
-    n_win = np.maximum(0, (n_bars - rules.bars) // rules.stride_bars + 1)
-    n_win[n_bars < rules.bars] = 0
+    n_win = np.where(n_bars >= rules.bars, (n_bars - rules.bars) // rules.stride_bars + 1, 0)
     empty = (np.zeros((0, W, 1), tokens.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64))
     total = int(n_win.sum())
     if not total:
         return empty
-    line = np.repeat(np.arange(n_lines), n_win)
-    first_win = np.cumsum(n_win) - n_win
-    bar = (np.arange(total) - first_win[line]) * rules.stride_bars
+    line = np.repeat(np.arange(len(n_win)), n_win)
+    bar = (np.arange(total) - np.repeat(np.cumsum(n_win) - n_win, n_win)) * rules.stride_bars
     s = offsets[line] + bar * spb  # window starts in the concatenated lines
 
-    L = len(tokens)
-    idx = np.arange(L)
-    onset = np.asarray(stream.onsets(tokens), bool)
-    # sounding as MelodyStream.sounding, without resetting at line starts: before a line's first event
-    # the value is never read (only steps at or after an onset of the same window are)
-    last_event = np.maximum.accumulate(np.where(tokens != 0, idx, -1)) if stream.pitched else idx
-    sounding = (last_event >= 0) & onset[np.maximum(last_event, 0)] if stream.pitched else onset
-    last_sound = np.maximum.accumulate(np.where(sounding, idx, -1))
+    ev = np.flatnonzero(tokens)  # every event (note-on or note-off), in order
+    on = stream.onsets(tokens[ev])
+    ev_line = np.searchsorted(offsets, ev, "right") - 1
+    onsets = ev[on]
+    # silences after a note: a note-off whose previous event (same line) is a note-on, to the next note-on
+    prev_on = np.zeros(len(ev), bool)
+    prev_on[1:] = on[:-1] & (ev_line[1:] == ev_line[:-1])
+    gap = np.flatnonzero(~on & prev_on)
+    nxt_on = np.searchsorted(onsets, ev[gap], "right")
+    line_end = offsets[ev_line[gap] + 1]
+    gap_end = np.minimum(onsets[np.minimum(nxt_on, len(onsets) - 1)] if len(onsets) else line_end, line_end)
+    gap_end = np.where(nxt_on < len(onsets), gap_end, line_end)
     limit = rules.max_rest_bars * spb
-    bad = (idx - last_sound) > limit  # a silent run longer than the limit ends here
-    cum_bad = np.zeros(L + 1, np.int64)
-    np.cumsum(bad, out=cum_bad[1:])
-    nxt = np.minimum.accumulate(np.where(onset, idx, L)[::-1])[::-1]  # first onset at or after each step
-    f = nxt[s]
-    ok = f < s + W
-    f = np.minimum(f, s + W)
-    ok &= ~((f - s) > limit) & (cum_bad[s + W] - cum_bad[f] == 0)
+    # the first step of a silence whose run exceeds the limit: t - (start - 1) > limit
+    too_long_at = np.floor(ev[gap] - 1 + limit).astype(np.int64) + 1
+    long_gap = too_long_at < gap_end
+    g_start, g_bad = ev[gap][long_gap], too_long_at[long_gap]
+
+    k = np.searchsorted(onsets, s, "left")
+    f = np.where(k < len(onsets), onsets[np.minimum(k, max(len(onsets) - 1, 0))] if len(onsets) else s + W, s + W)
+    ok = (f < s + W) & ~((f - s) > limit)
+    j = np.searchsorted(g_start, f, "right")  # the first long silence after f
+    if len(g_start):
+        ok &= ~((j < len(g_start)) & (g_bad[np.minimum(j, len(g_start) - 1)] < s + W))
     if not ok.any():
         return empty
     s = s[ok]

@@ -48,21 +48,25 @@ def melody_lines(converter: MelodyConverter, table: SeqTable) -> Lines:
     if not len(seq):
         return Lines(np.zeros(0, TOKEN_DTYPE), np.zeros(1, np.int64), np.zeros(0, np.int64))
     width = int(track.max()) + 1
-    cand_key = rank[seq] * width + track  # (sequence in item order, track) of each note
-    keys, line = np.unique(cand_key, return_inverse=True)
-    line = line.ravel()
-    line_seq = np.empty(len(keys), np.int64)
-    line_seq[line] = seq
-    steps = table.total_steps[line_seq]
-    offsets = np.zeros(len(keys) + 1, np.int64)
-    np.cumsum(steps, out=offsets[1:])
-
+    cand = rank[seq] * width + track  # (sequence in item order, track) of each note
     # monophonic_line: at each onset the highest (or lowest) pitch; ties keep the earlier note
-    sign = -1 if stream.keep == "highest" else 1
-    order = np.lexsort((sign * pitch, start, line))
-    line, start, end, pitch = line[order], start[order], end[order], pitch[order]
-    first = np.ones(len(line), bool)
-    first[1:] = (line[1:] != line[:-1]) | (start[1:] != start[:-1])
+    pkey = (-pitch if stream.keep == "highest" else pitch)
+    pkey = pkey - pkey.min()
+    p_bits, s_bits = int(pkey.max()).bit_length(), int(start.max()).bit_length() if start.min() >= 0 else 64
+    if s_bits + p_bits + int(cand.max()).bit_length() <= 62:  # one int64 key, one stable sort
+        order = np.argsort((((cand << s_bits) | start) << p_bits) | pkey, kind="stable")
+    else:
+        order = np.lexsort((pkey, start, cand))
+    cand, start, end, pitch = cand[order], start[order], end[order], pitch[order]
+    new_line = np.ones(len(cand), bool)
+    new_line[1:] = cand[1:] != cand[:-1]
+    line = np.cumsum(new_line) - 1
+    line_seq = seq[order][new_line]
+    steps = table.total_steps[line_seq]
+    offsets = np.zeros(len(line_seq) + 1, np.int64)
+    np.cumsum(steps, out=offsets[1:])
+    first = new_line.copy()
+    first[1:] |= start[1:] != start[:-1]
     line, start, end, pitch = line[first], start[first], end[first], pitch[first]
     same = line[1:] == line[:-1]
     end[:-1] = np.where(same, np.minimum(end[:-1], start[1:]), end[:-1])  # a new onset cuts the note before
