@@ -24,6 +24,9 @@ from ..representations.melody import MelodyConverter
 from .windows import line_windows
 
 
+MAX_NOTES_PER_PASS = 50_000  # notes quantized and encoded together (arrays of ~10 int64 per note)
+
+
 def batchable(cfg, converter) -> bool:
     """Whether :func:`melody_chunk` does this kind: melody windows of one stream."""
     return cfg.kind == "melody" and type(converter) is MelodyConverter and cfg.records.unit == "window"
@@ -38,31 +41,48 @@ def melody_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict,
     rejects: list[tuple[int, str]] = []
     builder = TableBuilder()
     read: list[int] = []
+    wins, items, bars = [], [], []
+
+    def flush() -> None:  # the files gathered so far, in a few array passes
+        rejects.extend(builder.quantize_scores())
+        table = builder.build()
+        lines = melody_lines(converter, table)
+        w, line, bar = line_windows(converter.stream, lines.tokens, lines.offsets, cfg.rules)
+        if len(w):
+            wins.append(w)
+            bars.append(bar)
+            items.append(table.item[lines.seq[line]].astype(np.int32))
+        builder.clear()
+
     for index in indices:
         try:
             if source.corpus:
-                builder.add_sequences(index, load_item(index))
+                item = load_item(index)
             else:
                 path = source.path_of(index)
-                builder.add_score(index, read_midi(path), path)
+                score = read_midi(path)
         except MidiError as exc:
             rejects.append((index, exc.reason))
             continue
         except Exception as exc:  # never let one file stop the corpus
             rejects.append((index, f"unexpected error: {type(exc).__name__}: {str(exc)[:100]}"))
             continue
+        # what is left of quantize_score's work raises only where it would: the caller redoes the chunk
+        if source.corpus:
+            builder.add_sequences(index, item)
+        else:
+            builder.add_score(index, score, path)
+            del score  # its notes are out: the next file reuses its memory
         read.append(index)
-    refused = builder.quantize_scores()
-    rejects += refused
-    table = builder.build()
-    lines = melody_lines(converter, table)
-    wins, line, bar = line_windows(converter.stream, lines.tokens, lines.offsets, cfg.rules)
-    item = table.item[lines.seq[line]].astype(np.int32)
+        if builder.notes >= MAX_NOTES_PER_PASS:  # a few long files: memory stays that of ~50 short ones
+            flush()
+    flush()
 
-    gone = {i for i, _ in refused}
+    item = np.concatenate(items) if items else np.zeros(0, np.int32)
+    gone = {i for i, _ in rejects}
     ok_items = [i for i in read if i not in gone]
     counts = np.bincount(item, minlength=max(ok_items, default=-1) + 1) if len(item) else None
     per_item = [(i, int(counts[i]) if counts is not None else 0) for i in ok_items]
-    acc = {"tokens": [wins] if len(wins) else [], "start_bar": [bar] if len(wins) else []}
+    acc = {"tokens": [np.concatenate(wins)] if wins else [], "start_bar": [np.concatenate(bars)] if wins else []}
     rejects.sort(key=lambda r: r[0])
     return acc, per_item, len(ok_items), rejects, item

@@ -100,6 +100,30 @@ _STATE: dict = {}
 
 def _init_worker(source: Source, cfg: PrepareConfig) -> None:
     _STATE.update(source=source, cfg=cfg, converter=get_converter(cfg.kind, **cfg.options))
+    if batchable(cfg, _STATE["converter"]):
+        _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep the memory a chunk frees for the next chunk (Linux with glibc only).
+
+    The batched path's arrays are a few MB per pass, freed when it ends; by default glibc gives that
+    memory back to the kernel at once (it maps arrays over 128 kB on their own and trims the heap's
+    free top), so every pass faults the same pages in again: on ``data/mixed`` (8,443 small files)
+    42k page faults against 15.5k with this, 0.25 -> 0.16 s of system time out of ~1.6 s. Peak RSS
+    is unchanged (82 -> 84 MB there): what is kept is what the largest pass used."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)  # arrays up to 32 MB from the heap
+    mallopt(m_trim_threshold, 128 * 2**20)  # give memory back only when over 128 MB is free at the top
 
 
 def _read_item(source: Source, index: int):

@@ -59,22 +59,57 @@ class TableBuilder:
     """Collects a chunk's sequences: Scores quantized in arrays, or ready NoteSequences."""
 
     def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every sequence and file added."""
+        self.notes = 0  # notes added so far (a caller bounds the arrays' size with it)
         self._blocks: list[dict] = []
-        self._items: list[int] = []  # one entry per pending Score
-        self._scores: list = []
-        self._sources: list[str] = []
+        self._rejects: list[tuple[int, str]] = []
+        # per file of one signature, waiting for quantize_scores: item, ticks per quarter, signature,
+        # notes, non-empty tracks; per non-empty track: program, drum flag, note count, the notes' arrays
+        self._files: list[tuple[int, int, tuple[int, int], int, int]] = []
+        self._programs: list[int] = []
+        self._drums: list[bool] = []
+        self._sizes: list[int] = []
+        self._times: list[np.ndarray] = []
+        self._durs: list[np.ndarray] = []
+        self._pitches: list[np.ndarray] = []
 
     def add_score(self, item: int, score, source: str) -> None:
-        """A parsed file (``read_midi``); quantized by :meth:`quantize_scores`."""
-        self._items.append(item)
-        self._scores.append(score)
-        self._sources.append(source)
+        """A parsed file (``read_midi``): its notes are taken out now (the Score can go), quantized by
+        :meth:`quantize_scores`. Raises only what :func:`quantize_score` would raise (callers fall back)."""
+        tpq = score.ticks_per_quarter
+        sig = _only_signature(score.time_signatures, tpq)
+        if sig is None:  # several stretches (or odd times): quantize_score itself
+            try:
+                self.add_sequences(item, quantize_score(score, source))
+            except MidiError as exc:
+                self._rejects.append((item, exc.reason))
+            return
+        count, k = 0, 0
+        for t in score.tracks:
+            notes = t.notes.numpy()
+            n = len(notes["time"])
+            if not n:  # score_notes leaves empty tracks out of the numbering
+                continue
+            self._times.append(notes["time"])
+            self._durs.append(notes["duration"])
+            self._pitches.append(notes["pitch"])
+            self._sizes.append(n)
+            self._programs.append(t.program)
+            self._drums.append(t.is_drum)
+            count += n
+            k += 1
+        self._files.append((item, tpq, sig, count, k))
+        self.notes += count
 
     def add_sequences(self, item: int, seqs: list[NoteSequence]) -> None:
         """Quantized sequences of one item (parts 0, 1, ...): a corpus item, or a file quantized alone."""
         if not seqs:
             return
         counts = [len(s.notes) for s in seqs]
+        self.notes += sum(counts)
         notes = np.concatenate([s.notes for s in seqs]).astype(np.int64) if sum(counts) else np.zeros((0, 5), np.int64)
         programs = [t.program for s in seqs for t in s.tracks]
         sizes = [len(s.tracks) for s in seqs]
@@ -89,49 +124,16 @@ class TableBuilder:
         })
 
     def quantize_scores(self) -> list[tuple[int, str]]:
-        """Quantize the pending Scores; returns ``(item, reason)`` of those :func:`quantize_score` refuses,
-        with its reason. Raises only what :func:`quantize_score` would raise otherwise (callers fall back)."""
-        rejects: list[tuple[int, str]] = []
-        items, scores, sources = self._items, self._scores, self._sources
-        self._items, self._scores, self._sources = [], [], []
-        files, tpqs, sigs = [], [], []
-        times, durs, pitches, sizes, counts = [], [], [], [], []
-        programs, drums, n_tracks = [], [], []
-        for item, score, source in zip(items, scores, sources):
-            tpq = score.ticks_per_quarter
-            sig = _only_signature(score.time_signatures, tpq)
-            if sig is None:  # several stretches (or odd times): the reference
-                self._quantize_alone(item, score, source, rejects)
-                continue
-            count, k = 0, 0
-            for t in score.tracks:
-                notes = t.notes.numpy()
-                n = len(notes["time"])
-                if not n:  # score_notes leaves empty tracks out of the numbering
-                    continue
-                times.append(notes["time"])
-                durs.append(notes["duration"])
-                pitches.append(notes["pitch"])
-                sizes.append(n)
-                programs.append(t.program)
-                drums.append(t.is_drum)
-                count += n
-                k += 1
-            files.append(item)
-            tpqs.append(tpq)
-            sigs.append(sig)
-            counts.append(count)
-            n_tracks.append(k)
-        if files:
-            self._quantize_block(files, tpqs, sigs, counts, n_tracks, programs, drums, times, durs, pitches, sizes,
-                                 rejects)
+        """Quantize the files added; returns ``(item, reason)`` of every file :func:`quantize_score` refuses,
+        with its reason."""
+        if self._files:
+            files, tpqs, sigs, counts, n_tracks = (list(col) for col in zip(*self._files))
+            self._quantize_block(files, tpqs, sigs, counts, n_tracks, self._programs, self._drums, self._times,
+                                 self._durs, self._pitches, self._sizes, self._rejects)
+        rejects, self._rejects = self._rejects, []
+        self._files = []
+        self._programs, self._drums, self._sizes, self._times, self._durs, self._pitches = [], [], [], [], [], []
         return rejects
-
-    def _quantize_alone(self, item: int, score, source: str, rejects: list) -> None:
-        try:
-            self.add_sequences(item, quantize_score(score, source))
-        except MidiError as exc:
-            rejects.append((item, exc.reason))
 
     def _quantize_block(self, files, tpqs, sigs, counts, n_tracks, programs, drums, times, durs, pitches, sizes,
                         rejects) -> None:
@@ -183,7 +185,7 @@ class TableBuilder:
 
     def build(self) -> SeqTable:
         """Every sequence added so far as one table (pending Scores must be quantized first)."""
-        if self._scores:
+        if self._files:
             raise RuntimeError("quantize_scores() before build()")
         blocks = self._blocks
         if not blocks:
