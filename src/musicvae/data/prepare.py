@@ -148,7 +148,7 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
     atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
     summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
-    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
+    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False, compact=True)
     return summary
 
 

@@ -157,23 +157,25 @@ class TableBuilder:
         n_notes = np.bincount(file_of, minlength=F)
         last = np.zeros(F, np.int64)
         np.maximum.at(last, file_of, end)
-        usable = np.zeros(F, bool)
-        for f in range(F):  # one line per refused file, in the order quantize_score checks
+        sig_ok = np.fromiter((sig in ACCEPTED_TIME_SIGNATURES for sig in sigs), bool, F)
+        usable = (n_notes > 0) & (last <= MAX_STEPS) & sig_ok
+        for f in np.flatnonzero(~usable).tolist():  # one line per refused file, as quantize_score words it
             if n_notes[f] == 0:
                 rejects.append((files[f], "no notes"))
             elif last[f] > MAX_STEPS:
-                rejects.append((files[f], f"too long ({last[f]} steps > {MAX_STEPS}; absurd delta times?)"))
-            elif tuple(sigs[f]) not in ACCEPTED_TIME_SIGNATURES:
-                rejects.append((files[f], f"no 4/4 section (time signatures: {sigs[f][0]}/{sigs[f][1]})"))
+                rejects.append((files[f], f"too long ({int(last[f])} steps > {MAX_STEPS}; absurd delta times?)"))
             else:
-                usable[f] = True
+                rejects.append((files[f], f"no 4/4 section (time signatures: {sigs[f][0]}/{sigs[f][1]})"))
         ok = np.flatnonzero(usable)
         if not len(ok):
             return
-        new_id = np.full(F, -1, np.int64)
-        new_id[ok] = np.arange(len(ok))
-        seq = new_id[file_of]
-        sel = seq >= 0
+        if len(ok) == F:  # every file usable (the common case): no copies
+            seq, sel = file_of, slice(None)
+        else:
+            new_id = np.full(F, -1, np.int64)
+            new_id[ok] = np.arange(len(ok))
+            seq = new_id[file_of]
+            sel = seq >= 0
         base = np.concatenate([[0], np.cumsum(n_tracks)[:-1]]).astype(np.int64)
         self._blocks.append({
             "item": np.asarray(files, np.int64)[ok], "part": np.zeros(len(ok), np.int64),
