@@ -194,3 +194,24 @@ def test_one_bad_file_inside_a_chunk(tmp_path):
     got, want = _both(source, PrepareConfig("melody", 2), range(source.size))
     _assert_same(got, want)
     assert got[3] == [(2, "truncated MIDI header (12 bytes)")] and len(got[1]) == 4
+
+
+def test_notes_read_through_numpy_when_their_bytes_cannot_be_trusted(edge_dir, monkeypatch):
+    """Both ways of taking notes out of symusic (its serialized bytes, checked once; ``numpy()``) agree."""
+    import musicvae.music.batch as mb
+
+    source = resolve_source(edge_dir)
+    cfg = PrepareConfig("melody", 2)
+    fast = _both(source, cfg, range(source.size))
+    monkeypatch.setattr(mb, "_STATES_OK", [False])
+    slow = _both(source, cfg, range(source.size))
+    _assert_same(fast[0], slow[0])
+    _assert_same(*slow)
+
+
+def test_note_state_layout_check():
+    import musicvae.music.batch as mb
+
+    assert isinstance(mb.note_states_work(), bool)
+    with pytest.raises(ValueError, match="layout"):
+        mb._read_states([b"\x02\x00\x00\x00" + bytes(12)], [1])  # says 2 notes, holds 1
