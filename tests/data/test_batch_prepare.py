@@ -19,7 +19,7 @@ from bad_midi import conductor, make_bad_midi_dir, notes_track, smf
 from synth import REAL_DIR, write_tune
 
 import musicvae.data.prepare as prep
-from musicvae.data.batch import melody_chunk
+from musicvae.data.batch import window_chunk
 from musicvae.data.prepare import PrepareConfig, prepare
 from musicvae.data.sources import resolve_source
 from musicvae.music import NoteSequence, write_midi
@@ -31,7 +31,7 @@ def _both(source, cfg, indices, options=None, load_item=None):
     """(batched, per-file) results of one chunk, as comparable plain values."""
     conv = get_converter(cfg.kind, **(options or {}))
     load = load_item or (lambda i: prep._read_item(source, i))
-    acc, per_item, ok, rejects, item = melody_chunk(source, cfg, conv, indices, load)
+    acc, per_item, ok, rejects, item = window_chunk(source, cfg, conv, indices, load)
     if load_item is not None:  # the per-file loop reads corpus items through _read_item
         source = types.SimpleNamespace(corpus="x")
         saved, prep._read_item = prep._read_item, lambda s, i: load_item(i)
@@ -88,9 +88,10 @@ def edge_dir(tmp_path_factory):
     return root
 
 
-def test_edge_cases_file_by_file_and_together(edge_dir):
+@pytest.mark.parametrize("kind", ["melody", "drums"])
+def test_edge_cases_file_by_file_and_together(edge_dir, kind):
     source = resolve_source(edge_dir)
-    cfg = PrepareConfig("melody", 2)
+    cfg = PrepareConfig(kind, 2)
     everything = range(source.size)
     _assert_same(*_both(source, cfg, everything))
     for lo in range(0, source.size, 7):  # chunks of a few files, as a pool cuts them
@@ -102,22 +103,25 @@ def test_edge_cases_file_by_file_and_together(edge_dir):
     assert "bad/not_midi.mid" in names and "bad/only_34.mid" in names
 
 
-@pytest.mark.parametrize("bars,rest,stride,options", [
+@pytest.mark.parametrize("kind,bars,rest,stride,options", [("drums", 2, 1.0, 1, {}), ("drums", 1, 0.0, 1, {}),
+    ("drums", 4, 0.3, 2, {"mapping": "2018"}), ("drums", 16, 1.0, 1, {})] + [("melody", *p) for p in [
     (1, 1.0, 1, {}), (2, 0.0, 1, {}), (2, 0.3, 1, {}), (3, 1.7, 2, {}), (2, 0.5, 2, {}), (4, 2.0, 1, {"keep": "lowest"}),
     (16, 1.0, 1, {}), (2, 1.0, 1, {"programs": None}), (2, 1.0, 1, {"min_pitch": 21, "max_pitch": 108}),
-])
-def test_window_rules_and_converter_options(edge_dir, bars, rest, stride, options):
+]])
+def test_window_rules_and_converter_options(edge_dir, kind, bars, rest, stride, options):
     source = resolve_source(edge_dir)
-    cfg = PrepareConfig("melody", bars, max_rest_bars=rest, stride_bars=stride, options=options)
+    cfg = PrepareConfig(kind, bars, max_rest_bars=rest, stride_bars=stride, options=options)
     _assert_same(*_both(source, cfg, range(source.size), options))
 
 
 @pytest.mark.parametrize("corpus,n", [("folk", 400), ("bach", 60), ("games", 39), ("freedoom", 64), ("grooves", 80)])
 def test_bundled_corpora(corpus, n):
     source = resolve_source(corpus)
-    for bars in (2, 16):
-        _assert_same(*_both(source, PrepareConfig("melody", bars), range(min(n, source.size))),
-                     min_windows=0 if corpus == "grooves" else 1)
+    has_windows = {("drums", "grooves"), ("drums", "freedoom")} | {("melody", c) for c in ("folk", "bach", "games", "freedoom")}
+    for kind in ("melody", "drums"):
+        for bars in (2, 16):
+            _assert_same(*_both(source, PrepareConfig(kind, bars), range(min(n, source.size))),
+                         min_windows=int(bars == 2 and (kind, corpus) in has_windows))
 
 
 def test_random_sequences():
@@ -137,9 +141,10 @@ def test_random_sequences():
             parts.append((info, notes))
         seqs.append([NoteSequence.from_tracks(parts, total_steps=total)])
     source = types.SimpleNamespace(corpus="random")
-    for bars, rest in ((1, 1.0), (2, 0.5), (4, 1.0)):
-        _assert_same(*_both(source, PrepareConfig("melody", bars, max_rest_bars=rest), range(len(seqs)),
-                            load_item=lambda i: seqs[i]))
+    for kind in ("melody", "drums"):
+        for bars, rest in ((1, 1.0), (2, 0.5), (4, 1.0)):
+            _assert_same(*_both(source, PrepareConfig(kind, bars, max_rest_bars=rest), range(len(seqs)),
+                                load_item=lambda i: seqs[i]))
 
 
 def _manifest(out):
@@ -153,9 +158,9 @@ def _shards(out, doc):
     return {s: dict(np.load(out / s)) for s in doc["shards"]["train"] + doc["shards"]["eval"]}
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_prepare_same_dataset_as_file_by_file(edge_dir, tmp_path, monkeypatch, workers):
-    cfg = PrepareConfig("melody", 2, eval_fraction=0.2)
+@pytest.mark.parametrize("kind,workers", [("melody", 1), ("melody", 2), ("drums", 1), ("drums", 2)])
+def test_prepare_same_dataset_as_file_by_file(edge_dir, tmp_path, monkeypatch, kind, workers):
+    cfg = PrepareConfig(kind, 2, eval_fraction=0.2)
     prepare(edge_dir, tmp_path / "batched", cfg, workers=workers)
     monkeypatch.setattr(prep, "batchable", lambda cfg, conv: False)
     prepare(edge_dir, tmp_path / "per_file", cfg, workers=workers)
@@ -177,7 +182,7 @@ def test_a_failing_batch_is_redone_file_by_file(edge_dir, tmp_path, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(prep, "melody_chunk", broken)
+    monkeypatch.setattr(prep, "window_chunk", broken)
     got = prepare(edge_dir, tmp_path / "b", cfg, workers=1)
     for doc in (want, got):
         doc.pop("created"), doc.pop("seconds")

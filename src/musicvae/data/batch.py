@@ -1,11 +1,11 @@
-"""A chunk of ``musicvae prepare`` processed together: melody windows of many files per array pass.
+"""A chunk of ``musicvae prepare`` processed together: melody or drum windows of many files per array pass.
 
-Place in the flow: ``data.prepare`` worker (one chunk of items) -> :func:`melody_chunk` ->
-(``music.batch``: quantize, ``representations.batch``: melody lines, ``data.windows.line_windows``)
+Place in the flow: ``data.prepare`` worker (one chunk of items) -> :func:`window_chunk` ->
+(``music.batch``: quantize, ``representations.batch``: token lines, ``data.windows.line_windows``)
 -> the chunk's records, as the per-file loop of ``prepare._process_chunk`` gives them.
 
 Per file only what cannot be shared is done: reading the file and taking its notes out of
-symusic. The rest (rounding to steps, the checks that refuse a file, monophonic lines, tokens,
+symusic. The rest (rounding to steps, the checks that refuse a file, monophonic lines or drum hits, tokens,
 the window rules and cutting) runs once over all the chunk's notes. The output is the per-file
 path's, record for record and reject for reject (``tests/data/test_batch_prepare.py``); anything
 the arrays do not cover (several time signatures in a file) goes through ``quantize_score`` first
@@ -19,7 +19,8 @@ import numpy as np
 
 from ..music.batch import TableBuilder
 from ..music.midi_io import MidiError, read_midi
-from ..representations.batch import melody_lines
+from ..representations.batch import drum_lines, melody_lines
+from ..representations.drums import DrumConverter
 from ..representations.melody import MelodyConverter
 from .windows import line_windows
 
@@ -27,12 +28,15 @@ from .windows import line_windows
 MAX_NOTES_PER_PASS = 50_000  # notes quantized and encoded together (arrays of ~10 int64 per note)
 
 
+LINES = {MelodyConverter: melody_lines, DrumConverter: drum_lines}  # converter -> its batched candidates
+
+
 def batchable(cfg, converter) -> bool:
-    """Whether :func:`melody_chunk` does this kind: melody windows of one stream."""
-    return cfg.kind == "melody" and type(converter) is MelodyConverter and cfg.records.unit == "window"
+    """Whether :func:`window_chunk` does this kind: melody or drum windows (one stream)."""
+    return type(converter) in LINES and cfg.records.unit == "window"
 
 
-def melody_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict, list, int, list, np.ndarray]:
+def window_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict, list, int, list, np.ndarray]:
     """``(acc, per_item, ok, rejects, item)`` of a chunk as ``prepare._process_chunk``'s loop builds them:
     ``acc`` holds ``tokens`` and ``start_bar`` (one array each, or none), ``per_item``: ``(index,
     windows)`` of every item read and usable, ``ok``: how many, ``rejects``: ``(index, reason)``,
@@ -46,7 +50,7 @@ def melody_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict,
     def flush() -> None:  # the files gathered so far, in a few array passes
         rejects.extend(builder.quantize_scores())
         table = builder.build()
-        lines = melody_lines(converter, table)
+        lines = LINES[type(converter)](converter, table)
         w, line, bar = line_windows(converter.stream, lines.tokens, lines.offsets, cfg.rules)
         if len(w):
             wins.append(w)

@@ -49,7 +49,7 @@ from ..music.quantize import load_sequences
 from ..representations import KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
-from .batch import batchable, melody_chunk
+from .batch import batchable, window_chunk
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
 from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
@@ -136,9 +136,9 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
     side: dict[str, list] = {}  # what the record class notes besides its records (tracks: rejects, entropies)
     done = None
-    if batchable(cfg, converter):  # the whole chunk in a few array passes (data.batch)
+    if batchable(cfg, converter):  # melody, drums: the whole chunk in a few array passes (data.batch)
         try:
-            done = melody_chunk(source, cfg, converter, indices, lambda i: _read_item(source, i))
+            done = window_chunk(source, cfg, converter, indices, lambda i: _read_item(source, i))
         except Exception:  # never expected; the file-by-file loop below gives each bad file its own reason
             done = None
     if done is None:
@@ -153,8 +153,8 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
 
 
 def _per_file(source: Source, cfg: PrepareConfig, converter, indices, side: dict) -> tuple:
-    """A chunk file by file (every kind; the reference the batched melody path is tested against):
-    ``(acc, per_item, ok, rejects, item)`` as :func:`~musicvae.data.batch.melody_chunk` returns them."""
+    """A chunk file by file (every kind; the reference the batched path is tested against):
+    ``(acc, per_item, ok, rejects, item)`` as :func:`~musicvae.data.batch.window_chunk` returns them."""
     rejects, ok, per_item = [], 0, []
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []

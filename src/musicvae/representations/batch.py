@@ -1,7 +1,7 @@
-"""Melody candidates of many sequences at once: one token line per eligible track, all concatenated.
+"""Melody and drum candidates of many sequences at once: token lines, all concatenated.
 
 Place in the flow: ``music.batch.SeqTable`` (a chunk's quantized sequences) -> :func:`melody_lines`
--> ``data.batch`` (windows of every line in a few array passes) -> ``musicvae prepare``.
+or :func:`drum_lines` -> ``data.batch`` (windows of every line in a few array passes) -> ``musicvae prepare``.
 
 :func:`melody_lines` gives exactly what :meth:`MelodyConverter.candidates` gives for each sequence
 in turn (``tests/data/test_batch_prepare.py`` compares them): the candidates of sequence after
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..music.batch import SeqTable
+from .drums import DrumConverter
 from .melody import MelodyConverter
 from .streams import FIRST_NOTE_ON, NOTE_OFF, TOKEN_DTYPE
 
@@ -81,3 +82,27 @@ def melody_lines(converter: MelodyConverter, table: SeqTable) -> Lines:
     tokens[base[off] + end[off]] = NOTE_OFF
     tokens[base + start] = FIRST_NOTE_ON + stream.squash(pitch) - stream.min_pitch
     return Lines(tokens, offsets, line_seq)
+
+
+def drum_lines(converter: DrumConverter, table: SeqTable) -> Lines:
+    """Every drum candidate of every sequence of ``table`` (:meth:`DrumConverter.candidates`: one line per
+    sequence whose drum tracks hit a mapped pitch before its end), in per-sequence order."""
+    stream = converter.stream
+    track_id = table.track_base[table.seq] + table.track
+    cls = stream.pitch_to_class[table.pitch] if len(table.pitch) else np.zeros(0, np.int64)
+    keep = table.is_drum[track_id] & (cls >= 0) & (table.start < table.total_steps[table.seq])
+    seq, start, cls = table.seq[keep], table.start[keep], cls[keep]
+    if not len(seq):
+        return Lines(np.zeros(0, TOKEN_DTYPE), np.zeros(1, np.int64), np.zeros(0, np.int64))
+    rank = table.order()
+    order = np.argsort(rank[seq], kind="stable")
+    seq, start, cls = seq[order], start[order], cls[order]
+    new_line = np.ones(len(seq), bool)
+    new_line[1:] = seq[1:] != seq[:-1]
+    line = np.cumsum(new_line) - 1
+    line_seq = seq[new_line]
+    offsets = np.zeros(len(line_seq) + 1, np.int64)
+    np.cumsum(table.total_steps[line_seq], out=offsets[1:])
+    tokens = np.zeros(int(offsets[-1]), np.int64)
+    np.bitwise_or.at(tokens, offsets[line] + start, 1 << cls)
+    return Lines(tokens.astype(TOKEN_DTYPE), offsets, line_seq)
