@@ -8,6 +8,8 @@ How it runs:
 1. Files are cut into chunks; worker processes read, quantize, encode and window
    them and each writes ``DIR/.work/chunk-NNNNN.npz`` atomically. A rerun after an
    interruption keeps finished chunks (same settings and file list) and does the rest.
+   Melody and drum chunks go through ``data.batch`` (all their files' notes in a few
+   array passes; same records as file by file, which every other kind still does).
 2. The merge splits by *source file* (a file's windows all go to train or all to
    eval; the choice is a hash of the file name, so adding files never moves old
    ones), removes duplicate windows corpus-wide (and eval windows seen in train),

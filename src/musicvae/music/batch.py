@@ -166,7 +166,8 @@ class TableBuilder:
         keep = tick >= 0  # negative ticks only come from int32 overflow of huge delta times
         if not keep.all():
             file_of, tick, end_tick, pitch, track = (a[keep] for a in (file_of, tick, end_tick, pitch, track))
-        tpq = np.asarray(tpqs, np.int64)[file_of]  # _round_steps for whole ticks per quarter
+        # _round_steps for whole ticks per quarter (one divisor for the pass when the files share it)
+        tpq = tpqs[0] if min(tpqs) == max(tpqs) else np.asarray(tpqs, np.int64)[file_of]
         start = (2 * STEPS_PER_QUARTER * tick + tpq) // (2 * tpq)
         end = np.maximum((2 * STEPS_PER_QUARTER * end_tick + tpq) // (2 * tpq), start + 1)
         n_notes = np.bincount(file_of, minlength=F)
@@ -266,13 +267,14 @@ def note_states_work() -> bool:
 def _read_states(states: list[bytes], sizes: list[int]) -> tuple[list, list, list]:
     """``([time], [duration], [pitch])`` arrays of the notes of serialized note lists (one pass over
     all of them); raises if a list's count is not the one its length says."""
-    buf = np.frombuffer(b"".join(states), np.uint8)
+    # the count and every note are whole 4-byte words: drop the count words, view the rest as notes
+    words = np.frombuffer(b"".join(states), np.uint32)
     n = np.asarray(sizes, np.int64)
-    size = _STATE_HEAD + n * NOTE_STATE.itemsize
-    head = (np.cumsum(size) - size)[:, None] + np.arange(_STATE_HEAD)
-    if int(size.sum()) != len(buf) or not np.array_equal(buf[head].view(np.uint32).ravel(), n):
+    size = _STATE_HEAD // 4 + n * (NOTE_STATE.itemsize // 4)
+    head = np.cumsum(size) - size
+    if int(size.sum()) != len(words) or not np.array_equal(words[head], n):
         raise ValueError("symusic note state: unexpected layout")
-    body = np.ones(len(buf), bool)
-    body[head.ravel()] = False
-    notes = buf[body].view(NOTE_STATE)
+    body = np.ones(len(words), bool)
+    body[head] = False
+    notes = words[body].view(NOTE_STATE)
     return [notes["time"]], [notes["duration"]], [notes["pitch"]]
