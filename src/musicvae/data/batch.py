@@ -25,7 +25,7 @@ from ..representations.melody import MelodyConverter
 from .windows import line_windows
 
 
-MAX_NOTES_PER_PASS = 50_000  # notes quantized and encoded together (arrays of ~10 int64 per note)
+MAX_NOTES_PER_PASS = 20_000  # notes quantized and encoded together (arrays of ~10 int64 per note)
 
 
 LINES = {MelodyConverter: melody_lines, DrumConverter: drum_lines}  # converter -> its batched candidates
@@ -78,7 +78,7 @@ def window_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict,
             builder.add_score(index, score, path)
             del score  # its notes are out: the next file reuses its memory
         read.append(index)
-        if builder.notes >= MAX_NOTES_PER_PASS:  # a few long files: memory stays that of ~50 short ones
+        if builder.notes >= MAX_NOTES_PER_PASS:  # long files: the arrays stay a few MB (peak RSS)
             flush()
     flush()
 
