@@ -91,16 +91,17 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
 def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowRules
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`grid_windows` of many one-stream lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is
-    line ``c``; ``stream``: their ``MelodyStream`` or ``DrumStream``). Returns ``(windows (w, rules.steps, 1), line of each, start
-    bar of each)``, line after line, windows in start order: what :func:`grid_windows` gives line by line
-    (``tests/data/test_batch_prepare.py`` compares them).
+    line ``c``; ``stream``: their ``MelodyStream`` or ``DrumStream``). Returns ``(windows (w,
+    rules.steps, 1), line of each, start bar of each)``, line after line, windows in start order: what
+    :func:`grid_windows` gives line by line (``tests/data/test_batch_prepare.py`` compares them).
 
     No window is cut out to be checked, and nothing is computed per step but finding the events.
     With ``f`` the first note-on at or after a window's start ``s``, the window has notes iff
     ``f < s + W``; it is silent from ``s`` to ``f`` (a note held over the cut is silence), and from
     ``f`` on its silences are the line's own: a silence starts at a note-off that follows a note-on
-    (drums: the step after a hit) and lasts to the next onset (or the line's end). The window rests too long iff ``f - s`` exceeds
-    the limit or a silence starting after ``f`` reaches past the limit before the window ends.
+    (drums: the step after a hit) and lasts to the next onset (or the line's end). The window rests
+    too long iff ``f - s`` exceeds the limit or a silence starting after ``f`` reaches past the limit
+    before the window ends.
     """
     W, spb = rules.steps, rules.steps_per_bar
     n_bars = np.diff(offsets) // spb
