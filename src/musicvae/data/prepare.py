@@ -8,6 +8,8 @@ How it runs:
 1. Files are cut into chunks; worker processes read, quantize, encode and window
    them and each writes ``DIR/.work/chunk-NNNNN.npz`` atomically. A rerun after an
    interruption keeps finished chunks (same settings and file list) and does the rest.
+   Melody and drum chunks go through ``data.batch`` (all their files' notes in a few
+   array passes; same records as file by file, which every other kind still does).
 2. The merge splits by *source file* (a file's windows all go to train or all to
    eval; the choice is a hash of the file name, so adding files never moves old
    ones), removes duplicate windows corpus-wide (and eval windows seen in train),
@@ -49,6 +51,7 @@ from ..music.quantize import load_sequences
 from ..representations import KINDS, get_converter
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
+from .batch import batchable, window_chunk
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
 from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
@@ -99,6 +102,30 @@ _STATE: dict = {}
 
 def _init_worker(source: Source, cfg: PrepareConfig) -> None:
     _STATE.update(source=source, cfg=cfg, converter=get_converter(cfg.kind, **cfg.options))
+    if batchable(cfg, _STATE["converter"]):
+        _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep the memory a chunk frees for the next chunk (Linux with glibc only).
+
+    The batched path's arrays are a few MB per pass, freed when it ends; by default glibc gives that
+    memory back to the kernel at once (it maps arrays over 128 kB on their own and trims the heap's
+    free top), so every pass faults the same pages in again: on ``data/mixed`` (8,443 small files,
+    one worker) 68k page faults against 16k with this, ~0.15 s of system time out of ~1.6 s. Peak RSS
+    grows by what the passes keep: 85.7 -> 87.9 MB there, 83.7 -> 83.9 MB on 54k files."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)  # arrays up to 32 MB from the heap
+    mallopt(m_trim_threshold, 128 * 2**20)  # give memory back only when over 128 MB is free at the top
 
 
 def _read_item(source: Source, index: int):
@@ -109,8 +136,28 @@ def _read_item(source: Source, index: int):
 
 def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
     source, cfg, converter = _STATE["source"], _STATE["cfg"], _STATE["converter"]
-    rejects, ok, per_item = [], 0, []
     side: dict[str, list] = {}  # what the record class notes besides its records (tracks: rejects, entropies)
+    done = None
+    if batchable(cfg, converter):  # melody, drums: the whole chunk in a few array passes (data.batch)
+        try:
+            done = window_chunk(source, cfg, converter, indices, lambda i: _read_item(source, i))
+        except Exception:  # never expected; the file-by-file loop below gives each bad file its own reason
+            done = None
+    if done is None:
+        done = _per_file(source, cfg, converter, indices, side)
+    acc, per_item, ok, rejects, item = done
+    arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
+    # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
+    atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
+    summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
+    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False, compact=True)
+    return summary
+
+
+def _per_file(source: Source, cfg: PrepareConfig, converter, indices, side: dict) -> tuple:
+    """A chunk file by file (every kind; the reference the batched path is tested against):
+    ``(acc, per_item, ok, rejects, item)`` as :func:`~musicvae.data.batch.window_chunk` returns them."""
+    rejects, ok, per_item = [], 0, []
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []
     for index in indices:
@@ -134,13 +181,7 @@ def _process_chunk(chunk_id: int, indices: list[int], work_dir: str) -> dict:
                 items.append(np.full(count, index, dtype=np.int32))
             n_item += count
         per_item.append((index, n_item))
-    item = np.concatenate(items) if items else np.zeros(0, np.int32)
-    arrays = unique_in_chunk(cfg.records, cfg.records.pack(acc, item))  # memory follows unique windows
-    # scratch files: atomic (a resumed run never reads half a chunk) but not fsynced
-    atomic_save_npz(Path(work_dir) / f"chunk-{chunk_id:05d}.npz", durable=False, **arrays)
-    summary = {"ok": ok, "rejects": rejects, "per_item": per_item, **cfg.records.chunk_summary(side)}
-    atomic_write_json(Path(work_dir) / f"chunk-{chunk_id:05d}.json", summary, durable=False)
-    return summary
+    return acc, per_item, ok, rejects, (np.concatenate(items) if items else np.zeros(0, np.int32))
 
 
 # ------------------------------------------------------------------------ main

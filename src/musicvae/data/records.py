@@ -317,6 +317,17 @@ def duplicate_groups(keys: list[bytes] | np.ndarray) -> np.ndarray:
     return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
 
 
+def row_keys(keys: list[bytes] | np.ndarray) -> list[bytes]:
+    """Dict keys of the records' dedup keys: byte strings, one per row (array rows in one call: a
+    fixed-width bytes view, whose values drop trailing zero bytes, which keeps equal rows equal and
+    different rows different, since all rows have one length)."""
+    if not isinstance(keys, np.ndarray):
+        return keys
+    flat = np.ascontiguousarray(keys.reshape(len(keys), -1))
+    width = flat.dtype.itemsize * flat.shape[1]
+    return flat.view(f"S{width}").ravel().tolist() if width else [b""] * len(flat)
+
+
 def first_occurrences(rows: list[bytes] | np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each distinct row, in original order."""
     _, idx = np.unique(duplicate_groups(rows), return_index=True)
@@ -395,17 +406,11 @@ class UniqueRecords:
         if "occ_group" not in arrays:  # a chunk written before chunks were deduplicated
             arrays = unique_in_chunk(self.kind, arrays)
         keys, select = self.kind.keyed(arrays)
-        local = np.empty(len(arrays["item"]), np.int64)
-        new = []
-        for j in range(len(local)):
-            key = keys[j].tobytes() if isinstance(keys, np.ndarray) else keys[j]
-            gid = self.ids.get(key)
-            if gid is None:
-                gid = self.ids[key] = len(self.ids)
-                new.append(j)
-            local[j] = gid
-        if new:
-            idx = np.asarray(new, np.int64)
+        ids, before = self.ids, len(self.ids)
+        # a chunk's records are distinct: setdefault gives a new record the next id, an old one its own
+        local = np.fromiter((ids.setdefault(k, len(ids)) for k in row_keys(keys)), np.int64, len(arrays["item"]))
+        if len(ids) > before:
+            idx = np.flatnonzero(local >= before)
             self.copies.append(select(idx))
         n_ids = len(self.ids)
         for split in ("train", "eval"):

@@ -85,3 +85,66 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     win = grid[(good * rules.steps_per_bar)[:, None] + np.arange(W)]  # (w, W, K), a copy
     converter.canonicalize_windows(win)  # a note-off whose note began before the cut becomes a hold
     return win, good
+
+
+
+def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowRules
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`grid_windows` of many one-stream lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is
+    line ``c``; ``stream``: their ``MelodyStream`` or ``DrumStream``). Returns ``(windows (w,
+    rules.steps, 1), line of each, start bar of each)``, line after line, windows in start order: what
+    :func:`grid_windows` gives line by line (``tests/data/test_batch_prepare.py`` compares them).
+
+    No window is cut out to be checked, and nothing is computed per step but finding the events.
+    With ``f`` the first note-on at or after a window's start ``s``, the window has notes iff
+    ``f < s + W``; it is silent from ``s`` to ``f`` (a note held over the cut is silence), and from
+    ``f`` on its silences are the line's own: a silence starts at a note-off that follows a note-on
+    (drums: the step after a hit) and lasts to the next onset (or the line's end). The window rests
+    too long iff ``f - s`` exceeds the limit or a silence starting after ``f`` reaches past the limit
+    before the window ends.
+    """
+    W, spb = rules.steps, rules.steps_per_bar
+    n_bars = np.diff(offsets) // spb
+    n_win = np.where(n_bars >= rules.bars, (n_bars - rules.bars) // rules.stride_bars + 1, 0)
+    empty = (np.zeros((0, W, 1), tokens.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    total = int(n_win.sum())
+    if not total:
+        return empty
+    line = np.repeat(np.arange(len(n_win)), n_win)
+    bar = (np.arange(total) - np.repeat(np.cumsum(n_win) - n_win, n_win)) * rules.stride_bars
+    s = offsets[line] + bar * spb  # window starts in the concatenated lines
+
+    ev = np.flatnonzero(tokens)  # every event (note-on or note-off; a drum hit), in order
+    on = stream.onsets(tokens[ev])
+    ev_line = np.searchsorted(offsets, ev, "right") - 1
+    onsets = ev[on]
+    if stream.pitched:  # a silence starts at a note-off whose previous event (same line) is a note-on
+        prev_on = np.zeros(len(ev), bool)
+        prev_on[1:] = on[:-1] & (ev_line[1:] == ev_line[:-1])
+        gap = np.flatnonzero(~on & prev_on)
+        g_first = ev[gap]
+    else:  # drums: only the hit's own step sounds
+        gap = np.arange(len(ev))
+        g_first = ev + 1
+    nxt_on = np.searchsorted(onsets, g_first, "left")  # the silence ends at the next onset or the line's end
+    line_end = offsets[ev_line[gap] + 1]
+    gap_end = np.minimum(onsets[np.minimum(nxt_on, len(onsets) - 1)] if len(onsets) else line_end, line_end)
+    gap_end = np.where(nxt_on < len(onsets), gap_end, line_end)
+    limit = rules.max_rest_bars * spb
+    # the first step of a silence whose run exceeds the limit: t - (first - 1) > limit
+    too_long_at = np.floor(g_first - 1 + limit).astype(np.int64) + 1
+    long_gap = too_long_at < gap_end
+    g_start, g_bad = g_first[long_gap], too_long_at[long_gap]
+
+    k = np.searchsorted(onsets, s, "left")
+    f = np.where(k < len(onsets), onsets[np.minimum(k, max(len(onsets) - 1, 0))] if len(onsets) else s + W, s + W)
+    ok = (f < s + W) & ~((f - s) > limit)
+    j = np.searchsorted(g_start, f, "right")  # the first long silence starting after f
+    if len(g_start):
+        ok &= ~((j < len(g_start)) & (g_bad[np.minimum(j, len(g_start) - 1)] < s + W))
+    if not ok.any():
+        return empty
+    s = s[ok]
+    win = tokens[s[:, None] + np.arange(W)]  # (w, W), a copy
+    stream.canonicalize_cut(win)  # a note-off whose note began before the cut becomes a hold
+    return win[:, :, None], line[ok], bar[ok]

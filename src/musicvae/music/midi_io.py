@@ -52,6 +52,9 @@ def _defer_soundfont_downloader() -> None:
 
 _defer_soundfont_downloader()
 from symusic import Note, Score, Tempo, TimeSignature, Track  # noqa: E402
+from symusic.core import ScoreTick  # noqa: E402
+
+_from_midi = ScoreTick.from_midi
 
 from .sequence import END, PITCH, START, TRACK, VELOCITY, NoteSequence
 
@@ -91,7 +94,7 @@ def read_midi_bytes(data: bytes, path: str | os.PathLike | None = None) -> Score
     if division == 0:
         raise MidiError(path, "MIDI header has zero ticks-per-quarter")
     try:
-        score = Score.from_midi(data, sanitize_data=True)
+        score = _from_midi(data, True)  # Score.from_midi(data, sanitize_data=True) without its dispatch
     except Exception as exc:  # symusic raises RuntimeError/ValueError with C++ messages
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MidiError(path, f"unreadable MIDI ({msg[:120]})") from None
@@ -104,7 +107,13 @@ def read_midi_bytes(data: bytes, path: str | os.PathLike | None = None) -> Score
 
 def read_midi(path: str | os.PathLike) -> Score:
     """Read a MIDI file whatever its extension; raise :class:`MidiError` with a reason."""
-    p = Path(path)
+    try:
+        return _read_midi(path)
+    except MidiError as exc:  # the message names the path as a Path spells it
+        raise MidiError(Path(path), exc.reason) from None
+
+
+def _read_midi(p: str | os.PathLike) -> Score:
     try:
         # open without blocking (a FIFO would wait for a writer), then check what was opened:
         # one open and one fstat per file instead of a stat, an open and the fstats of open()

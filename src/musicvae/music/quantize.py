@@ -64,7 +64,12 @@ def score_notes(score: Score) -> tuple[np.ndarray, list[TrackInfo]]:
 
 def time_signature_stretches(score: Score, ticks_per_step: float, end_step: int) -> list[tuple[int, int, int, int]]:
     """``[(start_step, end_step, numerator, denominator), ...]`` covering ``[0, end_step)``."""
-    ts = score.time_signatures.numpy()
+    return stretches_of(signature_changes(score.time_signatures.numpy(), ticks_per_step), end_step)
+
+
+def signature_changes(ts: dict, ticks_per_step: float) -> list[tuple[int, int, int]]:
+    """``[(step, numerator, denominator), ...]``: where the signature in force changes, from symusic's
+    ``time_signatures.numpy()`` arrays (none: 4/4 from step 0)."""
     # sort on time only (stable): of two signatures at one tick the later in the file wins
     events = sorted(
         zip(ts["time"].tolist(), ts["numerator"].tolist(), ts["denominator"].tolist()), key=lambda e: e[0]
@@ -79,6 +84,11 @@ def time_signature_stretches(score: Score, ticks_per_step: float, end_step: int)
         num, den = by_step[step]
         if not changes or changes[-1][1:] != (num, den):
             changes.append((step, num, den))
+    return changes
+
+
+def stretches_of(changes: list[tuple[int, int, int]], end_step: int) -> list[tuple[int, int, int, int]]:
+    """The stretches ``(start_step, end_step, numerator, denominator)`` of :func:`signature_changes`."""
     stops = [step for step, _, _ in changes[1:]] + [end_step]
     return [(step, stop, num, den) for (step, num, den), stop in zip(changes, stops) if stop > step]
 

@@ -54,7 +54,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> Path:
+def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True, compact: bool = False) -> Path:
+    """JSON, indented (``compact``: on one line, through json's C encoder: ~5x faster, for scratch files)."""
+    if compact:
+        text = json.dumps(obj, default=_json_default) + "\n"
+        return atomic_write(path, lambda fh: fh.write(text), mode="w", durable=durable)
+
     def write(fh) -> None:
         # streamed: with indent, json builds the text from many small pieces, and joining them
         # first held several times the file's size (~45 MB for a manifest of 54k sources)
