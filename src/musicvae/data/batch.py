@@ -15,6 +15,8 @@ by file, so a bad file costs at most its own windows, never its neighbours'.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ..music.batch import TableBuilder
@@ -29,6 +31,18 @@ MAX_NOTES_PER_PASS = 20_000  # notes quantized and encoded together (arrays of ~
 
 
 LINES = {MelodyConverter: melody_lines, DrumConverter: drum_lines}  # converter -> its batched candidates
+
+
+def read_or_reject(read: Callable[[int], Any], index: int, rejects: list) -> Any | None:
+    """``read(index)``, or None with ``(index, reason)`` added to ``rejects`` (both chunk paths: one bad
+    file never stops the corpus)."""
+    try:
+        return read(index)
+    except MidiError as exc:
+        rejects.append((index, exc.reason))
+    except Exception as exc:
+        rejects.append((index, f"unexpected error: {type(exc).__name__}: {str(exc)[:100]}"))
+    return None
 
 
 def batchable(cfg, converter) -> bool:
@@ -58,25 +72,17 @@ def window_chunk(source, cfg, converter, indices, load_item=None) -> tuple[dict,
             items.append(table.item[lines.seq[line]].astype(np.int32))
         builder.clear()
 
+    read_file = load_item if source.corpus else (lambda i: read_midi(source.path_of(i)))
     for index in indices:
-        try:
-            if source.corpus:
-                item = load_item(index)
-            else:
-                path = source.path_of(index)
-                score = read_midi(path)
-        except MidiError as exc:
-            rejects.append((index, exc.reason))
-            continue
-        except Exception as exc:  # never let one file stop the corpus
-            rejects.append((index, f"unexpected error: {type(exc).__name__}: {str(exc)[:100]}"))
+        got = read_or_reject(read_file, index, rejects)
+        if got is None:
             continue
         # what is left of quantize_score's work raises only where it would: the caller redoes the chunk
         if source.corpus:
-            builder.add_sequences(index, item)
+            builder.add_sequences(index, got)
         else:
-            builder.add_score(index, score, path)
-            del score  # its notes are out: the next file reuses its memory
+            builder.add_score(index, got, source.path_of(index))
+            del got  # its notes are out: the next file reuses its memory
         read.append(index)
         if builder.notes >= MAX_NOTES_PER_PASS:  # long files: the arrays stay a few MB (peak RSS)
             flush()

@@ -46,12 +46,12 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..music.midi_io import MidiError
 from ..music.quantize import load_sequences
 from ..representations import KINDS, get_converter
+from ..utils.allocator import keep_chunk_memory
 from ..utils.io import atomic_save_npz, atomic_write_json, load_npz
 from ..utils.names import printable
-from .batch import batchable, window_chunk
+from .batch import batchable, read_or_reject, window_chunk
 from .corpora import load_corpus
 from .labels import MAX_LABELS_PER_WINDOW, LabelError, labels_manifest, source_labels
 from .records import Records, UniqueRecords, is_eval_source, records_for, unique_in_chunk, unit_hash, write_split
@@ -103,29 +103,7 @@ _STATE: dict = {}
 def _init_worker(source: Source, cfg: PrepareConfig) -> None:
     _STATE.update(source=source, cfg=cfg, converter=get_converter(cfg.kind, **cfg.options))
     if batchable(cfg, _STATE["converter"]):
-        _keep_freed_memory()
-
-
-def _keep_freed_memory() -> None:
-    """Let glibc keep the memory a chunk frees for the next chunk (Linux with glibc only).
-
-    The batched path's arrays are a few MB per pass, freed when it ends; by default glibc gives that
-    memory back to the kernel at once (it maps arrays over 128 kB on their own and trims the heap's
-    free top), so every pass faults the same pages in again: on ``data/mixed`` (8,443 small files,
-    one worker) 68k page faults against 16k with this, ~0.15 s of system time out of ~1.6 s. Peak RSS
-    grows by what the passes keep: 85.7 -> 87.9 MB there, 83.7 -> 83.9 MB on 54k files."""
-    import ctypes
-    import platform
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 * 2**20)  # arrays up to 32 MB from the heap
-    mallopt(m_trim_threshold, 128 * 2**20)  # give memory back only when over 128 MB is free at the top
+        keep_chunk_memory()  # passes reuse the memory the last one freed (utils.allocator)
 
 
 def _read_item(source: Source, index: int):
@@ -161,13 +139,8 @@ def _per_file(source: Source, cfg: PrepareConfig, converter, indices, side: dict
     acc: dict[str, list] = {}
     items: list[np.ndarray] = []
     for index in indices:
-        try:
-            seqs = _read_item(source, index)
-        except MidiError as exc:
-            rejects.append((index, exc.reason))
-            continue
-        except Exception as exc:  # never let one file stop the corpus
-            rejects.append((index, f"unexpected error: {type(exc).__name__}: {str(exc)[:100]}"))
+        seqs = read_or_reject(lambda i: _read_item(source, i), index, rejects)
+        if seqs is None:
             continue
         ok += 1
         n_item = 0
