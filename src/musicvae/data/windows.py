@@ -87,7 +87,6 @@ def grid_windows(converter: GridConverter, tokens: np.ndarray, rules: WindowRule
     return win, good
 
 
-
 def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowRules
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`grid_windows` of many one-stream lines at once (``tokens[offsets[c]:offsets[c + 1]]`` is
@@ -118,6 +117,8 @@ def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowR
     on = stream.onsets(tokens[ev])
     ev_line = np.searchsorted(offsets, ev, "right") - 1
     onsets = ev[on]
+    never = np.iinfo(np.int64).max  # "no next onset": past every window and line end
+    next_onset = np.append(onsets, never)  # next_onset[searchsorted(onsets, t)]: the first onset at or after t
     if stream.pitched:  # a silence starts at a note-off whose previous event (same line) is a note-on
         prev_on = np.zeros(len(ev), bool)
         prev_on[1:] = on[:-1] & (ev_line[1:] == ev_line[:-1])
@@ -126,22 +127,18 @@ def line_windows(stream, tokens: np.ndarray, offsets: np.ndarray, rules: WindowR
     else:  # drums: only the hit's own step sounds
         gap = np.arange(len(ev))
         g_first = ev + 1
-    nxt_on = np.searchsorted(onsets, g_first, "left")  # the silence ends at the next onset or the line's end
-    line_end = offsets[ev_line[gap] + 1]
-    gap_end = np.minimum(onsets[np.minimum(nxt_on, len(onsets) - 1)] if len(onsets) else line_end, line_end)
-    gap_end = np.where(nxt_on < len(onsets), gap_end, line_end)
+    # the silence ends at the next onset or the line's end
+    gap_end = np.minimum(next_onset[np.searchsorted(onsets, g_first, "left")], offsets[ev_line[gap] + 1])
     limit = rules.max_rest_bars * spb
     # the first step of a silence whose run exceeds the limit: t - (first - 1) > limit
     too_long_at = np.floor(g_first - 1 + limit).astype(np.int64) + 1
     long_gap = too_long_at < gap_end
-    g_start, g_bad = g_first[long_gap], too_long_at[long_gap]
+    g_start, g_bad = g_first[long_gap], np.append(too_long_at[long_gap], never)
 
-    k = np.searchsorted(onsets, s, "left")
-    f = np.where(k < len(onsets), onsets[np.minimum(k, max(len(onsets) - 1, 0))] if len(onsets) else s + W, s + W)
+    f = next_onset[np.searchsorted(onsets, s, "left")]  # an onset of a later line (or none): f >= s + W
     ok = (f < s + W) & ~((f - s) > limit)
-    j = np.searchsorted(g_start, f, "right")  # the first long silence starting after f
-    if len(g_start):
-        ok &= ~((j < len(g_start)) & (g_bad[np.minimum(j, len(g_start) - 1)] < s + W))
+    j = np.searchsorted(g_start, f, "right")  # the first long silence starting after f (none: never)
+    ok &= ~(g_bad[j] < s + W)
     if not ok.any():
         return empty
     s = s[ok]
