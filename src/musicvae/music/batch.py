@@ -67,14 +67,13 @@ class TableBuilder:
         self._blocks: list[dict] = []
         self._rejects: list[tuple[int, str]] = []
         # per file of one signature, waiting for quantize_scores: item, ticks per quarter, signature,
-        # notes, non-empty tracks; per non-empty track: program, drum flag, note count, the notes' arrays
+        # notes, non-empty tracks; per non-empty track: program, drum flag, note count and its notes
+        # (symusic's serialized bytes where note_states_work(), else numpy()'s arrays)
         self._files: list[tuple[int, int, tuple[int, int], int, int]] = []
         self._programs: list[int] = []
         self._drums: list[bool] = []
         self._sizes: list[int] = []
-        self._times: list[np.ndarray] = []
-        self._durs: list[np.ndarray] = []
-        self._pitches: list[np.ndarray] = []
+        self._notes: list = []
 
     def add_score(self, item: int, score, source: str) -> None:
         """A parsed file (``read_midi``): its notes are taken out now (the Score can go), quantized by
@@ -88,32 +87,18 @@ class TableBuilder:
                 self._rejects.append((item, exc.reason))
             return
         count, k = 0, 0
-        if note_states_work():  # the notes' serialized bytes: one cheap call per track, read in quantize_scores
-            for t in score.tracks:
-                state = t.notes.__getstate__()
-                n = (len(state) - _STATE_HEAD) // NOTE_STATE.itemsize
-                if n <= 0:  # score_notes leaves empty tracks out of the numbering
-                    continue
-                self._times.append(state)
-                self._sizes.append(n)
-                self._programs.append(t.program)
-                self._drums.append(t.is_drum)
-                count += n
-                k += 1
-        else:
-            for t in score.tracks:
-                notes = t.notes.numpy()
-                n = len(notes["time"])
-                if not n:
-                    continue
-                self._times.append(notes["time"])
-                self._durs.append(notes["duration"])
-                self._pitches.append(notes["pitch"])
-                self._sizes.append(n)
-                self._programs.append(t.program)
-                self._drums.append(t.is_drum)
-                count += n
-                k += 1
+        states = note_states_work()  # the notes' serialized bytes: one cheap call per track, read in quantize_scores
+        for t in score.tracks:
+            notes = t.notes.__getstate__() if states else t.notes.numpy()
+            n = (len(notes) - _STATE_HEAD) // NOTE_STATE.itemsize if states else len(notes["time"])
+            if n <= 0:  # score_notes leaves empty tracks out of the numbering
+                continue
+            self._notes.append(notes)
+            self._sizes.append(n)
+            self._programs.append(t.program)
+            self._drums.append(t.is_drum)
+            count += n
+            k += 1
         self._files.append((item, tpq, sig, count, k))
         self.notes += count
 
@@ -140,22 +125,24 @@ class TableBuilder:
         """Quantize the files added; returns ``(item, reason)`` of every file :func:`quantize_score` refuses,
         with its reason."""
         if self._files:
-            files, tpqs, sigs, counts, n_tracks = (list(col) for col in zip(*self._files))
-            self._quantize_block(files, tpqs, sigs, counts, n_tracks, self._programs, self._drums, self._times,
-                                 self._durs, self._pitches, self._sizes, self._rejects)
+            self._quantize_block()
         rejects, self._rejects = self._rejects, []
         self._files = []
-        self._programs, self._drums, self._sizes, self._times, self._durs, self._pitches = [], [], [], [], [], []
+        self._programs, self._drums, self._sizes, self._notes = [], [], [], []
         return rejects
 
-    def _quantize_block(self, files, tpqs, sigs, counts, n_tracks, programs, drums, times, durs, pitches, sizes,
-                        rejects) -> None:
-        """Files of one signature each: round to steps, check, and add one sequence per usable file."""
+    def _quantize_block(self) -> None:
+        """The files added by :meth:`add_score` (one signature each): round to steps, check, and add one
+        sequence per usable file; a refused file goes to the rejects."""
+        files, tpqs, sigs, counts, n_tracks = (list(col) for col in zip(*self._files))
+        sizes, rejects = self._sizes, self._rejects
         F = len(files)
         file_of = np.repeat(np.arange(F), counts)
         if len(file_of):
-            if times and isinstance(times[0], bytes):
-                times, durs, pitches = _read_states(times, sizes)
+            if isinstance(self._notes[0], bytes):
+                times, durs, pitches = _read_states(self._notes, sizes)
+            else:
+                times, durs, pitches = ([n[k] for n in self._notes] for k in ("time", "duration", "pitch"))
             tick = np.concatenate(times).astype(np.int64)
             end_tick = tick + np.concatenate(durs).astype(np.int64)
             pitch = np.concatenate(pitches).astype(np.int64)
@@ -196,8 +183,8 @@ class TableBuilder:
         self._blocks.append({
             "item": np.asarray(files, np.int64)[ok], "part": np.zeros(len(ok), np.int64),
             "total_steps": -(-last[ok] // STEPS_PER_BAR) * STEPS_PER_BAR,  # whole bars: the last stretch's rule
-            "track_base": base[ok], "program": np.asarray(programs, np.int64),
-            "is_drum": np.asarray(drums, bool), "seq": seq[sel], "track": track[sel], "start": start[sel],
+            "track_base": base[ok], "program": np.asarray(self._programs, np.int64),
+            "is_drum": np.asarray(self._drums, bool), "seq": seq[sel], "track": track[sel], "start": start[sel],
             "end": end[sel], "pitch": pitch[sel],
         })
 
