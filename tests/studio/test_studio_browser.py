@@ -82,6 +82,13 @@ def test_studio_in_chromium(page, tmp_path):
     # mel_2bar records no rhythm temperature: the control is offered, off (one temperature for every token)
     assert page.is_visible("#rhythm-on") and not page.is_checked("#rhythm-on")
     assert page.text_content("#rhythm-out") == "off" and page.is_disabled("#rhythm")
+    # the "working…" badge never moves the page: shown on every request, it must not push the tools (and the
+    # interpolation pad under a dragging mouse) down, as it did once the header's row was full
+    top = page.evaluate("document.querySelector('main').getBoundingClientRect().top")
+    page.evaluate("document.getElementById('busy').hidden = false")
+    assert page.is_visible("#busy")
+    assert page.evaluate("document.querySelector('main').getBoundingClientRect().top") == top
+    page.evaluate("document.getElementById('busy').hidden = true")
     page.fill("#seed", "7")
     page.click("#gen-go")
     page.wait_for_function("document.querySelectorAll('#clips .clip').length >= 4")
